@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs sluice's dependencies on a Debian machine with Node 20: Debian packages the
+# build and the browser tests need (only when missing), then `npm ci`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need[@]}"
+  else
+    echo "setup: missing ${need[*]}: install them with apt-get" >&2; exit 1
+  fi
+fi
+npm ci --no-audit --no-fund
