@@ -1,0 +1,129 @@
+/**
+ * LZ4 frames (lz4/doc/lz4_Frame_format.md) as Kafka writes them inside a record batch:
+ *
+ *   magic 04 22 4D 18 | FLG | BD | [content size u64] | [dict id] | HC
+ *   blocks: size u32 LE (bit 31 set = stored uncompressed) | data | [block checksum]
+ *   end mark 00 00 00 00 | [content checksum]
+ *
+ * We write version 1, independent blocks of at most 64 KiB, no checksums (the batch CRC
+ * already covers every byte). We read any frame with independent blocks; a frame with
+ * linked blocks or a dictionary is refused, as the wire contract says.
+ */
+import { CorruptBatchError } from '../errors.ts';
+import { type Lz4BlockCodec, compressBound, portableLz4 } from './lz4-block.ts';
+import { xxhash32 } from './xxhash32.ts';
+
+const MAGIC = 0x184d2204;
+const BLOCK_MAX = 64 * 1024;
+const BD_64K = 4 << 4;
+const FLG_V1_INDEPENDENT = 0x60;
+const STORED = 0x80000000;
+
+let block: Lz4BlockCodec = portableLz4;
+
+/** Registers a faster block codec (native lz4 in Node). */
+export function useLz4BlockCodec(codec: Lz4BlockCodec): void {
+  block = codec;
+}
+
+const headerChecksum = ((): number => {
+  const d = new Uint8Array([FLG_V1_INDEPENDENT, BD_64K]);
+  return (xxhash32(d) >>> 8) & 0xff;
+})();
+
+const scratch = new Uint8Array(compressBound(BLOCK_MAX));
+
+/** Compresses `src` into a whole LZ4 frame. */
+export function lz4FrameEncode(src: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(src.length / BLOCK_MAX));
+  // Worst case: every block stored raw plus its size word.
+  const out = new Uint8Array(7 + src.length + blocks * 4 + 4);
+  out[0] = 0x04;
+  out[1] = 0x22;
+  out[2] = 0x4d;
+  out[3] = 0x18;
+  out[4] = FLG_V1_INDEPENDENT;
+  out[5] = BD_64K;
+  out[6] = headerChecksum;
+  let op = 7;
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let ip = 0; ip < src.length; ip += BLOCK_MAX) {
+    const chunk = src.subarray(ip, Math.min(ip + BLOCK_MAX, src.length));
+    const n = block.compress(chunk, scratch);
+    if (n > 0 && n < chunk.length) {
+      dv.setUint32(op, n, true);
+      out.set(scratch.subarray(0, n), op + 4);
+      op += 4 + n;
+    } else {
+      dv.setUint32(op, (chunk.length | STORED) >>> 0, true);
+      out.set(chunk, op + 4);
+      op += 4 + chunk.length;
+    }
+  }
+  dv.setUint32(op, 0, true);
+  op += 4;
+  return out.subarray(0, op);
+}
+
+const BLOCK_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+
+/** Decompresses a whole LZ4 frame; `expect` is a size hint for the output. */
+export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8Array {
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const fail = (what: string): never => {
+    throw new CorruptBatchError(`lz4 frame: ${what}`, 'BAD_LZ4');
+  };
+  if (src.length < 7 || dv.getUint32(0, true) !== MAGIC) fail('bad magic');
+  const flg = src[4];
+  const bd = src[5];
+  if (flg >>> 6 !== 1) fail('unsupported version');
+  if ((flg & 0x20) === 0) fail('linked blocks are not supported');
+  if (flg & 0x01) fail('dictionaries are not supported');
+  const blockChecksum = (flg & 0x10) !== 0;
+  const contentChecksum = (flg & 0x04) !== 0;
+  const hasSize = (flg & 0x08) !== 0;
+  const blockMax = BLOCK_SIZES[(bd >>> 4) & 7];
+  if (!blockMax) fail('bad block size');
+  let ip = 6;
+  let size = -1;
+  if (hasSize) {
+    if (src.length < 15) fail('truncated header');
+    size = dv.getUint32(6, true) + dv.getUint32(10, true) * 4294967296;
+    ip += 8;
+  }
+  if (((xxhash32(src, 4, ip) >>> 8) & 0xff) !== src[ip]) fail('header checksum mismatch');
+  ip++;
+  let out = new Uint8Array(size >= 0 ? size : Math.max(expect, 64));
+  let op = 0;
+  const ensure = (n: number): void => {
+    if (op + n <= out.length) return;
+    if (size >= 0) fail('content larger than its declared size');
+    const grown = new Uint8Array(Math.max(out.length * 2, op + n));
+    grown.set(out.subarray(0, op));
+    out = grown;
+  };
+  for (;;) {
+    if (ip + 4 > src.length) fail('truncated block');
+    const word = dv.getUint32(ip, true);
+    ip += 4;
+    if (word === 0) break;
+    const n = word & 0x7fffffff;
+    if (n > blockMax || ip + n > src.length) fail('block length out of range');
+    if (word & STORED) {
+      ensure(n);
+      out.set(src.subarray(ip, ip + n), op);
+      op += n;
+    } else {
+      ensure(blockMax);
+      const w = block.decompress(src.subarray(ip, ip + n), out.subarray(op, op + blockMax));
+      if (w < 0) fail('corrupt block');
+      op += w;
+    }
+    ip += n;
+    if (blockChecksum) ip += 4;
+  }
+  if (contentChecksum) ip += 4;
+  if (ip > src.length) fail('truncated frame');
+  if (size >= 0 && op !== size) fail('content size mismatch');
+  return out.subarray(0, op);
+}
