@@ -1,0 +1,10 @@
+export * from './errors.ts';
+export * from './codec/index.ts';
+export { LogManager, type LogManagerOptions, type TopicInfo, type PartitionInfo, type CreateTopicOptions } from './log-manager.ts';
+export { PartitionLog, type AppendResult, type ReadResult, type CommitListener, type PartitionLogOptions } from './partition-log.ts';
+export type { FlushPolicy } from './flush.ts';
+export type { Logger } from './logger.ts';
+export { Segment } from './segment.ts';
+export { isValidTopicName, assertTopicName } from './topic-name.ts';
+export { installNativeCodecs } from './native-codecs.ts';
+export * as limits from './limits.ts';

@@ -1,0 +1,246 @@
+/**
+ * One segment of a partition log: `<baseOffset>.log`, a plain concatenation of whole
+ * RecordBatch v2, with its `.index` and `.timeindex` beside it.
+ *
+ * Writes go through `fs.writeSync` at the end of the file (sequential, ~4 GB/s here);
+ * reads go through one read-only MAP_SHARED mapping of the file, larger than the file,
+ * and return Buffers that are views of it (no copy). Nothing ever reads past `size`, the
+ * bytes known written, so shrinking the file (recovery, a failed write) never lets anyone
+ * touch a page beyond its end. Deleting the file leaves existing views valid: the kernel
+ * keeps the inode until the last mapping is gone.
+ *
+ * After a crash the tail may be torn: `recover()` (recovery.ts) walks and cuts it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { type BatchHeader, batchSizeAt, readBatchHeader } from './codec/record-batch.ts';
+import { UnavailableError } from './errors.ts';
+import { indexIntervalBytes } from './limits.ts';
+import { OffsetIndex } from './offset-index.ts';
+import { TimeIndex } from './time-index.ts';
+
+const require = createRequire(import.meta.url);
+const mmap = require('mmap-io') as {
+  map(size: number, prot: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
+  PROT_READ: number;
+  MAP_SHARED: number;
+  MADV_SEQUENTIAL: number;
+};
+
+const PAGE = 4096;
+
+export function segmentFileName(baseOffset: number, ext: 'log' | 'index' | 'timeindex'): string {
+  return `${String(baseOffset).padStart(20, '0')}.${ext}`;
+}
+
+export function parseSegmentFileName(name: string): number | null {
+  const m = /^(\d{20})\.log$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+export class Segment {
+  /** Bytes of whole batches in the file. */
+  size = 0;
+  /** Bytes readers may see: all of `size` once synced under `flush: always`, else `size`. */
+  readable = 0;
+  /** The offset after the last record in this segment. */
+  nextOffset: number;
+  /** Largest record timestamp in the segment, -Infinity when empty. */
+  maxTimestamp = -Infinity;
+  /** Timestamp of the first batch (for roll by age), or the creation time when empty. */
+  firstTimestamp: number;
+  readonly offsetIndex: OffsetIndex;
+  readonly timeIndex: TimeIndex;
+  private bytesSinceIndexEntry = 0;
+  private map: Buffer | null = null;
+  private mapCapacity = 0;
+  private fd: number;
+  private deleted = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly baseOffset: number,
+    fd: number,
+    readonly mapBytesHint: number,
+  ) {
+    this.fd = fd;
+    this.nextOffset = baseOffset;
+    this.firstTimestamp = Date.now();
+    this.offsetIndex = OffsetIndex.open(path.join(dir, segmentFileName(baseOffset, 'index')));
+    this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+  }
+
+  get logPath(): string {
+    return path.join(this.dir, segmentFileName(this.baseOffset, 'log'));
+  }
+
+  /** The file descriptor of the log file, for sendfile(2). Valid until close(). */
+  get logFd(): number {
+    return this.fd;
+  }
+
+  /** Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after. */
+  static open(dir: string, baseOffset: number, mapBytesHint: number): Segment {
+    const file = path.join(dir, segmentFileName(baseOffset, 'log'));
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    const seg = new Segment(dir, baseOffset, fd, mapBytesHint);
+    seg.size = fs.fstatSync(fd).size;
+    return seg;
+  }
+
+  /** Bytes currently in the file, torn tail included. */
+  fileBytes(): number {
+    return fs.fstatSync(this.fd).size;
+  }
+
+  /** A view of `[position, position + length)` of the file; the range must lie within what was written. */
+  view(position: number, length: number): Buffer {
+    const end = position + length;
+    if (end > this.mapCapacity || this.map === null) this.remap(end);
+    return this.map!.subarray(position, end);
+  }
+
+  private remap(atLeast: number): void {
+    // Map well past the end so the active segment rarely needs a new mapping; old views of
+    // the previous mapping stay valid until they are collected.
+    let cap = Math.max(this.mapBytesHint, this.mapCapacity * 2, atLeast);
+    cap = Math.ceil(cap / PAGE) * PAGE;
+    this.map = mmap.map(cap, mmap.PROT_READ, mmap.MAP_SHARED, this.fd, 0);
+    this.mapCapacity = cap;
+  }
+
+  /** Header of the batch at `position` (which must be a batch boundary below `size`). */
+  headerAt(position: number): BatchHeader {
+    return readBatchHeader(this.view(position, Math.min(61, this.size - position)), 0);
+  }
+
+  /**
+   * Appends a whole batch (its baseOffset already assigned) and indexes it. On a failed
+   * write (disk full) the file is cut back to where it was and UnavailableError thrown:
+   * the segment is exactly as before.
+   */
+  append(batch: Uint8Array, h: BatchHeader): number {
+    const position = this.size;
+    let done = 0;
+    try {
+      while (done < batch.length) done += fs.writeSync(this.fd, batch, done, batch.length - done, position + done);
+    } catch (err) {
+      try {
+        fs.ftruncateSync(this.fd, position);
+      } catch {
+        // The cut failed too; `size` still bounds every read, and recovery cuts it on open.
+      }
+      const e = err as NodeJS.ErrnoException;
+      throw new UnavailableError(`append failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+    }
+    this.indexBatch(position, h);
+    this.size = position + batch.length;
+    return position;
+  }
+
+  /** Index bookkeeping for the batch at `position`, in append order. */
+  indexBatch(position: number, h: BatchHeader): void {
+    if (position === 0) this.firstTimestamp = h.baseTimestamp;
+    if (this.bytesSinceIndexEntry >= indexIntervalBytes) {
+      const rel = h.baseOffset - this.baseOffset;
+      this.offsetIndex.append(rel, position);
+      this.timeIndex.maybeAppend(this.maxTimestamp, rel);
+      this.bytesSinceIndexEntry = 0;
+    }
+    this.bytesSinceIndexEntry += h.size;
+    if (h.maxTimestamp > this.maxTimestamp) this.maxTimestamp = h.maxTimestamp;
+    this.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
+  }
+
+  /** Resets the in-memory tail state before recovery rebuilds it. */
+  resetForRebuild(): void {
+    this.offsetIndex.clear();
+    this.timeIndex.clear();
+    this.bytesSinceIndexEntry = 0;
+    this.maxTimestamp = -Infinity;
+    this.nextOffset = this.baseOffset;
+    this.size = 0;
+  }
+
+  /** Cuts the file to `bytes` (recovery of a torn tail). */
+  truncateFile(bytes: number): void {
+    fs.ftruncateSync(this.fd, bytes);
+    this.size = bytes;
+  }
+
+  /**
+   * Loads nextOffset/maxTimestamp of a segment whose indexes are trusted by walking the
+   * batch headers after the last index entry. Returns false when the walk finds bytes that
+   * are not whole batches (the caller then recovers the segment).
+   */
+  loadTail(): boolean {
+    const fileBytes = this.size;
+    const last = this.offsetIndex.last();
+    let pos = last ? last.position : 0;
+    this.maxTimestamp = this.timeIndex.maxTimestamp();
+    this.bytesSinceIndexEntry = 0;
+    if (fileBytes > 0) this.firstTimestamp = this.headerAt(0).baseTimestamp;
+    while (pos < fileBytes) {
+      const size = batchSizeAt(this.view(pos, Math.min(12, fileBytes - pos)), 0);
+      if (size < 61 || pos + size > fileBytes) return false;
+      const h = this.headerAt(pos);
+      if (h.magic !== 2) return false;
+      if (h.maxTimestamp > this.maxTimestamp) this.maxTimestamp = h.maxTimestamp;
+      this.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
+      this.bytesSinceIndexEntry += h.size;
+      pos += size;
+    }
+    return true;
+  }
+
+  /** Position of the batch holding `offset` (which must lie in this segment), or `size` if past the end. */
+  positionOf(offset: number): number {
+    const start = this.offsetIndex.lookup(offset - this.baseOffset);
+    let pos = start.position;
+    while (pos < this.size) {
+      const h = this.headerAt(pos);
+      if (h.baseOffset + h.lastOffsetDelta >= offset) return pos;
+      pos += h.size;
+    }
+    return this.size;
+  }
+
+  /** Position of the first batch whose maxTimestamp >= `timestamp`, or `size`. */
+  positionForTime(timestamp: number): number {
+    let pos = this.offsetIndex.lookup(this.timeIndex.lookup(timestamp)).position;
+    while (pos < this.size) {
+      const h = this.headerAt(pos);
+      if (h.maxTimestamp >= timestamp) return pos;
+      pos += h.size;
+    }
+    return this.size;
+  }
+
+  async sync(): Promise<void> {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  syncNow(): void {
+    if (this.fd >= 0) fs.fdatasyncSync(this.fd);
+  }
+
+  close(): void {
+    this.offsetIndex.close();
+    this.timeIndex.close();
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Closes and unlinks the files; existing views stay readable. */
+  delete(): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    this.close();
+    for (const ext of ['log', 'index', 'timeindex'] as const) {
+      fs.rmSync(path.join(this.dir, segmentFileName(this.baseOffset, ext)), { force: true });
+    }
+  }
+}
