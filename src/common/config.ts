@@ -1,0 +1,106 @@
+/**
+ * Server configuration: defaults < JSON config file (--config) < SLUICE_* environment
+ * variables < command-line flags, validated as a whole by zod so that a bad value names
+ * its source and the rule it broke.
+ */
+import fs from 'node:fs';
+import { z } from 'zod';
+import { limits } from '../../engine/index.ts';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
+
+export const ConfigSchema = z
+  .object({
+    dataDir: z.string().min(1).default('./data'),
+    host: z.string().min(1).optional(),
+    port: int(0, 65535).default(8080),
+    replayPort: int(0, 65535).default(8081),
+    partitions: int(1, limits.partitionsMax).default(1),
+    flush: z.enum(['always', 'interval', 'never']).default('always'),
+    flushMs: int(1, 60_000).default(limits.flushMsDefault),
+    segmentBytes: int(64 * 1024, limits.segmentBytesMax).default(limits.segmentBytesDefault),
+    segmentMs: int(1000).default(limits.segmentMsDefault),
+    retentionMs: int(-1).default(-1),
+    retentionBytes: int(-1).default(-1),
+    authSecret: z.string().min(1).optional(),
+    authPublicKey: z.string().min(1).optional(),
+    autoCreate: bool.default(true),
+    maxFrameBytes: int(1024, 256 * 1024 * 1024).default(1024 * 1024),
+    maxRecordBytes: int(1, 256 * 1024 * 1024).default(1024 * 1024),
+    /** Records per second per connection; 0 = unlimited. */
+    publishRate: int(0).default(0),
+    /** How long the batcher waits to gather a partition's batch, in ms. */
+    lingerMs: int(0, 1000).default(2),
+    /** A partition's batch is appended as soon as it holds this many bytes. */
+    batchBytes: int(1024, limits.batchBytesMax).default(1024 * 1024),
+    /** Compression of batches the server builds from JSON publishes. */
+    compression: z.enum(['none', 'lz4']).default('lz4'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** The config keys, as flags (`--data-dir`) and env names (`SLUICE_DATA_DIR`). */
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof Config)[];
+
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function envName(key: string): string {
+  return `SLUICE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Merges the sources and validates; throws ConfigError with one line per problem. */
+export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
+  const merged: Record<string, unknown> = {};
+  const source: Record<string, string> = {};
+  const configFile = (flags.config as string | undefined) ?? env.SLUICE_CONFIG;
+  if (configFile) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${configFile}: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${configFile}: not a JSON object`);
+    for (const [k, v] of Object.entries(parsed)) {
+      merged[k] = v;
+      source[k] = `config file ${configFile}`;
+    }
+  }
+  for (const key of CONFIG_KEYS) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') {
+      merged[key] = v;
+      source[key] = envName(key);
+    }
+  }
+  for (const key of CONFIG_KEYS) {
+    if (flags[key] !== undefined) {
+      merged[key] = flags[key];
+      source[key] = `--${flagName(key)}`;
+    }
+  }
+  const r = ConfigSchema.safeParse(merged);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      const where = key ? (source[key] ?? `--${flagName(key)}`) : 'config';
+      return i.code === 'unrecognized_keys' ? `${where}: unknown option(s) ${i.keys.join(', ')}` : `${where}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,70 @@
+/**
+ * The composition root: reads config, opens the log, starts the fronts (gateway, replay),
+ * and shuts them down in the reverse order. Nothing else wires modules together.
+ */
+import { LogManager } from '../engine/index.ts';
+import type { Config } from './common/config.ts';
+import type { Logger } from './common/logger.ts';
+import { type Front, startGateway } from './gateway/gateway.ts';
+import { startReplayServer } from './replay/replay-server.ts';
+
+export interface RunningServer {
+  port: number;
+  replayPort: number;
+  log: LogManager;
+  close(): Promise<void>;
+}
+
+export function authEnabled(config: Config): boolean {
+  return Boolean(config.authSecret || config.authPublicKey);
+}
+
+/** Without auth the server keeps to loopback unless told otherwise (wire contract §6). */
+export function resolveHost(config: Config): string {
+  return config.host ?? (authEnabled(config) ? '0.0.0.0' : '127.0.0.1');
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const host = resolveHost(config);
+  if (!authEnabled(config) && !isLoopback(host)) {
+    logger.warn({ host }, 'auth is off and sluice listens beyond loopback: anyone who can reach it can read and write every topic');
+  }
+  const log = await LogManager.open({
+    dataDir: config.dataDir,
+    flush: config.flush,
+    flushMs: config.flushMs,
+    segmentBytes: config.segmentBytes,
+    segmentMs: config.segmentMs,
+    retentionMs: config.retentionMs,
+    retentionBytes: config.retentionBytes,
+    logger,
+  });
+  const fronts: Front[] = [];
+  try {
+    const gateway = await startGateway({ config, host, logger, log });
+    fronts.push(gateway);
+    const replay = await startReplayServer({ config, host, logger, log });
+    fronts.push(replay);
+    let closing: Promise<void> | null = null;
+    return {
+      port: gateway.port,
+      replayPort: replay.port,
+      log,
+      close() {
+        closing ??= (async () => {
+          for (const f of fronts.reverse()) await f.close().catch((err) => logger.error({ err }, 'front did not close cleanly'));
+          await log.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    for (const f of fronts.reverse()) await f.close().catch(() => {});
+    await log.close();
+    throw err;
+  }
+}
