@@ -20,7 +20,7 @@ import { type Message, decodeData, parseDataFrame, setProduceId, toBase64 } from
 import { Producer, type ProducerOptions } from './producer.ts';
 import { type OnRecords, type PartState, Subscription } from './subscription.ts';
 import { type WebSocketLike, resolveWebSocket } from './transport.ts';
-import type { ClientEvents, ClientOptions, From, PublishAck, PublishOptions, ResumeReason, TopicMeta } from './types.ts';
+import type { ClientEvents, ClientOptions, From, PublishAck, PublishOptions, ResumeReason, SubscribeOptions, TopicMeta } from './types.ts';
 
 type Json = Record<string, unknown>;
 
@@ -158,9 +158,12 @@ export class SluiceClient {
    * duplicate across reconnections (a gap the server reports — retention deleted what was
    * not read yet — comes as a `gap` event). Resolves once the server has answered `subbed`.
    */
-  subscribe(topic: string, options: { partition?: number; from?: From }, onRecords: OnRecords): Promise<Subscription> {
+  subscribe(topic: string, options: SubscribeOptions, onRecords: OnRecords): Promise<Subscription> {
     if (this.stateValue === ConnectionState.Closed) return Promise.reject(clientError(CLIENT_REASONS.CLOSED, 'client is closed'));
     const sub = new Subscription(topic, options.partition, options.from ?? 'latest', onRecords, (s) => this.unsubscribe(s), (err) => this.reportError(err));
+    // Listeners given here see the events that come before the promise resolves.
+    if (options.onSubscribed) sub.on('subscribed', options.onSubscribed);
+    if (options.onGap) sub.on('gap', options.onGap);
     this.subs.add(sub);
     const done = new Promise<Subscription>((resolve, reject) => {
       sub.settle = { resolve, reject };
@@ -580,12 +583,14 @@ export class SluiceClient {
       reported.push(part);
     }
     if (reported.length > 0 || answer.length === 0) {
-      sub.events.emit('subscribed', {
+      const ev = {
         topic: sub.topic,
         resumed: exact,
         reason,
         partitions: reported.map((p) => ({ partition: p.partition, epoch: p.epoch, offset: p.next, hw: p.hw })),
-      });
+      };
+      sub.lastSubscribed = ev;
+      sub.events.emit('subscribed', ev);
     }
     if (sub.status === 'subscribing' && [...sub.parts.values()].every((p) => !p.discarding)) {
       sub.status = 'subscribed';
@@ -727,6 +732,8 @@ export class SluiceClient {
           for (const s of hit) this.failSubscription(s, err);
           return;
         }
+        // The same deletion is reported once per partition: the first one ended the subscription.
+        if (err.code === 'UNKNOWN_TOPIC') return;
       }
       this.reportError(err);
       return;

@@ -9,7 +9,7 @@
  */
 import { Emitter } from './emitter.ts';
 import type { Message } from './frames.ts';
-import type { From, PartitionPosition, SubscriptionEvents } from './types.ts';
+import type { From, PartitionPosition, SubscribedEvent, SubscriptionEvents } from './types.ts';
 
 export type OnRecords = (records: Message[], subscription: Subscription) => void;
 
@@ -28,6 +28,8 @@ export class Subscription {
   readonly events: Emitter<SubscriptionEvents>;
   /** @internal per-partition positions, filled from `subbed` answers. */
   readonly parts = new Map<number, PartState>();
+  /** The latest `subscribed` event: whether the last (re)subscription resumed exactly. */
+  lastSubscribed: SubscribedEvent | null = null;
   /** @internal */
   status: SubscriptionStatus = 'subscribing';
   /** @internal settled once, by the first `subbed` or a failure. */

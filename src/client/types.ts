@@ -48,6 +48,16 @@ export interface ClientOptions {
   maxFrameBytes?: number;
 }
 
+export interface SubscribeOptions {
+  /** One partition; all of them when absent. */
+  partition?: number;
+  /** Default 'latest'. */
+  from?: From;
+  /** Registered before the `sub` is sent, so it also sees the events before `subscribe()` resolves. */
+  onSubscribed?: (e: SubscribedEvent) => void;
+  onGap?: (e: GapEvent) => void;
+}
+
 export interface PublishOptions {
   /** Records with the same key go to the same partition (the server's murmur2 placement). */
   key?: string;
