@@ -86,6 +86,7 @@ export class SluiceClient {
       requestTimeoutMs: 10_000,
       pingIntervalMs: 25_000,
       retryPublishes: true,
+      retryFirstConnect: true,
       maxPendingPublishes: 10_000,
       maxPendingBytes: 16 * 1024 * 1024,
       maxFrameBytes: 1024 * 1024,
@@ -228,6 +229,7 @@ export class SluiceClient {
   // ---- connection lifecycle ---------------------------------------------------------------
 
   private closeReason: SluiceError | null = null;
+  private everConnected = false;
 
   private setState(next: ConnectionState): void {
     const old = this.stateValue;
@@ -263,6 +265,7 @@ export class SluiceClient {
       if (gen !== this.generation) return;
       clearTimeout(openTimer);
       this.ws = ws;
+      this.everConnected = true;
       this.backoff.reset();
       this.setState(ConnectionState.Connected);
       if (gen !== this.generation) return; // a state listener closed us
@@ -338,13 +341,14 @@ export class SluiceClient {
     this.metaCache.clear();
     if (this.stateValue === ConnectionState.Closed) return;
     let willReconnect = this.opts.reconnect;
+    if (!this.everConnected && !this.opts.retryFirstConnect) willReconnect = false;
     if (code === CLOSE_CODES.TOKEN_EXPIRED && !this.opts.getToken) willReconnect = false;
     this.events.emit('disconnected', { code, reason, willReconnect });
     if (!willReconnect) {
       const err =
         code === CLOSE_CODES.TOKEN_EXPIRED
           ? new SluiceError('UNAUTHORIZED', 'token expired and no getToken() to refresh it', 'UNAUTHORIZED')
-          : clientError(CLIENT_REASONS.DISCONNECTED, `connection lost (${code})`);
+          : clientError(CLIENT_REASONS.DISCONNECTED, this.everConnected ? `connection lost (${code})` : `cannot connect to ${this.url} (${code}${reason ? ` ${reason}` : ''})`);
       this.closeWith(err);
       return;
     }

@@ -8,15 +8,15 @@
  * Placement: an explicit partition wins; a keyed record goes to
  * `partitionForKey(key, partitions)` (Kafka's murmur2 partitioner) over the partition count
  * from `meta` (cached per connection); an unkeyed record lets the server choose (0xFFFFFFFF).
- * A keyed record for a topic that does not exist yet is rejected with UNKNOWN_TOPIC: its
- * partition depends on a partition count nobody has chosen yet — create the topic first.
+ * A keyed record for a topic that does not exist yet creates it through a JSON publish
+ * (see createByPublish).
  *
  * Records of one partition are acked in the order they were sent; a batch is one unit: it
  * is stored whole or not at all.
  */
 import { type Codec, type ProducerRecord, type RecordHeader, encodeRecordBatch, partitionForKey } from '../../engine/codec/index.ts';
 import type { SluiceClient } from './client.ts';
-import { ANY_PARTITION, CLIENT_REASONS, type SluiceError, clientError } from './codes.ts';
+import { ANY_PARTITION, CLIENT_REASONS, SluiceError, clientError } from './codes.ts';
 import { produceFrame, toBytes } from './frames.ts';
 import type { PublishAck } from './types.ts';
 
@@ -49,6 +49,7 @@ interface Open {
 }
 
 const BATCH_OVERHEAD = 61 + 32;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export class Producer {
   private readonly lingerMs: number;
@@ -58,6 +59,7 @@ export class Producer {
   private readonly open = new Map<string, Open>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly creating = new Map<string, Promise<PublishAck>>();
 
   constructor(
     private readonly client: SluiceClient,
@@ -82,7 +84,42 @@ export class Producer {
     if (opts.partition !== undefined) return this.add(topic, opts.partition, record);
     if (key === null) return this.add(topic, ANY_PARTITION, record);
     // Keyed: the partition count first (cached; the promise queue keeps per-key order).
-    return this.client.partitionCount(topic).then((n) => this.add(topic, partitionForKey(key, n), record));
+    return this.client.partitionCount(topic).then(
+      (n) => this.add(topic, partitionForKey(key, n), record),
+      (err: SluiceError) => this.createByPublish(topic, key, record, err),
+    );
+  }
+
+  /**
+   * A keyed record for a topic that does not exist: "auto-creation happens on publish only",
+   * so the first such record goes as a JSON `pub` (the server creates the topic with its
+   * default partition count and places the record by the same murmur2), and the others wait
+   * for it, then place themselves over the new topic's `meta`. The JSON path carries text
+   * keys and headers only; with bytes that are not UTF-8 the record is refused instead.
+   */
+  private async createByPublish(topic: string, key: Uint8Array, record: ProducerRecord, err: SluiceError): Promise<PublishAck> {
+    if (err.code !== 'UNKNOWN_TOPIC') throw err;
+    const pending = this.creating.get(topic);
+    if (pending) {
+      await pending.catch(() => {});
+      const n = await this.client.partitionCount(topic);
+      return this.add(topic, partitionForKey(key, n), record);
+    }
+    let keyText: string;
+    const headers: Record<string, string> = {};
+    try {
+      keyText = strictUtf8.decode(key);
+      for (const h of record.headers ?? []) headers[h.key] = h.value === null ? '' : strictUtf8.decode(h.value);
+    } catch {
+      throw new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} does not exist and this record's key or headers are not text: create the topic first`, 'UNKNOWN_TOPIC');
+    }
+    const p = this.client.publish(topic, record.value, { key: keyText, headers: record.headers?.length ? headers : undefined });
+    this.creating.set(topic, p);
+    try {
+      return await p;
+    } finally {
+      this.creating.delete(topic);
+    }
   }
 
   /** Sends every open batch now and waits for the answers of everything sent so far. */

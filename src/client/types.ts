@@ -24,6 +24,11 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect after the connection drops (default true). */
   reconnect?: boolean;
+  /**
+   * Whether `connect()` keeps trying when the very first attempt fails (default true). The
+   * CLI sets false to fail fast; reconnections after a first success always retry.
+   */
+  retryFirstConnect?: boolean;
   /** Full-jitter exponential backoff between attempts (default base 100 ms, max 10 s). */
   backoff?: BackoffOptions;
   /** How long `connect()` waits for the first connection, and each attempt for its socket to open (ms, default 10 000). */

@@ -212,11 +212,14 @@ describe('SDK against a real server', () => {
         c.publish('errs', 'x'.repeat(2 * 1024 * 1024)),
         (e: unknown) => e instanceof SluiceError && e.code === 'TOO_LARGE' && e.reason === 'FRAME_TOO_LARGE',
       );
-      // Keyed placement needs the partition count of a topic that exists.
+      // Keyed placement over a topic that does not exist: created by a JSON publish, unless the key is not text.
       await assert.rejects(
-        c.producer().send('not-created-yet', 'v', { key: 'k' }),
+        c.producer().send('not-created-yet', 'v', { key: new Uint8Array([0xff, 0xfe]) }),
         (e: unknown) => e instanceof SluiceError && e.code === 'UNKNOWN_TOPIC',
       );
+      const prod = c.producer();
+      const created = await Promise.all([prod.send('created-by-key', 'a', { key: 'k' }), prod.send('created-by-key', 'b', { key: 'k' }), prod.send('created-by-key', 'c', { key: 'k' })]);
+      assert.deepEqual(created.map((a) => a.offset), [0, 1, 2]);
       assert.equal(c.state, 'connected', 'errors leave the connection open');
     } finally {
       c.close();
