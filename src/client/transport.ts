@@ -29,10 +29,13 @@ export async function resolveWebSocket(injected?: WebSocketConstructor): Promise
   if (injected) return injected;
   const g = globalThis as { WebSocket?: WebSocketConstructor };
   if (typeof g.WebSocket === 'function') return g.WebSocket;
-  // Node without a global WebSocket: load `ws`. The specifier is a variable on purpose, so
-  // that esbuild and other bundlers leave the import out of the browser bundle.
-  const specifier = 'ws';
-  nodeWs ??= import(/* @vite-ignore */ specifier).then((m: { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor }) => {
+  // Node without a global WebSocket: load `ws`. The specifier is computed at run time on
+  // purpose (a constant would be folded by esbuild and resolved by other bundlers), so the
+  // browser bundle neither contains nor refers to `ws`.
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  if (!isNode) throw new Error('no WebSocket in this environment: pass options.WebSocket');
+  const specifier = ['w', 's'].join('');
+  nodeWs ??= import(/* webpackIgnore: true */ /* @vite-ignore */ specifier).then((m: { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor }) => {
     const ctor = m.WebSocket ?? m.default;
     if (!ctor) throw new Error('no WebSocket: pass options.WebSocket, or install the `ws` package');
     return ctor;
