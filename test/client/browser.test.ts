@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '../../src/client/index.ts';
+import { chromiumArgs, chromiumPath } from './chromium.ts';
 import { type ServerProcess, startServer } from './server-process.ts';
 
-export const chromiumPath = '/usr/bin/chromium';
-export const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 const haveChromium = fs.existsSync(chromiumPath);
 if (!haveChromium) console.log(`# browser test skipped: ${chromiumPath} is absent (apt-get install -y chromium, or run scripts/setup.sh as root)`);
