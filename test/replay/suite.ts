@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
 import { LogManager, type StoredRecord, decodeBatches } from '../../engine/index.ts';
 import { replay } from '../../src/client/replay.ts';
@@ -16,6 +18,7 @@ import * as limits from '../../src/replay/limits.ts';
 import { RawClient, delay, fill, prng, startHarness, tempDir, valueFor } from './helpers.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
+v8.setFlagsFromString('--expose-gc');
 
 function checkRecords(records: StoredRecord[], from: number, count: number, valueBytes: number): void {
   assert.equal(records.length, count, 'record count');
@@ -375,6 +378,34 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
         extra.send({ topic: 't', partition: 0, from: 'earliest' });
         assert.equal((await extra.frame())?.header.end, true);
         extra.close();
+      } finally {
+        for (const c of clients) c.close();
+        await h.close();
+      }
+    });
+
+    test('clients that stop reading hold nothing beyond their socket buffers', async () => {
+      const h = await startHarness({ segmentBytes: 16 * 1024 * 1024 });
+      const clients: RawClient[] = [];
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        await fill(h.log.partition('t', 0), 32 * 16, 64, 1000); // ~ 32 MiB
+        const gc = runInNewContext('gc') as () => void;
+        gc();
+        const before = process.memoryUsage().arrayBuffers;
+        for (let i = 0; i < 8; i++) {
+          const c = await RawClient.connect(h.url);
+          c.socket.pause(); // never reads: the server fills the socket buffers, then waits
+          c.send({ topic: 't', partition: 0, from: 'earliest' });
+          clients.push(c);
+        }
+        for (let i = 0; i < 2000 && h.server.inFlight < 8; i++) await delay(5);
+        assert.equal(h.server.inFlight, 8);
+        await delay(200); // let every transfer run into its full socket buffer
+        gc();
+        const grown = process.memoryUsage().arrayBuffers - before;
+        // The fallback holds at most one read buffer (1 MiB) per stalled replay; sendfile none.
+        assert.ok(grown < 8 * 2 * 1024 * 1024, `array buffers grew by ${grown} bytes for 8 stalled replays of 32 MiB`);
       } finally {
         for (const c of clients) c.close();
         await h.close();
