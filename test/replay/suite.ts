@@ -467,6 +467,57 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       await idle.closed();
     });
 
+    test('chunks stay within chunkBytesMax', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        const p = h.log.partition('t', 0);
+        const hw = await fill(p, 20 * 16, 64, 1000); // ~ 20 MiB in one segment
+        assert.equal(p.segmentCount, 1);
+        const c = await RawClient.connect(h.url);
+        c.send({ topic: 't', partition: 0, from: 'earliest' });
+        const { chunks, last } = await c.untilEnd();
+        assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
+        for (const f of chunks) assert.ok(f.body.length <= limits.chunkBytesMax, `chunk of ${f.body.length}`);
+        checkRecords(chunks.flatMap((f) => decodeBatches(f.body)), 0, hw, 1000);
+        assert.equal(last?.header.next, hw);
+        c.close();
+      } finally {
+        await h.close();
+      }
+    });
+
+    test('a follow replay ends with UNKNOWN_TOPIC when its topic is deleted (followCheckMs)', async () => {
+      const h = await startHarness();
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        await fill(h.log.partition('t', 0), 2, 2, 10);
+        const c = await RawClient.connect(h.url);
+        c.send({ topic: 't', partition: 0, from: 0, follow: true });
+        assert.equal((await c.frame())?.header.ok, true);
+        await h.log.deleteTopic('t');
+        const f = await c.frame();
+        assert.equal(f?.header.code, 'UNKNOWN_TOPIC');
+        c.close();
+      } finally {
+        await h.close();
+      }
+    });
+
+    test('shutdown does not wait beyond shutdownGraceMs for a client that stopped reading', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
+      h.log.createTopic('t', { partitions: 1 });
+      await fill(h.log.partition('t', 0), 32 * 16, 64, 1000); // ~ 32 MiB: more than the socket buffers hold
+      const stalled = await RawClient.connect(h.url);
+      stalled.socket.pause();
+      stalled.send({ topic: 't', partition: 0, from: 0 });
+      for (let i = 0; i < 2000 && h.server.inFlight < 1; i++) await delay(5);
+      await h.close();
+      stalled.socket.resume();
+      await stalled.closed();
+      assert.equal(h.server.connections, 0);
+    });
+
     test('with auth configured, replays are refused until token checks exist', async () => {
       const h = await startHarness({ config: { authSecret: 'secret' } });
       try {
