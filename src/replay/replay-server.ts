@@ -270,8 +270,13 @@ class ReplayConnection {
       this.destroy();
       return;
     }
+    // Keep reading (and dropping) what the client still sends, so that unread input does
+    // not turn our close into a reset that could discard the error header; a client that
+    // never closes its side is cut off after the grace period.
+    this.socket.resume();
     this.socket.end(errorHeader(code, message));
     this.closed = true;
+    setTimeout(() => this.socket.destroy(), limits.shutdownGraceMs).unref();
   }
 
   private pump(): void {

@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
 import { LogManager, type StoredRecord, decodeBatches } from '../../engine/index.ts';
 import { replay } from '../../src/client/replay.ts';
@@ -16,6 +18,7 @@ import * as limits from '../../src/replay/limits.ts';
 import { RawClient, delay, fill, prng, startHarness, tempDir, valueFor } from './helpers.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
+v8.setFlagsFromString('--expose-gc');
 
 function checkRecords(records: StoredRecord[], from: number, count: number, valueBytes: number): void {
   assert.equal(records.length, count, 'record count');
@@ -381,6 +384,34 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       }
     });
 
+    test('clients that stop reading hold nothing beyond their socket buffers', async () => {
+      const h = await startHarness({ segmentBytes: 16 * 1024 * 1024 });
+      const clients: RawClient[] = [];
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        await fill(h.log.partition('t', 0), 32 * 16, 64, 1000); // ~ 32 MiB
+        const gc = runInNewContext('gc') as () => void;
+        gc();
+        const before = process.memoryUsage().arrayBuffers;
+        for (let i = 0; i < 8; i++) {
+          const c = await RawClient.connect(h.url);
+          c.socket.pause(); // never reads: the server fills the socket buffers, then waits
+          c.send({ topic: 't', partition: 0, from: 'earliest' });
+          clients.push(c);
+        }
+        for (let i = 0; i < 2000 && h.server.inFlight < 8; i++) await delay(5);
+        assert.equal(h.server.inFlight, 8);
+        await delay(200); // let every transfer run into its full socket buffer
+        gc();
+        const grown = process.memoryUsage().arrayBuffers - before;
+        // The fallback holds at most one read buffer (1 MiB) per stalled replay; sendfile none.
+        assert.ok(grown < 8 * 2 * 1024 * 1024, `array buffers grew by ${grown} bytes for 8 stalled replays of 32 MiB`);
+      } finally {
+        for (const c of clients) c.close();
+        await h.close();
+      }
+    });
+
     test('retention deleting the segment being sent: the chunk completes, then a clean error', async () => {
       const segmentBytes = 16 * 1024 * 1024; // larger than the socket buffers, so the transfer parks inside it
       const h = await startHarness({ segmentBytes });
@@ -434,6 +465,57 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       assert.equal(f?.header.code, 'UNAVAILABLE');
       await following.closed();
       await idle.closed();
+    });
+
+    test('chunks stay within chunkBytesMax', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        const p = h.log.partition('t', 0);
+        const hw = await fill(p, 20 * 16, 64, 1000); // ~ 20 MiB in one segment
+        assert.equal(p.segmentCount, 1);
+        const c = await RawClient.connect(h.url);
+        c.send({ topic: 't', partition: 0, from: 'earliest' });
+        const { chunks, last } = await c.untilEnd();
+        assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
+        for (const f of chunks) assert.ok(f.body.length <= limits.chunkBytesMax, `chunk of ${f.body.length}`);
+        checkRecords(chunks.flatMap((f) => decodeBatches(f.body)), 0, hw, 1000);
+        assert.equal(last?.header.next, hw);
+        c.close();
+      } finally {
+        await h.close();
+      }
+    });
+
+    test('a follow replay ends with UNKNOWN_TOPIC when its topic is deleted (followCheckMs)', async () => {
+      const h = await startHarness();
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        await fill(h.log.partition('t', 0), 2, 2, 10);
+        const c = await RawClient.connect(h.url);
+        c.send({ topic: 't', partition: 0, from: 0, follow: true });
+        assert.equal((await c.frame())?.header.ok, true);
+        await h.log.deleteTopic('t');
+        const f = await c.frame();
+        assert.equal(f?.header.code, 'UNKNOWN_TOPIC');
+        c.close();
+      } finally {
+        await h.close();
+      }
+    });
+
+    test('shutdown does not wait beyond shutdownGraceMs for a client that stopped reading', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
+      h.log.createTopic('t', { partitions: 1 });
+      await fill(h.log.partition('t', 0), 32 * 16, 64, 1000); // ~ 32 MiB: more than the socket buffers hold
+      const stalled = await RawClient.connect(h.url);
+      stalled.socket.pause();
+      stalled.send({ topic: 't', partition: 0, from: 0 });
+      for (let i = 0; i < 2000 && h.server.inFlight < 1; i++) await delay(5);
+      await h.close();
+      stalled.socket.resume();
+      await stalled.closed();
+      assert.equal(h.server.connections, 0);
     });
 
     test('with auth configured, replays are refused until token checks exist', async () => {
