@@ -337,7 +337,6 @@ export class SluiceClient {
     // Publishes: kept for the next connection, or rejected; never dropped silently.
     this.publishById.clear();
     if (!this.opts.retryPublishes) this.rejectPublishes(lost);
-    for (const s of this.subs) for (const p of s.parts.values()) p.discarding = false;
     this.metaCache.clear();
     if (this.stateValue === ConnectionState.Closed) return;
     let willReconnect = this.opts.reconnect;
@@ -519,7 +518,9 @@ export class SluiceClient {
       return;
     }
     for (const p of sub.parts.values()) {
-      this.sendSub(sub, { op: 'sub', topic: sub.topic, partition: p.partition, from: { offset: p.next } }, 'resume');
+      // A partition whose epoch changed restarts from its earliest record; its old offset means nothing there.
+      if (p.discarding) this.sendSub(sub, { op: 'sub', topic: sub.topic, partition: p.partition, from: 'earliest' }, 'restart');
+      else this.sendSub(sub, { op: 'sub', topic: sub.topic, partition: p.partition, from: { offset: p.next } }, 'resume');
     }
   }
 

@@ -247,6 +247,33 @@ describe('SDK against a real server', () => {
     }
   });
 
+  test('a topic deleted and created again while the subscriber was away: detected by epoch, restarted from the earliest record', async () => {
+    const subscriber = await connect(server.url, { backoff: { baseMs: 2000, maxMs: 2000, random: () => 0.999 } });
+    const admin = await connect(server.url);
+    try {
+      await createTopic(server, 'reborn', 1);
+      for (let i = 0; i < 5; i++) await admin.publish('reborn', `old ${i}`);
+      const got: string[] = [];
+      const events: SubscribedEvent[] = [];
+      await subscriber.subscribe('reborn', { from: 'earliest', onSubscribed: (e) => events.push(e) }, (recs) => got.push(...recs.map((r) => `${r.offset}:${r.text()}`)));
+      await until(() => got.length === 5, 'the old records');
+      await server.restart();
+      // The subscriber waits 2 s before reconnecting; meanwhile the topic gets a new history.
+      await until(() => admin.state === 'connected', 'the admin client to reconnect');
+      assert.equal((await fetch(`${server.httpUrl}/v1/topics/reborn`, { method: 'DELETE' })).status, 200);
+      await createTopic(server, 'reborn', 1);
+      for (let i = 0; i < 10; i++) await admin.publish('reborn', `new ${i}`);
+      await until(() => got.length === 15, 'the new history', 800);
+      assert.deepEqual(got.slice(5), Array.from({ length: 10 }, (_, i) => `${i}:new ${i}`));
+      const last = events.at(-1)!;
+      assert.equal(last.resumed, false);
+      assert.equal(last.reason, 'epoch-changed');
+    } finally {
+      subscriber.close();
+      admin.close();
+    }
+  });
+
   test('a deleted topic ends its subscriptions with UNKNOWN_TOPIC', async () => {
     const c = await connect(server.url);
     try {
