@@ -62,9 +62,9 @@ export const AclSchema = z
   .strict();
 
 export interface Acl {
-  pub: string[];
-  sub: string[];
-  admin?: boolean;
+  readonly pub: readonly string[];
+  readonly sub: readonly string[];
+  readonly admin?: boolean;
 }
 
 /** Parses an `acl` claim; throws SluiceError('UNAUTHORIZED', reason 'BAD_ACL') naming the first problems. */

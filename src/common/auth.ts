@@ -231,7 +231,8 @@ export function createAuth(config: AuthConfig): Auth | null {
 }
 
 async function verifyToken(key: VerifyKey, algorithms: Algorithm[], token: string, now: number): Promise<Principal> {
-  if (typeof token !== 'string' || token.length === 0) throw unauthorized('missing token', 'TOKEN_MISSING');
+  if (typeof token !== 'string') throw unauthorized('token must be a string', 'TOKEN_MALFORMED');
+  if (token.length === 0) throw unauthorized('missing token', 'TOKEN_MISSING');
   if (token.length > tokenLengthMax) throw unauthorized(`token is ${token.length} characters, more than ${tokenLengthMax}`, 'TOKEN_TOO_LONG');
   let payload: Record<string, unknown>;
   try {
@@ -250,7 +251,8 @@ async function verifyToken(key: VerifyKey, algorithms: Algorithm[], token: strin
   return Object.freeze({
     ...(typeof payload.sub === 'string' ? { subject: payload.sub } : {}),
     expiresAt: typeof exp === 'number' ? exp * 1000 : null,
-    acl: Object.freeze(acl),
+    // Frozen through: `can` caches a compiled form of the ACL object.
+    acl: Object.freeze({ ...acl, pub: Object.freeze(acl.pub), sub: Object.freeze(acl.sub) }),
   });
 }
 
