@@ -83,6 +83,7 @@ describe('HS256 with a shared secret', () => {
     assert.deepEqual(p, { subject: 'alice', expiresAt: (nowSec + 600) * 1000, acl: { ...ACL, admin: true } });
     assert.deepEqual(auth.algorithms, ['HS256']);
     assert.deepEqual(auth.warnings, []);
+    assert.ok(Object.isFrozen(p.acl) && Object.isFrozen(p.acl.pub) && Object.isFrozen(p.acl.sub), 'can() caches per ACL object');
   });
 
   it('refuses a bad signature', async () => {
@@ -133,6 +134,8 @@ describe('HS256 with a shared secret', () => {
     }
     await rejects(auth.verify('abc', NOW), 'UNAUTHORIZED', 'TOKEN_MALFORMED');
     await rejects(auth.verify('', NOW), 'UNAUTHORIZED', 'TOKEN_MISSING');
+    // A JSON `auth` op can carry anything as its token.
+    await rejects(auth.verify(42 as unknown as string, NOW), 'UNAUTHORIZED', 'TOKEN_MALFORMED', /must be a string/);
     await rejects(auth.verify('a'.repeat(tokenLengthMax + 1), NOW), 'UNAUTHORIZED', 'TOKEN_TOO_LONG');
     const long = await hs256({ acl: ACL, pad: 'x'.repeat(tokenLengthMax) });
     await rejects(auth.verify(long, NOW), 'UNAUTHORIZED', 'TOKEN_TOO_LONG');
