@@ -264,14 +264,16 @@ function translateJoseError(err: unknown, token: string, algorithms: readonly Al
     header = decodeProtectedHeader(token);
   } catch {}
   const quote = (v: unknown): string => JSON.stringify(String(v).slice(0, 64));
+  // A date claim far out of range (nbf: 1e15) has no ISO form: toISOString would throw.
+  const when = (sec: unknown): string | null => (typeof sec === 'number' && Math.abs(sec) <= 8.64e12 ? new Date(sec * 1000).toISOString() : null);
   if (err instanceof joseErrors.JWTExpired) {
-    const exp = typeof err.payload.exp === 'number' ? ` at ${new Date(err.payload.exp * 1000).toISOString()}` : '';
-    return unauthorized(`token expired${exp}`, 'TOKEN_EXPIRED');
+    const at = when(err.payload.exp);
+    return unauthorized(`token expired${at ? ` at ${at}` : ''}`, 'TOKEN_EXPIRED');
   }
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') {
-      const nbf = typeof err.payload.nbf === 'number' ? ` before ${new Date(err.payload.nbf * 1000).toISOString()}` : ' yet';
-      return unauthorized(`token is not valid${nbf} (nbf)`, 'TOKEN_NOT_YET_VALID');
+      const at = when(err.payload.nbf);
+      return unauthorized(`token is not valid ${at ? `before ${at}` : 'yet'} (nbf)`, 'TOKEN_NOT_YET_VALID');
     }
     return unauthorized(`token has a bad "${err.claim}" claim: ${err.reason}`, 'BAD_CLAIMS');
   }

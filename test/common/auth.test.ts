@@ -112,6 +112,8 @@ describe('HS256 with a shared secret', () => {
     await rejects(auth.verify(await hs256({ acl: ACL, nbf: nowSec + 60 }), NOW), 'UNAUTHORIZED', 'TOKEN_NOT_YET_VALID', /nbf/);
     await auth.verify(await hs256({ acl: ACL, nbf: nowSec + 20 }), NOW);
     await auth.verify(await hs256({ acl: ACL, nbf: nowSec - 20 }), NOW);
+    // Regression: an nbf beyond what Date can show must still be an UNAUTHORIZED, not a RangeError.
+    await rejects(auth.verify(await hs256({ acl: ACL, nbf: 1e15 }), NOW), 'UNAUTHORIZED', 'TOKEN_NOT_YET_VALID', /not valid yet/);
   });
 
   it('accepts a token without exp, which never expires', async () => {
