@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { type CryptoKey, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from 'jose';
 import { SluiceError } from '../../engine/errors.ts';
 import { loadPrivateKey, mintToken, parseTtl, TokenUsageError } from '../../src/cli/token.ts';
@@ -163,6 +164,32 @@ describe('HS256 with a shared secret', () => {
 
   it('refuses an exp that is not a number', async () => {
     await rejects(auth.verify(await hs256({ acl: ACL, exp: 'tomorrow' }), NOW), 'UNAUTHORIZED', 'BAD_CLAIMS', /exp/);
+  });
+
+  it('answers any input with a principal or UNAUTHORIZED, never another error', async () => {
+    const isUnauthorized = (err: unknown) => err instanceof SluiceError && err.code === 'UNAUTHORIZED';
+    // Arbitrary strings, and strings shaped like a JWT.
+    const b64 = fc.string().map((x) => Buffer.from(x).toString('base64url'));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string(), fc.tuple(b64, b64, b64).map((p) => p.join('.'))), async (token) => {
+        await auth.verify(token, NOW).then(
+          () => assert.fail(`accepted ${token}`),
+          (err) => assert.ok(isUnauthorized(err), String(err)),
+        );
+      }),
+      { numRuns: 200 },
+    );
+    // Correctly signed tokens with arbitrary claims: only a valid acl yields a principal.
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.constantFrom('acl', 'exp', 'nbf', 'sub', 'iat', 'x'), fc.jsonValue()), async (claims) => {
+        const token = await hs256(claims);
+        await auth.verify(token, NOW).then(
+          (p) => assert.ok(Array.isArray(p.acl.pub) && Array.isArray(p.acl.sub)),
+          (err) => assert.ok(isUnauthorized(err), String(err)),
+        );
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('warns about a short secret', () => {
