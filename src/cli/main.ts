@@ -5,6 +5,7 @@ import { registerDump } from './dump.ts';
 import { registerProduce } from './produce.ts';
 import { registerReplay } from './replay.ts';
 import { registerServe } from './serve.ts';
+import { registerToken } from './token.ts';
 import { registerTopics } from './topics.ts';
 
 export async function main(argv: string[]): Promise<void> {
@@ -19,5 +20,6 @@ export async function main(argv: string[]): Promise<void> {
   registerReplay(program);
   registerDump(program);
   registerTopics(program);
+  registerToken(program);
   await program.parseAsync(argv);
 }
