@@ -22,6 +22,24 @@ async function until(cond: () => boolean, what: string, tries = 400): Promise<vo
   assert.fail(`timed out waiting for ${what}`);
 }
 
+/**
+ * Holds a client's reconnections until the test opens it: `getToken` is awaited before every
+ * connection attempt (auth is off, so the token itself is ignored by the server).
+ */
+function reconnectGate(): { getToken: () => Promise<string>; close(): void; open(): void } {
+  let release: () => void = () => {};
+  let gate: Promise<void> = Promise.resolve();
+  return {
+    getToken: () => gate.then(() => 'unused'),
+    close() {
+      gate = new Promise((r) => (release = r));
+    },
+    open() {
+      release();
+    },
+  };
+}
+
 async function createTopic(s: ServerProcess, topic: string, partitions: number): Promise<void> {
   const res = await fetch(`${s.httpUrl}/v1/topics/${topic}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ partitions }) });
   assert.equal(res.status, 201, await res.text());
@@ -87,9 +105,9 @@ describe('SDK against a real server', () => {
   });
 
   test('resume across a server restart with records published during the outage: no gap, no duplicate', async () => {
-    // The subscriber waits a fixed 1.5 s before each reconnection, so the records another
-    // client publishes right after the restart land while it is still away.
-    const subscriber = await connect(server.url, { backoff: { baseMs: 1500, maxMs: 1500, random: () => 0.999 } });
+    // The subscriber stays away until the records another client publishes after the restart are stored.
+    const gate = reconnectGate();
+    const subscriber = await connect(server.url, { getToken: gate.getToken });
     const publisher = await connect(server.url);
     const events: SubscribedEvent[] = [];
     const states: string[] = [];
@@ -119,6 +137,7 @@ describe('SDK against a real server', () => {
       await until(() => got.length === 100, '100 records before the restart');
       const epochBefore = sub.positions()[0].epoch;
       let queued: Promise<unknown>[] = [];
+      gate.close();
       await server.restart({
         whileDown: async () => {
           await until(() => subscriber.state === 'connecting' && publisher.state === 'connecting', 'both clients to notice');
@@ -129,6 +148,8 @@ describe('SDK against a real server', () => {
       await until(() => publisher.state === 'connected', 'the publisher to reconnect');
       const during = await Promise.all(Array.from({ length: 50 }, (_, i) => publisher.publish('resume', `during ${i}`)));
       assert.equal(during.length, 50);
+      assert.equal(subscriber.state, 'connecting', 'the subscriber was away while those were published');
+      gate.open();
       const acks = (await Promise.all(queued)) as { offset: number }[];
       assert.equal(acks.length, 10);
       await until(() => got.length === 160, 'all 160 records after the restart');
@@ -248,7 +269,8 @@ describe('SDK against a real server', () => {
   });
 
   test('a topic deleted and created again while the subscriber was away: detected by epoch, restarted from the earliest record', async () => {
-    const subscriber = await connect(server.url, { backoff: { baseMs: 2000, maxMs: 2000, random: () => 0.999 } });
+    const gate = reconnectGate();
+    const subscriber = await connect(server.url, { getToken: gate.getToken });
     const admin = await connect(server.url);
     try {
       await createTopic(server, 'reborn', 1);
@@ -257,12 +279,15 @@ describe('SDK against a real server', () => {
       const events: SubscribedEvent[] = [];
       await subscriber.subscribe('reborn', { from: 'earliest', onSubscribed: (e) => events.push(e) }, (recs) => got.push(...recs.map((r) => `${r.offset}:${r.text()}`)));
       await until(() => got.length === 5, 'the old records');
+      gate.close();
       await server.restart();
-      // The subscriber waits 2 s before reconnecting; meanwhile the topic gets a new history.
+      // The subscriber stays away while the topic gets a new history.
       await until(() => admin.state === 'connected', 'the admin client to reconnect');
       assert.equal((await fetch(`${server.httpUrl}/v1/topics/reborn`, { method: 'DELETE' })).status, 200);
       await createTopic(server, 'reborn', 1);
       for (let i = 0; i < 10; i++) await admin.publish('reborn', `new ${i}`);
+      assert.equal(subscriber.state, 'connecting');
+      gate.open();
       await until(() => got.length === 15, 'the new history', 800);
       assert.deepEqual(got.slice(5), Array.from({ length: 10 }, (_, i) => `${i}:new ${i}`));
       const last = events.at(-1)!;
