@@ -93,12 +93,15 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8A
   }
   if (((xxhash32(src, 4, ip) >>> 8) & 0xff) !== src[ip]) fail('header checksum mismatch');
   ip++;
-  let out = new Uint8Array(size >= 0 ? size : Math.max(expect, 64));
+  // A declared size bounds the output but is never trusted for an allocation: a frame of
+  // a few bytes can claim terabytes.
+  const limit = size >= 0 ? size : Infinity;
+  let out = new Uint8Array(Math.min(limit, Math.max(expect, 64)));
   let op = 0;
   const ensure = (n: number): void => {
+    if (op + n > limit) fail('content larger than its declared size');
     if (op + n <= out.length) return;
-    if (size >= 0) fail('content larger than its declared size');
-    const grown = new Uint8Array(Math.max(out.length * 2, op + n));
+    const grown = new Uint8Array(Math.min(limit, Math.max(out.length * 2, op + n)));
     grown.set(out.subarray(0, op));
     out = grown;
   };
@@ -114,8 +117,10 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8A
       out.set(src.subarray(ip, ip + n), op);
       op += n;
     } else {
-      ensure(blockMax);
-      const w = block.decompress(src.subarray(ip, ip + n), out.subarray(op, op + blockMax));
+      // Room for a whole block, or for what the declared size leaves.
+      const room = Math.min(blockMax, limit - op);
+      ensure(room);
+      const w = block.decompress(src.subarray(ip, ip + n), out.subarray(op, op + room));
       if (w < 0) fail('corrupt block');
       op += w;
     }

@@ -125,6 +125,32 @@ for (const impl of IMPLS) {
       });
     });
 
+    test('regression: frames that declare their content size are read, and the size is never trusted for an allocation', async (t) => {
+      selectImpl(impl);
+      await seeded(t, (rng) => {
+        // Compressed blocks used to be refused unless a whole block's room remained below
+        // the declared size, so any such frame ending in a compressed block failed.
+        for (const data of [
+          new Uint8Array(0),
+          makeBytes(rng.u32(), 36, 'text'),
+          concat([makeBytes(rng.u32(), 150 * KiB, 'text'), rng.bytes(10 * KiB), makeBytes(rng.u32(), 5000, 'runs')]),
+        ]) {
+          const frame = lz4Frame(blocksOf(data), { contentSize: data.length });
+          same(lz4pkg().decode(buf(frame)), data, `lz4.decode, ${data.length} bytes declared`);
+          same(lz4FrameDecode(frame), data, `${data.length} bytes declared`);
+          if (data.length > 0) {
+            assertCorrupt(() => lz4FrameDecode(lz4Frame(blocksOf(data), { contentSize: data.length - 1 })), 'BAD_LZ4', '(declared one byte short)');
+            assertCorrupt(() => lz4FrameDecode(lz4Frame(blocksOf(data), { contentSize: data.length + 1 })), 'BAD_LZ4', '(declared one byte long)');
+          }
+        }
+        // A few bytes claiming terabytes: refused as BAD_LZ4, not a RangeError from the allocation.
+        const small = blocksOf(makeBytes(1, 36, 'text'));
+        for (const claimed of [2 ** 32, 2 ** 40, 2 ** 53 - 1]) {
+          assertCorrupt(() => lz4FrameDecode(lz4Frame(small, { contentSize: claimed })), 'BAD_LZ4', `(${claimed} bytes declared)`);
+        }
+      });
+    });
+
     test('linked-block frames are refused with BAD_LZ4', () => {
       selectImpl(impl);
       const data = makeBytes(7, 100 * KiB, 'text');
