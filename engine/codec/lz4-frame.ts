@@ -7,7 +7,9 @@
  *
  * We write version 1, independent blocks of at most 64 KiB, no checksums (the batch CRC
  * already covers every byte). We read any frame with independent blocks; a frame with
- * linked blocks or a dictionary is refused, as the wire contract says.
+ * linked blocks or a dictionary is refused, as the wire contract says. Checksums that a
+ * frame carries are verified and nothing may follow its end: the bytes we accept are
+ * stored and served unchanged, and kafkajs's LZ4 codec refuses a frame that fails either.
  */
 import { CorruptBatchError } from '../errors.ts';
 import { type Lz4BlockCodec, compressBound, portableLz4 } from './lz4-block.ts';
@@ -125,10 +127,18 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8A
       op += w;
     }
     ip += n;
-    if (blockChecksum) ip += 4;
+    if (blockChecksum) {
+      if (ip + 4 > src.length) fail('truncated block checksum');
+      if (dv.getUint32(ip, true) !== xxhash32(src, ip - n, ip)) fail('block checksum mismatch');
+      ip += 4;
+    }
   }
-  if (contentChecksum) ip += 4;
-  if (ip > src.length) fail('truncated frame');
   if (size >= 0 && op !== size) fail('content size mismatch');
+  if (contentChecksum) {
+    if (ip + 4 > src.length) fail('truncated frame');
+    if (dv.getUint32(ip, true) !== xxhash32(out, 0, op)) fail('content checksum mismatch');
+    ip += 4;
+  }
+  if (ip !== src.length) fail('bytes after the end of the frame');
   return out.subarray(0, op);
 }

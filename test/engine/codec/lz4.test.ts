@@ -151,6 +151,44 @@ for (const impl of IMPLS) {
       });
     });
 
+    test('regression: checksums are verified and nothing may follow the end mark, as lz4.decode (kafkajs-lz4) insists', () => {
+      selectImpl(impl);
+      // The batch bytes we accept are stored and served as they are, and kafkajs must be
+      // able to decode them: a frame its LZ4 codec refuses has to be refused here first.
+      const data = concat([makeBytes(11, BLOCK, 'text'), makeBytes(12, BLOCK, 'text'), makeBytes(13, 3000, 'random')]);
+      const blocks = blocksOf(data);
+      assert.deepEqual(blocks.map((b) => b.stored), [false, false, true]);
+      const accept = (name: string, frame: Uint8Array): void => {
+        same(lz4pkg().decode(buf(frame)), data, `lz4.decode reads ${name}`);
+        same(lz4FrameDecode(frame), data, `we read ${name}`);
+      };
+      const refuse = (name: string, frame: Uint8Array): void => {
+        assert.throws(() => lz4pkg().decode(buf(frame)), `lz4.decode refuses ${name}`);
+        assertCorrupt(() => lz4FrameDecode(frame), 'BAD_LZ4', `(${name})`);
+      };
+      accept('block checksums', lz4Frame(blocks, { blockChecksums: true }));
+      accept('a content checksum', lz4Frame(blocks, { content: data }));
+      accept('both checksums', lz4Frame(blocks, { blockChecksums: true, content: data }));
+      const badBlock = lz4Frame(blocks, { blockChecksums: true });
+      const lastBlockChecksum = badBlock.length - 8;
+      badBlock[lastBlockChecksum] ^= 1;
+      refuse('a wrong block checksum', badBlock);
+      refuse('a wrong content checksum', lz4Frame(blocks, { contentChecksum: (xxhash32(data) ^ 0x100) >>> 0 }));
+      refuse('a content checksum of the compressed bytes', lz4Frame(blocks, { contentChecksum: xxhash32(concat(blocks.map((b) => b.data))) }));
+      refuse('bytes after the end mark', lz4Frame(blocks, { trailer: Uint8Array.of(1, 2, 3, 4, 5) }));
+      refuse('bytes after the content checksum', lz4Frame(blocks, { content: data, trailer: Uint8Array.of(9, 8, 7, 6) }));
+      // lz4.decode lets fewer than 4 stray bytes pass; being stricter costs no one anything.
+      assertCorrupt(() => lz4FrameDecode(lz4Frame(blocks, { trailer: Uint8Array.of(0) })), 'BAD_LZ4', '(a zero byte after the end mark)');
+      assertCorrupt(() => lz4FrameDecode(lz4Frame(blocks, { content: data, trailer: Uint8Array.of(0x04, 0x22) })), 'BAD_LZ4', '(half a magic)');
+      // Two frames back to back: lz4.decode reads both, Kafka's Java reader only the first.
+      // Decoders that disagree on a batch must never see it.
+      const twice = concat([lz4Frame(blocks), lz4Frame(blocks)]);
+      same(lz4pkg().decode(buf(twice)), concat([data, data]), 'lz4.decode reads concatenated frames');
+      assertCorrupt(() => lz4FrameDecode(twice), 'BAD_LZ4', '(two frames)');
+      // lz4.encode's own block checksums cover the wrong bytes; lz4.decode refuses them.
+      refuse('lz4.encode with blockChecksum', lz4pkg().encode(buf(data), { blockChecksum: true }));
+    });
+
     test('linked-block frames are refused with BAD_LZ4', () => {
       selectImpl(impl);
       const data = makeBytes(7, 100 * KiB, 'text');
