@@ -285,6 +285,7 @@ function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: Sto
   else if (h.codec !== CODEC_NONE) throw new CorruptBatchError(`codec ${h.codec} is not supported`, 'BAD_CODEC');
   const rd = new Reader(recs, 0, recs.length);
   for (let i = 0; i < h.recordCount; i++) {
+    if (rd.pos === recs.length) throw new CorruptBatchError(`recordCount ${h.recordCount} but ${i} records`, 'BAD_COUNT');
     const len = rd.varint();
     if (len < 0 || rd.pos + len > recs.length) throw new CorruptBatchError(`record ${i} length out of range`, 'BAD_LENGTH');
     const rr = new Reader(recs, rd.pos, rd.pos + len);

@@ -18,13 +18,25 @@ import {
   decodeBatchRecords,
   decodeBatches,
   encodeRecordBatch,
+  lz4FrameEncode,
   readBatchHeader,
   setBaseOffset,
   setPartitionLeaderEpoch,
   validateBatch,
 } from '../../../engine/codec/index.ts';
 import { type BatchInput, MAX_RECORDS, batchArb, encodeOptions, expected } from './arbitraries.ts';
-import { IMPLS, assertCorrupt, concat, crcField, frameBlocks, makeBytes, seedFor, selectImpl } from './helpers.ts';
+import {
+  IMPLS,
+  assertCorrupt,
+  concat,
+  crcField,
+  frameBlocks,
+  makeBytes,
+  rawBatch,
+  rawRecord,
+  seedFor,
+  selectImpl,
+} from './helpers.ts';
 
 const CODECS: readonly Codec[] = ['none', 'lz4'];
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -220,5 +232,20 @@ describe('record batch layout (protocol §2)', () => {
     for (let n = 0; n < 12; n++) assert.equal(batchSizeAt(batch.subarray(0, n), 0), -1);
     assert.equal(batchSizeAt(batch.subarray(0, 12), 0), batch.length);
     assert.equal(batchSizeAt(concat([new Uint8Array(3), batch]), 3), batch.length);
+  });
+});
+
+describe('validateBatch regressions', () => {
+  const two = (): Uint8Array => concat([rawRecord({ offsetDelta: 0, value: utf8('a') }), rawRecord({ offsetDelta: 1, value: utf8('b') })]);
+
+  test('regression: a recordCount above the records is BAD_COUNT, not BAD_VARINT', () => {
+    // The reader used to run off the end looking for the missing record's length varint.
+    for (const attributes of [0, 3]) {
+      const body = attributes === 3 ? lz4FrameEncode(two()) : two();
+      validateBatch(rawBatch(body, { recordCount: 2, attributes }));
+      assertCorrupt(() => validateBatch(rawBatch(body, { recordCount: 3, attributes })), 'BAD_COUNT', `(codec ${attributes}, 3 of 2)`);
+      assertCorrupt(() => validateBatch(rawBatch(body, { recordCount: 2 ** 31 - 1, attributes })), 'BAD_COUNT', `(codec ${attributes}, 2^31 - 1 of 2)`);
+      assertCorrupt(() => validateBatch(rawBatch(body, { recordCount: 1, attributes })), 'BAD_COUNT', `(codec ${attributes}, 1 of 2)`);
+    }
   });
 });
