@@ -246,7 +246,8 @@ export function readBatchHeader(buf: Uint8Array, pos: number, end = buf.length):
 
 /**
  * The cheap check that recovery runs on every batch of a segment's tail: the length is
- * bounded first (`pos + size <= end`), then magic, then the CRC. Records are not decoded.
+ * bounded first (`pos + size <= end`), then magic, then the CRC, then the count, codec and
+ * attributes. Records are not decoded.
  */
 export function checkBatch(buf: Uint8Array, pos: number, end = buf.length, maxBytes = 0x7fffffff): BatchHeader {
   const h = readBatchHeader(buf, pos, end);
@@ -258,6 +259,9 @@ export function checkBatch(buf: Uint8Array, pos: number, end = buf.length, maxBy
     throw new CorruptBatchError(`recordCount ${h.recordCount} disagrees with lastOffsetDelta ${h.lastOffsetDelta}`, 'BAD_COUNT');
   }
   if (h.codec !== CODEC_NONE && h.codec !== CODEC_LZ4) throw new CorruptBatchError(`codec ${h.codec} is not supported`, 'BAD_CODEC');
+  // Bit 3 (log-append time), 4 (transactional), 5 (control) and up change how Kafka
+  // clients read the records, or whether they show them at all; sluice writes none of them.
+  if (h.attributes & ~7) throw new CorruptBatchError(`attributes 0x${h.attributes.toString(16)} beyond the codec`, 'BAD_ATTRIBUTES');
   return h;
 }
 

@@ -31,9 +31,11 @@ import {
   concat,
   crcField,
   frameBlocks,
+  kafka,
   makeBytes,
   rawBatch,
   rawRecord,
+  resealCrc,
   seedFor,
   selectImpl,
 } from './helpers.ts';
@@ -246,6 +248,31 @@ describe('validateBatch regressions', () => {
       assertCorrupt(() => validateBatch(rawBatch(body, { recordCount: 3, attributes })), 'BAD_COUNT', `(codec ${attributes}, 3 of 2)`);
       assertCorrupt(() => validateBatch(rawBatch(body, { recordCount: 2 ** 31 - 1, attributes })), 'BAD_COUNT', `(codec ${attributes}, 2^31 - 1 of 2)`);
       assertCorrupt(() => validateBatch(rawBatch(body, { recordCount: 1, attributes })), 'BAD_COUNT', `(codec ${attributes}, 1 of 2)`);
+    }
+  });
+
+  test('regression: attribute bits beyond the codec are refused, since Kafka clients read them', async () => {
+    // Bit 3 says the timestamps are log-append time: kafkajs (like Kafka) then gives every
+    // record the batch's maxTimestamp, where our decoder gave baseTimestamp + delta.
+    const batch = encodeRecordBatch([{ value: utf8('a'), timestamp: 1000 }, { value: utf8('b'), timestamp: 2000 }], { codec: 'none' });
+    batch[22] |= 0x08;
+    resealCrc(batch);
+    const { Decoder, RecordBatchDecoder } = kafka();
+    const theirs = await RecordBatchDecoder(new Decoder(Buffer.from(batch)));
+    assert.deepEqual(
+      theirs.records.map((r: { timestamp: string }) => r.timestamp),
+      ['2000', '2000'],
+    );
+    assertCorrupt(() => validateBatch(batch), 'BAD_ATTRIBUTES', '(log-append time)');
+    // Bit 4 transactional, bit 5 control (never handed to a Kafka application), 6 and up unassigned.
+    for (const bit of [0x08, 0x10, 0x20, 0x40, 0x80, 0x100, 0x4000, 0x8000]) {
+      for (const codec of [0, 3]) {
+        const b = rawBatch(codec === 3 ? lz4FrameEncode(two()) : two(), { recordCount: 2, attributes: codec | bit });
+        const what = `(attributes 0x${(codec | bit).toString(16)})`;
+        assertCorrupt(() => checkBatch(b, 0), 'BAD_ATTRIBUTES', what);
+        assertCorrupt(() => validateBatch(b), 'BAD_ATTRIBUTES', what);
+        assertCorrupt(() => decodeBatches(b), 'BAD_ATTRIBUTES', what);
+      }
     }
   });
 });
