@@ -283,6 +283,14 @@ export function decodeBatchRecords(buf: Uint8Array, pos = 0, h: BatchHeader = re
   return out;
 }
 
+/** A length-prefixed field where -1 means null; any other negative length is corrupt. */
+function nullableBytes(rr: Reader, i: number, what: string): Uint8Array | null {
+  const n = rr.varint();
+  if (n === -1) return null;
+  if (n < 0) throw new CorruptBatchError(`record ${i} ${what} length ${n}`, 'BAD_LENGTH');
+  return rr.bytes(n);
+}
+
 function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: StoredRecord) => void): void {
   let recs = buf.subarray(pos + BATCH_HEADER_BYTES, pos + h.size);
   if (h.codec === CODEC_LZ4) recs = lz4FrameDecode(recs, recs.length * 3);
@@ -298,10 +306,8 @@ function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: Sto
     const tsDelta = rr.varint();
     const offsetDelta = rr.varint();
     if (offsetDelta !== i) throw new CorruptBatchError(`record ${i} has offset delta ${offsetDelta}`, 'BAD_OFFSET_DELTA');
-    const kl = rr.varint();
-    const key = kl < 0 ? null : rr.bytes(kl);
-    const vl = rr.varint();
-    const value = vl < 0 ? null : rr.bytes(vl);
+    const key = nullableBytes(rr, i, 'key');
+    const value = nullableBytes(rr, i, 'value');
     const hc = rr.varint();
     if (hc < 0 || hc > len) throw new CorruptBatchError(`record ${i} header count ${hc}`, 'BAD_LENGTH');
     const headers: RecordHeader[] = [];
@@ -309,8 +315,7 @@ function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: Sto
       const hkl = rr.varint();
       if (hkl < 0) throw new CorruptBatchError('header key is null', 'BAD_LENGTH');
       const hk = utf8Decoder.decode(rr.bytes(hkl));
-      const hvl = rr.varint();
-      headers.push({ key: hk, value: hvl < 0 ? null : rr.bytes(hvl) });
+      headers.push({ key: hk, value: nullableBytes(rr, i, 'header value') });
     }
     if (rr.pos !== rr.end) throw new CorruptBatchError(`record ${i} has trailing bytes`, 'BAD_LENGTH');
     fn({ offset: h.baseOffset + offsetDelta, timestamp: h.baseTimestamp + tsDelta, key, value, headers });

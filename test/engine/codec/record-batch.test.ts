@@ -35,6 +35,7 @@ import {
   makeBytes,
   rawBatch,
   rawRecord,
+  rawRecordBody,
   resealCrc,
   seedFor,
   selectImpl,
@@ -273,6 +274,26 @@ describe('validateBatch regressions', () => {
         assertCorrupt(() => validateBatch(b), 'BAD_ATTRIBUTES', what);
         assertCorrupt(() => decodeBatches(b), 'BAD_ATTRIBUTES', what);
       }
+    }
+  });
+
+  test('regression: negative lengths other than -1 are refused, not read as null', async () => {
+    // Only -1 means null. kafkajs takes any other negative length literally and steps
+    // backwards through the record, so a batch we read as a null key broke kafkajs.
+    const withLength = (field: 'key' | 'value' | 'header value', n: number): Uint8Array => {
+      const body = rawRecordBody({ offsetDelta: 0, key: null, value: null, headers: [{ key: utf8('h'), value: null }] });
+      // attributes | timestampDelta | offsetDelta | key | value | header count | 'h' length, 'h' | header value
+      const at = { key: 3, value: 4, 'header value': 8 }[field];
+      body[at] = n >= 0 ? n * 2 : -n * 2 - 1;
+      return rawBatch(concat([Uint8Array.of(body.length * 2), body]), { recordCount: 1 });
+    };
+    const [r] = decodeBatchRecords(withLength('key', -1));
+    assert.deepEqual(r, { offset: 0, timestamp: 1_700_000_000_000, key: null, value: null, headers: [{ key: 'h', value: null }] });
+    const { Decoder, RecordBatchDecoder } = kafka();
+    await assert.rejects(RecordBatchDecoder(new Decoder(Buffer.from(withLength('key', -2)))), 'kafkajs cannot read a key length of -2');
+    for (const field of ['key', 'value', 'header value'] as const) {
+      validateBatch(withLength(field, -1));
+      for (const n of [-2, -3, -60]) assertCorrupt(() => validateBatch(withLength(field, n)), 'BAD_LENGTH', `(${field} length ${n})`);
     }
   });
 });
