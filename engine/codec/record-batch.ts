@@ -318,7 +318,12 @@ function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: Sto
       headers.push({ key: hk, value: nullableBytes(rr, i, 'header value') });
     }
     if (rr.pos !== rr.end) throw new CorruptBatchError(`record ${i} has trailing bytes`, 'BAD_LENGTH');
-    fn({ offset: h.baseOffset + offsetDelta, timestamp: h.baseTimestamp + tsDelta, key, value, headers });
+    // Timestamps are JSON numbers on every wire (protocol §1): refuse what a double would round.
+    const timestamp = h.baseTimestamp + tsDelta;
+    if (!Number.isSafeInteger(timestamp) || !Number.isSafeInteger(h.baseTimestamp)) {
+      throw new CorruptBatchError(`record ${i} timestamp is beyond 2^53`, 'BAD_TIMESTAMP');
+    }
+    fn({ offset: h.baseOffset + offsetDelta, timestamp, key, value, headers });
   }
   if (rd.pos !== recs.length) throw new CorruptBatchError('bytes after the last record', 'BAD_COUNT');
 }

@@ -206,7 +206,7 @@ export interface RawBatchFields {
   attributes?: number;
   lastOffsetDelta?: number;
   recordCount: number;
-  baseTimestamp?: number;
+  baseTimestamp?: number | bigint;
 }
 
 /**

@@ -296,4 +296,25 @@ describe('validateBatch regressions', () => {
       for (const n of [-2, -3, -60]) assertCorrupt(() => validateBatch(withLength(field, n)), 'BAD_LENGTH', `(${field} length ${n})`);
     }
   });
+
+  test('regression: timestamps beyond 2^53 are refused instead of rounded', async () => {
+    const at = (baseTimestamp: number | bigint, timestampDelta = 0): Uint8Array =>
+      rawBatch(rawRecord({ offsetDelta: 0, timestampDelta }), { recordCount: 1, baseTimestamp });
+    // kafkajs reads 2^56 + 1 exactly; a double cannot hold it, and we used to round it.
+    const { Decoder, RecordBatchDecoder } = kafka();
+    const theirs = await RecordBatchDecoder(new Decoder(Buffer.from(at(2n ** 56n + 1n))));
+    assert.equal(theirs.records[0].timestamp, '72057594037927937');
+    assertCorrupt(() => validateBatch(at(2n ** 56n + 1n)), 'BAD_TIMESTAMP', '(2^56 + 1)');
+    assertCorrupt(() => decodeBatches(at(2n ** 56n + 1n)), 'BAD_TIMESTAMP', '(decodeBatches, 2^56 + 1)');
+    assertCorrupt(() => validateBatch(at(-(2n ** 60n))), 'BAD_TIMESTAMP', '(-2^60)');
+    assertCorrupt(() => validateBatch(at(2n ** 53n)), 'BAD_TIMESTAMP', '(2^53)');
+    assertCorrupt(() => validateBatch(at(Number.MAX_SAFE_INTEGER, 1)), 'BAD_TIMESTAMP', '(2^53 - 1 plus a delta of 1)');
+    // Up to 2^53 - 1 either way is exact and accepted.
+    for (const ts of [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, -1, 0]) {
+      validateBatch(at(ts));
+      assert.equal(decodeBatchRecords(at(ts))[0].timestamp, ts);
+    }
+    assert.equal(decodeBatchRecords(at(Number.MAX_SAFE_INTEGER - 5, 5))[0].timestamp, Number.MAX_SAFE_INTEGER);
+    assert.equal(decodeBatchRecords(at(0, 2 ** 52 - 1))[0].timestamp, 2 ** 52 - 1);
+  });
 });
