@@ -130,13 +130,16 @@ export function makeBytes(seed: number, length: number, fill: Fill): Uint8Array 
 
 /** Runs `fn` and asserts that it throws a CorruptBatchError (with `reason`, when given). */
 export function assertCorrupt(fn: () => unknown, reason?: string | readonly string[], what = ''): CorruptBatchError {
-  let caught: unknown = undefined;
   try {
     fn();
   } catch (e) {
-    caught = e;
+    return expectCorrupt(e, reason, what);
   }
-  if (caught === undefined) assert.fail(`expected a CorruptBatchError${reason ? ` (${reason})` : ''}, nothing was thrown ${what}`);
+  assert.fail(`expected a CorruptBatchError${reason ? ` (${reason})` : ''}, nothing was thrown ${what}`);
+}
+
+/** Asserts that `caught` is a CorruptBatchError (with `reason`, when given). */
+export function expectCorrupt(caught: unknown, reason?: string | readonly string[], what = ''): CorruptBatchError {
   if (!(caught instanceof CorruptBatchError)) {
     const err = caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught);
     assert.fail(`expected a CorruptBatchError, got ${err} ${what}`);
@@ -331,7 +334,6 @@ export function frameBlocks(frame: Uint8Array): { flg: number; bd: number; block
 // ---------------------------------------------------------------------------------------
 // Oracles from the test dependencies
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export interface KafkaJs {
   Decoder: new (buf: Buffer) => any;
   Encoder: new () => any;

@@ -40,7 +40,6 @@ function foldHeaders(headers: readonly RecordHeader[]): Record<string, Bytes | B
   return out;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 function normalizeKafkaHeaders(headers: Record<string, any>): Record<string, Bytes | Bytes[]> {
   const out: Record<string, Bytes | Bytes[]> = {};
   for (const [k, v] of Object.entries(headers)) out[k] = Array.isArray(v) ? v.map((x) => hex(x)) : hex(v);
