@@ -69,8 +69,14 @@ export function lz4FrameEncode(src: Uint8Array): Uint8Array {
 
 const BLOCK_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 
+/**
+ * The most bytes one frame may decompress to. LZ4 can expand ~255x, so a 1 MiB batch could
+ * otherwise ask for 255 MiB; no batch sluice accepts holds more than this.
+ */
+export const decodedBytesMax = 64 * 1024 * 1024;
+
 /** Decompresses a whole LZ4 frame; `expect` is a size hint for the output. */
-export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8Array {
+export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4, maxBytes = decodedBytesMax): Uint8Array {
   const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const fail = (what: string): never => {
     throw new CorruptBatchError(`lz4 frame: ${what}`, 'BAD_LZ4');
@@ -97,11 +103,12 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8A
   ip++;
   // A declared size bounds the output but is never trusted for an allocation: a frame of
   // a few bytes can claim terabytes.
-  const limit = size >= 0 ? size : Infinity;
+  if (size > maxBytes) fail(`declared content size ${size} exceeds ${maxBytes}`);
+  const limit = size >= 0 ? size : maxBytes;
   let out = new Uint8Array(Math.min(limit, Math.max(expect, 64)));
   let op = 0;
   const ensure = (n: number): void => {
-    if (op + n > limit) fail('content larger than its declared size');
+    if (op + n > limit) fail(size >= 0 ? 'content larger than its declared size' : `content exceeds ${maxBytes} bytes`);
     if (op + n <= out.length) return;
     const grown = new Uint8Array(Math.min(limit, Math.max(out.length * 2, op + n)));
     grown.set(out.subarray(0, op));

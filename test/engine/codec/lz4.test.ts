@@ -363,3 +363,11 @@ describe('xxhash32', () => {
     });
   });
 });
+
+test('lz4FrameDecode refuses a frame that decompresses past its byte cap', () => {
+  const big = new Uint8Array(1024 * 1024); // compresses ~250x
+  const frame = lz4FrameEncode(big);
+  assert.ok(frame.length < 16 * 1024);
+  assert.equal(lz4FrameDecode(frame, 0, big.length).length, big.length);
+  assert.throws(() => lz4FrameDecode(frame, 0, big.length - 1), (e: Error & { reason?: string }) => e.reason === 'BAD_LZ4');
+});
