@@ -47,7 +47,7 @@ import type { Logger } from '../common/logger.ts';
 import type { Front } from '../gateway/gateway.ts';
 import * as limits from './limits.ts';
 import { type ReplayRequest, parseReplayRequest } from './request.ts';
-import { loadSendfile, sendFileRange } from './sendfile.ts';
+import { type SendfileError, loadSendfile, sendFileRange } from './sendfile.ts';
 
 export interface ReplayContext {
   config: Config;
@@ -88,8 +88,9 @@ interface Shared {
 }
 
 export async function startReplayServer(ctx: ReplayContext): Promise<ReplayFront> {
-  const sf = loadSendfile();
-  if (!sf.native) ctx.logger.warn({ reason: sf.reason }, 'replay sends through the read + write fallback, not sendfile(2)');
+  // loadSendfile tells the logger once why the addon did not load.
+  const native = process.env.SLUICE_SENDFILE !== 'off' && loadSendfile(ctx.logger) !== null;
+  if (!native) ctx.logger.warn({ SLUICE_SENDFILE: process.env.SLUICE_SENDFILE }, 'replay sends through the read + write fallback, not sendfile(2)');
   const shared: Shared = {
     ctx,
     authOn: Boolean(ctx.config.authSecret || ctx.config.authPublicKey),
@@ -118,7 +119,7 @@ export async function startReplayServer(ctx: ReplayContext): Promise<ReplayFront
   let closing: Promise<void> | null = null;
   return {
     port,
-    sendfile: sf.native,
+    sendfile: native,
     get inFlight() {
       return shared.inFlight;
     },
@@ -425,16 +426,18 @@ class ReplayConnection {
           }
         }
         this.write(chunkHeader({ ok: true, bytes: length, first: r.firstOffset }));
-        let n: number;
         try {
-          n = await sendFileRange(this.socket, file.fd, r.position, length, { signal: this.abort.signal });
+          await sendFileRange(this.socket, file.fd, r.position, length, { signal: this.abort.signal });
         } catch (err) {
-          if (!this.closed) this.logger.debug({ err }, 'replay transfer ended by the connection');
-          throw new ConnectionLost();
-        }
-        if (n !== length) {
-          // The header promised `length` bytes: the stream cannot be repaired.
-          this.logger.error({ topic: req.topic, partition: req.partition, position: r.position, length, sent: n }, 'segment file shorter than the log says');
+          // The header promised `length` bytes: whatever went wrong, the stream cannot be
+          // repaired, so the connection ends. A file shorter than the log says is a bug
+          // worth a log line; a peer that went away is not.
+          const code = (err as SendfileError).code;
+          if (code === 'SLUICE_ERR_SENDFILE_SHORT_FILE' || code === 'SLUICE_ERR_SENDFILE_RANGE' || code === 'SLUICE_ERR_SENDFILE_BUSY') {
+            this.logger.error({ err, topic: req.topic, partition: req.partition, position: r.position, length }, 'replay transfer failed');
+          } else {
+            this.logger.debug({ err }, 'replay transfer ended by the connection');
+          }
           throw new ConnectionLost();
         }
         sentAny = true;

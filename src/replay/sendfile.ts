@@ -1,80 +1,417 @@
 /**
- * INTERIM: the read + write fallback behind the API that the sendfile addon's binding
- * (branch `sendfile`, native/sendfile/) provides, so that the replay server can be built and
- * tested before the addon lands. When that branch is merged its version of this file
- * replaces this one whole; the replay server depends only on the two functions below.
+ * Sends a byte range of a segment file to a TCP socket: zero-copy with sendfile(2) through
+ * sluice's own addon (native/sendfile, built by `npm ci`), or by read + write when the addon
+ * did not build, the socket has no fd (TLS), or it is turned off (`SLUICE_SENDFILE=off`,
+ * or `mode: 'fallback'`).
  *
- *   loadSendfile()                     -> { native, reason? }
- *   sendFileRange(socket, fileFd, position, length, opts?) -> Promise<bytes sent>
+ * THE RULE FOR CALLERS: from the call until the promise settles, the range owns the
+ * socket. Do not write(), end() or start another range on it; await each range before the
+ * next write. The native path writes behind Node's back, so a byte that Node wrote in the
+ * middle would land inside the range. To make a stray write() harmless it corks the socket
+ * for the duration (the write goes out after the range), but end() uncorks and shuts the
+ * socket down under the transfer, and the fallback path has no such guard at all.
  *
- * sendFileRange waits until nothing is queued in Node for the socket, then sends
- * `[position, position + length)` of the file. It resolves with fewer bytes than asked
- * only when the file ended first. The caller must not write to the socket until it settles.
+ * Before the first byte: waits until Node has handed every earlier write to the kernel
+ * (`socket.writableLength === 0`), and checks `position + length` against the file's size
+ * (or the view's): past the end rejects with SLUICE_ERR_SENDFILE_RANGE and sends nothing.
+ *
+ * On failure the promise rejects with a SendfileError whose `bytesSent` tells how much of
+ * the range went out; the byte stream is then cut mid-range, so the caller must close the
+ * connection. Aborting (`signal`) destroys the socket for that reason. Keep an 'error'
+ * listener on the socket, as always: a peer that resets shows up there too.
+ *
+ * `socket.bytesWritten` does not count bytes sent by the addon.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import type net from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
 
-export interface SendfileStatus {
-  native: boolean;
-  reason?: string;
+/** Where `npm ci` (scripts/build-native.mjs) puts the addon. */
+export const ADDON_PATH = fileURLToPath(
+  new URL('../../native/sendfile/build/Release/sendfile.node', import.meta.url),
+);
+/** Fallback read size; two such buffers per transfer, so at most twice this is queued. */
+export const FALLBACK_CHUNK_BYTES_DEFAULT = 1 << 20;
+/** Empty writes awaited for earlier writes to flush before a caller is told it is busy. */
+const FLUSH_ROUNDS_MAX = 4;
+
+/** An opaque handle of a running native transfer. */
+export type SendfileTransfer = { readonly __sluiceSendfileTransfer: unique symbol };
+
+/** The addon's API (see the comment at the top of native/sendfile/sendfile.c). */
+export interface SendfileBinding {
+  /**
+   * Starts sending `length` bytes of `fileFd` from `position` to a dup of `socketFd`.
+   * `done` is called exactly once, always later, from Node's loop: `errno` 0 and
+   * `bytesSent < length` means the file ended first; `parks` counts waits for the socket
+   * to drain. Throws an Error with `errno` when the fd cannot be dup'd or polled.
+   */
+  start(
+    socketFd: number,
+    fileFd: number,
+    position: number,
+    length: number,
+    done: (errno: number, bytesSent: number, parks: number) => void,
+  ): SendfileTransfer;
+  /** Ends a running transfer and shuts the connection down; `done` gets ECANCELED. False if it had already ended. */
+  abort(transfer: SendfileTransfer): boolean;
+}
+
+/** pino's logger fits. */
+export interface SendfileLogger {
+  warn(message: string): void;
+}
+
+export type SendfileErrorCode =
+  /** position, length or fd is not a non-negative safe integer. */
+  | 'SLUICE_ERR_SENDFILE_ARGUMENT'
+  /** position + length is past the end of the file (or view) at the start: nothing sent. */
+  | 'SLUICE_ERR_SENDFILE_RANGE'
+  /** The file ended before the range did (it shrank during the transfer). */
+  | 'SLUICE_ERR_SENDFILE_SHORT_FILE'
+  /** The socket was closed or destroyed before or during the transfer. */
+  | 'SLUICE_ERR_SENDFILE_SOCKET_CLOSED'
+  /** Another range is running on this socket, or earlier writes would not flush. */
+  | 'SLUICE_ERR_SENDFILE_BUSY'
+  /** The caller's AbortSignal fired; the socket has been destroyed. */
+  | 'SLUICE_ERR_SENDFILE_ABORTED'
+  /** mode 'native' but the addon did not load or the socket has no fd. */
+  | 'SLUICE_ERR_SENDFILE_UNAVAILABLE'
+  /** A system error from sendfile(2), read(2) or the socket: EPIPE, ECONNRESET, EIO... */
+  | `E${Uppercase<string>}`;
+
+export class SendfileError extends Error {
+  override readonly name = 'SendfileError';
+  readonly code: SendfileErrorCode;
+  /** Bytes of the range that the kernel accepted before the failure. */
+  readonly bytesSent: number;
+  /** The errno of a system error, when there is one. */
+  readonly errno: number | undefined;
+
+  constructor(
+    code: SendfileErrorCode,
+    message: string,
+    bytesSent = 0,
+    options: { cause?: unknown; errno?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.bytesSent = bytesSent;
+    this.errno = options.errno;
+  }
 }
 
 export interface SendFileRangeOptions {
-  /** Aborts the transfer; the promise then rejects with an AbortError. */
+  /**
+   * 'auto' (default): the addon when it loaded and the socket has an fd, else read + write;
+   * `SLUICE_SENDFILE=off` in the environment turns 'auto' into 'fallback'.
+   * 'native': the addon or SLUICE_ERR_SENDFILE_UNAVAILABLE. 'fallback': read + write.
+   */
+  mode?: 'auto' | 'native' | 'fallback';
+  /**
+   * For the fallback: a Buffer whose byte i is the file's byte at position i (an mmap view
+   * of the whole segment). Slices of it are written without copying, instead of fs.read.
+   * Keep it mapped (referenced) until the promise settles.
+   */
+  view?: Buffer;
+  /** Aborting rejects with SLUICE_ERR_SENDFILE_ABORTED and destroys the socket. */
   signal?: AbortSignal;
+  /** Told once if the addon cannot be loaded. */
+  logger?: SendfileLogger;
+  /** Fallback chunk size (default FALLBACK_CHUNK_BYTES_DEFAULT). */
+  chunkBytes?: number;
 }
 
-const readBytesMax = 1024 * 1024;
+const loaded = new Map<string, { binding: SendfileBinding | null; why: string; warned: boolean }>();
 
-export function loadSendfile(): SendfileStatus {
-  return { native: false, reason: 'the sendfile addon is not built into this branch yet (interim read + write)' };
+/** The addon, or null (told once to `logger`) when it cannot be loaded. Cached per path. */
+export function loadSendfile(
+  logger?: SendfileLogger,
+  addonPath: string = ADDON_PATH,
+): SendfileBinding | null {
+  let entry = loaded.get(addonPath);
+  if (entry === undefined) {
+    entry = { binding: null, why: '', warned: false };
+    try {
+      const candidate = createRequire(import.meta.url)(addonPath) as Partial<SendfileBinding>;
+      if (typeof candidate.start === 'function' && typeof candidate.abort === 'function') {
+        entry.binding = candidate as SendfileBinding;
+      } else {
+        entry.why = 'it does not export start() and abort()';
+      }
+    } catch (err) {
+      entry.why = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+    }
+    loaded.set(addonPath, entry);
+  }
+  if (entry.binding === null && logger !== undefined && !entry.warned) {
+    entry.warned = true;
+    logger.warn(
+      `sendfile addon not loaded from ${addonPath} (${entry.why}): replay falls back to read + write; ` +
+        'build it with `node scripts/build-native.mjs`',
+    );
+  }
+  return entry.binding;
 }
 
-function abortError(): Error {
-  const err = new Error('transfer aborted');
-  err.name = 'AbortError';
-  return err;
+const busy = new WeakSet<net.Socket>();
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Sends bytes [position, position + length) of `fileFd` to `socket` and resolves with
+ * `length` once the kernel has accepted all of them. See the rule at the top of this file.
+ */
+export async function sendFileRange(
+  socket: net.Socket,
+  fileFd: number,
+  position: number,
+  length: number,
+  opts: SendFileRangeOptions = {},
+): Promise<number> {
+  for (const [name, value] of [['fileFd', fileFd], ['position', position], ['length', length]] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new SendfileError('SLUICE_ERR_SENDFILE_ARGUMENT', `${name} must be a non-negative safe integer, got ${value}`);
+    }
+  }
+  const chunkBytes = opts.chunkBytes ?? FALLBACK_CHUNK_BYTES_DEFAULT;
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) {
+    throw new SendfileError('SLUICE_ERR_SENDFILE_ARGUMENT', `chunkBytes must be a positive safe integer, got ${chunkBytes}`);
+  }
+  if (opts.signal?.aborted) {
+    throw new SendfileError('SLUICE_ERR_SENDFILE_ABORTED', 'aborted before the transfer started');
+  }
+  const mode = opts.mode ?? (process.env.SLUICE_SENDFILE === 'off' ? 'fallback' : 'auto');
+  const binding = mode === 'fallback' ? null : loadSendfile(opts.logger);
+  if (mode === 'native' && binding === null) {
+    throw new SendfileError('SLUICE_ERR_SENDFILE_UNAVAILABLE', 'the sendfile addon is not loaded');
+  }
+  if (busy.has(socket)) {
+    throw new SendfileError('SLUICE_ERR_SENDFILE_BUSY', 'another range is being sent on this socket');
+  }
+  busy.add(socket);
+  try {
+    if (socket.connecting) await connected(socket);
+    if (socket.destroyed || !socket.writable) throw closedError(socket, 0);
+
+    const size = opts.view ? opts.view.length : fs.fstatSync(fileFd).size;
+    if (position + length > size) {
+      throw new SendfileError(
+        'SLUICE_ERR_SENDFILE_RANGE',
+        `range [${position}, ${position + length}) is past the end of the ${opts.view ? 'view' : 'file'} (${size} bytes)`,
+      );
+    }
+    if (length === 0) return 0;
+
+    if (binding !== null && !(socket instanceof TLSSocket)) {
+      await flushed(socket);
+      const socketFd = fdOf(socket);
+      if (socketFd >= 0) return await sendWithAddon(binding, socket, socketFd, fileFd, position, length, opts.signal);
+    }
+    if (mode === 'native') {
+      throw new SendfileError('SLUICE_ERR_SENDFILE_UNAVAILABLE', 'the socket has no file descriptor (TLS?)');
+    }
+    return await sendByCopy(socket, fileFd, position, length, chunkBytes, opts.view, opts.signal);
+  } finally {
+    busy.delete(socket);
+  }
 }
 
-function waitDrained(socket: net.Socket, signal?: AbortSignal): Promise<void> {
-  if (socket.writableLength === 0) return Promise.resolve();
+/** Node's fd of a TCP (or pipe) socket; -1 when it has none. */
+function fdOf(socket: net.Socket): number {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
+}
+
+function connected(socket: net.Socket): Promise<void> {
   return new Promise((resolve, reject) => {
-    const done = (err?: Error): void => {
-      socket.off('drain', onDrain);
+    const onConnect = () => (socket.off('close', onClose), resolve());
+    const onClose = () => (socket.off('connect', onConnect), reject(closedError(socket, 0)));
+    socket.once('connect', onConnect);
+    socket.once('close', onClose);
+  });
+}
+
+/** Resolves once every earlier write has been handed to the kernel. */
+async function flushed(socket: net.Socket): Promise<void> {
+  for (let round = 0; socket.writableLength > 0; round++) {
+    if (round === FLUSH_ROUNDS_MAX || socket.writableCorked > 0) {
+      throw new SendfileError(
+        'SLUICE_ERR_SENDFILE_BUSY',
+        `${socket.writableLength} bytes written earlier did not flush${socket.writableCorked > 0 ? ' (the socket is corked)' : ''}`,
+      );
+    }
+    // An empty write calls back after every write queued before it.
+    await new Promise<void>((resolve) => socket.write(EMPTY, () => resolve()));
+    if (socket.destroyed) throw closedError(socket, 0);
+  }
+}
+
+function sendWithAddon(
+  binding: SendfileBinding,
+  socket: net.Socket,
+  socketFd: number,
+  fileFd: number,
+  position: number,
+  length: number,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let transfer: SendfileTransfer | undefined;
+    let stopped: 'closed' | 'aborted' | undefined;
+    const onClose = () => {
+      stopped ??= 'closed';
+      if (transfer) binding.abort(transfer);
+    };
+    const onAbort = () => {
+      stopped ??= 'aborted';
+      if (transfer) binding.abort(transfer);
+      socket.destroy();
+    };
+    const done = (errno: number, sent: number) => {
       socket.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve();
+      socket.uncork();
+      if (stopped === 'aborted') reject(abortedError(sent));
+      else if (stopped === 'closed') reject(closedError(socket, sent));
+      else if (errno !== 0) reject(systemError(errno, sent, 'sendfile'));
+      else if (sent < length) reject(shortFileError(sent, length));
+      else resolve(sent);
     };
-    const onDrain = (): void => {
-      if (socket.writableLength === 0) done();
-    };
-    const onClose = (): void => done(Object.assign(new Error('socket closed'), { code: 'ECONNRESET' }));
-    const onAbort = (): void => done(abortError());
-    socket.on('drain', onDrain);
+    // Holds any stray write() in Node until the range is out (see the rule above).
+    socket.cork();
+    try {
+      transfer = binding.start(socketFd, fileFd, position, length, done);
+    } catch (err) {
+      socket.uncork();
+      const errno = (err as { errno?: unknown }).errno;
+      reject(typeof errno === 'number' ? systemError(errno, 0, 'sendfile', err) : err);
+      return;
+    }
     socket.once('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
-function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))));
+/**
+ * The fallback: fs.read into two buffers (or slices of `view`) and socket.write, with at
+ * most two chunks queued in Node; a buffer is read into again only once its write has
+ * called back (writes call back in order).
+ */
+function sendByCopy(
+  socket: net.Socket,
+  fileFd: number,
+  position: number,
+  length: number,
+  chunkBytes: number,
+  view: Buffer | undefined,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const chunk = Math.min(chunkBytes, length);
+    const buffers = view ? [] : [Buffer.allocUnsafeSlow(chunk), Buffer.allocUnsafeSlow(chunk)];
+    let next = 0; // which buffer the next read fills
+    let queued = 0; // bytes handed to socket.write
+    let written = 0; // bytes whose write called back without error
+    let inFlight = 0;
+    let reading = false;
+    let fileEnded = false; // a read returned 0 bytes: the file is shorter than the range
+    let settled = false;
+
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      socket.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve(written);
+      else reject(err);
+    };
+    const onClose = () => settle(closedError(socket, written));
+    const onAbort = () => {
+      settle(abortedError(written));
+      socket.destroy();
+    };
+    const write = (bytes: Buffer) => {
+      inFlight++;
+      queued += bytes.length;
+      socket.write(bytes, (err) => {
+        inFlight--;
+        if (err) return settle(nodeError(err, written, 'write'));
+        written += bytes.length;
+        pump();
+      });
+    };
+    const pump = () => {
+      if (settled) return;
+      if (written === length) return settle();
+      if (fileEnded) {
+        if (inFlight === 0) settle(shortFileError(written, length));
+        return;
+      }
+      while (!reading && inFlight < 2 && queued < length) {
+        const want = Math.min(chunk, length - queued);
+        if (view) {
+          write(view.subarray(position + queued, position + queued + want));
+          continue;
+        }
+        const buffer = buffers[next];
+        next ^= 1;
+        reading = true;
+        fs.read(fileFd, buffer, 0, want, position + queued, (err, n) => {
+          reading = false;
+          if (settled) return;
+          if (err) return settle(nodeError(err, written, 'read'));
+          if (n === 0) fileEnded = true;
+          else write(buffer.subarray(0, n));
+          pump();
+        });
+      }
+    };
+
+    socket.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    pump();
+  });
 }
 
-export async function sendFileRange(socket: net.Socket, fileFd: number, position: number, length: number, opts: SendFileRangeOptions = {}): Promise<number> {
-  const { signal } = opts;
-  let sent = 0;
-  while (sent < length) {
-    if (signal?.aborted) throw abortError();
-    if (socket.destroyed) throw Object.assign(new Error('socket closed'), { code: 'ECONNRESET' });
-    await waitDrained(socket, signal);
-    // A fresh buffer each time: the previous one may still be queued in the socket.
-    const buf = Buffer.allocUnsafe(Math.min(readBytesMax, length - sent));
-    const n = await readAt(fileFd, buf, position + sent);
-    if (n === 0) break;
-    socket.write(n === buf.length ? buf : buf.subarray(0, n));
-    sent += n;
+function systemError(errno: number, bytesSent: number, syscall: string, cause?: unknown): SendfileError {
+  const name = getSystemErrorName(-errno);
+  const code = (/^E[A-Z0-9]+$/.test(name) ? name : 'EIO') as SendfileErrorCode;
+  return new SendfileError(code, `${syscall} failed: ${name} after ${bytesSent} bytes`, bytesSent, { errno, cause });
+}
+
+function nodeError(err: unknown, bytesSent: number, syscall: string): SendfileError {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END' || code === 'ERR_SOCKET_CLOSED') {
+    return new SendfileError('SLUICE_ERR_SENDFILE_SOCKET_CLOSED', `socket closed after ${bytesSent} bytes`, bytesSent, { cause: err });
   }
-  await waitDrained(socket, signal);
-  return sent;
+  const errno = (err as { errno?: unknown }).errno;
+  return new SendfileError(
+    (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : 'EIO') as SendfileErrorCode,
+    `${syscall} failed: ${err instanceof Error ? err.message : String(err)} after ${bytesSent} bytes`,
+    bytesSent,
+    { cause: err, errno: typeof errno === 'number' ? Math.abs(errno) : undefined },
+  );
+}
+
+/** The socket's own error (ECONNRESET...) when it has one, else SOCKET_CLOSED. */
+function closedError(socket: net.Socket, bytesSent: number): SendfileError {
+  const cause = socket.errored;
+  if (cause) return nodeError(cause, bytesSent, 'socket');
+  return new SendfileError('SLUICE_ERR_SENDFILE_SOCKET_CLOSED', `socket closed after ${bytesSent} bytes`, bytesSent);
+}
+
+function abortedError(bytesSent: number): SendfileError {
+  return new SendfileError('SLUICE_ERR_SENDFILE_ABORTED', `aborted after ${bytesSent} bytes; socket destroyed`, bytesSent);
+}
+
+function shortFileError(bytesSent: number, length: number): SendfileError {
+  return new SendfileError(
+    'SLUICE_ERR_SENDFILE_SHORT_FILE',
+    `the file ended after ${bytesSent} of ${length} bytes (it shrank during the transfer)`,
+    bytesSent,
+  );
 }
