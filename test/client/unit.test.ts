@@ -6,7 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Backoff, ConnectionState, SluiceClient, SluiceError, type WebSocketLike } from '../../src/client/index.ts';
+import { encodeRecordBatch } from '../../engine/codec/index.ts';
+import { Backoff, ConnectionState, type GapEvent, SluiceClient, SluiceError, type SubscribedEvent, type WebSocketLike } from '../../src/client/index.ts';
+
+const enc = new TextEncoder();
+
+/** A DATA frame holding one batch of `values` from `baseOffset` (protocol §3). */
+function dataFrame(topic: string, partition: number, baseOffset: number, values: string[]): ArrayBuffer {
+  const batch = encodeRecordBatch(values.map((v) => ({ value: enc.encode(v) })), { codec: 'lz4', baseOffset });
+  const t = enc.encode(topic);
+  const f = new Uint8Array(2 + t.length + 4 + batch.length);
+  f[0] = 0x01;
+  f[1] = t.length;
+  f.set(t, 2);
+  new DataView(f.buffer).setUint32(2 + t.length, partition);
+  f.set(batch, 6 + t.length);
+  return f.buffer;
+}
 
 class FakeSocket implements WebSocketLike {
   static all: FakeSocket[] = [];
@@ -130,6 +146,58 @@ describe('SDK connection machinery', () => {
     c.close();
     await assert.rejects(b, (e: unknown) => e instanceof SluiceError && e.reason === 'CLOSED');
     assert.equal(c.state, ConnectionState.Closed);
+  });
+
+  test('subscriptions: records below the position are skipped, a gap is reported once, resume asks for next, a dead socket\'s data is ignored', async () => {
+    const { c, first, base } = await client();
+    const got: number[] = [];
+    const gaps: GapEvent[] = [];
+    const subscribed: SubscribedEvent[] = [];
+    const p = c.subscribe('t', { partition: 0, from: { offset: 3 }, onGap: (g) => gaps.push(g), onSubscribed: (e) => subscribed.push(e) }, (recs) => got.push(...recs.map((r) => r.offset)));
+    const sub1 = first.json().at(-1)!;
+    assert.deepEqual({ op: sub1.op, topic: sub1.topic, partition: sub1.partition, from: sub1.from }, { op: 'sub', topic: 't', partition: 0, from: { offset: 3 } });
+    first.reply({ op: 'subbed', id: sub1.id, topic: 't', partitions: [{ partition: 0, epoch: 'e1', next: 3, hw: 6 }] });
+    const sub = await p;
+    // "Only the first batch ... may hold records below the offset it started from": 0..2 are skipped.
+    first.onmessage!({ data: dataFrame('t', 0, 0, ['a', 'b', 'c', 'd', 'e']) });
+    assert.deepEqual(got, [3, 4]);
+    // Retention deleted 5..9: the server says so, then goes on from 10.
+    first.reply({ op: 'gap', topic: 't', partition: 0, from: 5, to: 10 });
+    first.onmessage!({ data: dataFrame('t', 0, 10, ['k', 'l']) });
+    assert.deepEqual(got, [3, 4, 10, 11]);
+    assert.deepEqual(gaps, [{ topic: 't', partition: 0, from: 5, to: 10 }]);
+    first.drop();
+    first.onmessage!({ data: dataFrame('t', 0, 12, ['m']) }); // late, from the dead socket
+    const second = await nextSocket(base + 2);
+    second.open();
+    const resume = second.json().at(-1)!;
+    assert.deepEqual(resume.from, { offset: 12 });
+    second.reply({ op: 'subbed', id: resume.id, topic: 't', partitions: [{ partition: 0, epoch: 'e1', next: 12, hw: 13 }] });
+    second.onmessage!({ data: dataFrame('t', 0, 12, ['m']) });
+    assert.deepEqual(got, [3, 4, 10, 11, 12]);
+    assert.deepEqual(subscribed.map((e) => [e.reason, e.resumed]), [['initial', false], ['resumed', true]]);
+    assert.deepEqual(sub.positions(), [{ partition: 0, epoch: 'e1', offset: 13, hw: 13 }]);
+    c.close();
+  });
+
+  test('a DATA frame that fails its CRC drops the connection and the resume reads it again', async () => {
+    const { c, first, base } = await client();
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    const got: string[] = [];
+    const p = c.subscribe('t', { partition: 0, from: 'earliest' }, (recs) => got.push(...recs.map((r) => r.text())));
+    first.reply({ op: 'subbed', id: first.json().at(-1)!.id, topic: 't', partitions: [{ partition: 0, epoch: 'e1', next: 0, hw: 1 }] });
+    await p;
+    const bad = new Uint8Array(dataFrame('t', 0, 0, ['x']));
+    bad[bad.length - 2] ^= 0xff;
+    first.onmessage!({ data: bad.buffer });
+    assert.equal(got.length, 0);
+    assert.match(errors[0].message, /CRC/);
+    const second = await nextSocket(base + 2);
+    second.open();
+    const resume = second.json().at(-1)!;
+    assert.deepEqual(resume.from, { offset: 0 });
+    c.close();
   });
 
   test('request ids are uint32 and wrap', async () => {
