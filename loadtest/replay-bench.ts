@@ -21,7 +21,8 @@
  * fallback's (two copies and a JS turn per MiB) and close to Python's, since both spend
  * their time in the same syscall.
  *
- * Usage: npm run bench:replay [-- --runs 5 --gib 1]. Bounded: about a minute here.
+ * Usage: npm run bench:replay [-- --runs 5 --gib 1 --methods sluice,node-pipe] (python-sendfile
+ * always runs: it is the yardstick). Bounded: about a minute here.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -185,6 +186,11 @@ async function main(): Promise<void> {
         },
       },
     ];
+    const only = process.argv.indexOf('--methods');
+    if (only > 0) {
+      const keep = new Set(process.argv[only + 1].split(','));
+      for (let i = methods.length - 1; i >= 0; i--) if (!keep.has(methods[i].name) && i > 0) methods.splice(i, 1);
+    }
     const servers = await Promise.all(methods.map((m) => m.start()));
     process.stderr.write(`servers: ${methods.map((m, i) => `${m.name} :${servers[i].port}`).join(', ')}\n`);
     const results = methods.map(() => ({ gbps: [] as number[], cpuPerGiB: [] as number[] }));

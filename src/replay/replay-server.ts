@@ -15,8 +15,8 @@
  * gets BAD_REQUEST and the connection stays.
  *
  * How a replay runs: a loop of chunks. Each chunk asks the partition log for whole batches
- * (`PartitionLog.read`, at most chunkBytesMax), writes the header through Node, then hands the
- * byte range to sendFileRange, which waits until Node has nothing queued and sends from a file
+ * (`PartitionLog.read`, sized by limits.chunkBytesMax and chunkRecordsMax), writes the
+ * header through Node, then hands the byte range to sendFileRange, which waits until Node has nothing queued and sends from a file
  * descriptor this server opened on `segment.logPath` itself. The engine's descriptor is never
  * used: retention may close it mid-transfer. Our own descriptor keeps a deleted file's inode
  * alive, so a chunk in flight when retention deletes its segment completes; the next chunk
@@ -373,6 +373,7 @@ class ReplayConnection {
         throw new SluiceError('BAD_REQUEST', `to (${req.to}) is below from (${req.from})`, 'BAD_RANGE');
       }
       let remaining = req.maxBytes ?? Infinity;
+      let chunkBytes = limits.chunkBytesFirst;
       let sentAny = false;
       let enoentRetries = 0;
       if (req.follow) {
@@ -388,7 +389,7 @@ class ReplayConnection {
         if (current !== log) throw new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(req.topic)} was deleted during the replay`);
         let r;
         try {
-          r = log.read(offset, Math.min(limits.chunkBytesMax, remaining));
+          r = log.read(offset, Math.min(chunkBytes, remaining));
         } catch (err) {
           if (err instanceof OffsetOutOfRangeError && offset < log.startOffset) {
             throw new OffsetOutOfRangeError(`retention deleted offsets ${offset}..${log.startOffset - 1} during the replay; the partition now starts at ${log.startOffset}`);
@@ -442,6 +443,9 @@ class ReplayConnection {
         }
         sentAny = true;
         remaining -= length;
+        // Size the next chunk from this one's bytes per record (see chunkRecordsMax).
+        const perRecord = length / Math.max(1, next - r.firstOffset);
+        chunkBytes = Math.max(limits.chunkBytesFirst, Math.min(limits.chunkBytesMax, Math.floor(perRecord * limits.chunkRecordsMax)));
         offset = next;
         if (this.stopFollow && req.follow) break;
         await yieldToLoop();

@@ -473,18 +473,40 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     });
 
     test('chunks stay within chunkBytesMax', async () => {
-      const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
+      const h = await startHarness({ segmentBytes: 128 * 1024 * 1024 });
       try {
         h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
-        const hw = await fill(p, 20 * 16, 64, 1000); // ~ 20 MiB in one segment
+        const hw = await fill(p, 320, 64, 4000); // ~ 80 MiB of 256 KB batches in one segment
         assert.equal(p.segmentCount, 1);
         const c = await RawClient.connect(h.url);
         c.send({ topic: 't', partition: 0, from: 'earliest' });
         const { chunks, last } = await c.untilEnd();
-        assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
         for (const f of chunks) assert.ok(f.body.length <= limits.chunkBytesMax, `chunk of ${f.body.length}`);
-        checkRecords(chunks.flatMap((f) => decodeBatches(f.body)), 0, hw, 1000);
+        assert.ok(chunks.some((f) => f.body.length > limits.chunkBytesMax / 2), 'large batches get large chunks');
+        checkRecords(chunks.flatMap((f) => decodeBatches(f.body)), 0, hw, 4000);
+        assert.equal(last?.header.next, hw);
+        c.close();
+      } finally {
+        await h.close();
+      }
+    });
+
+    test('chunks of tiny batches stay within chunkRecordsMax records', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        const p = h.log.partition('t', 0);
+        const hw = await fill(p, 40_000, 1, 8); // one-record batches of ~80 bytes
+        const c = await RawClient.connect(h.url);
+        c.send({ topic: 't', partition: 0, from: 'earliest' });
+        const { chunks, last } = await c.untilEnd();
+        assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
+        for (const f of chunks) {
+          const n = decodeBatches(f.body).length;
+          assert.ok(n <= limits.chunkRecordsMax, `a chunk of ${n} records`);
+        }
+        checkRecords(chunks.flatMap((f) => decodeBatches(f.body)), 0, hw, 8);
         assert.equal(last?.header.next, hw);
         c.close();
       } finally {
