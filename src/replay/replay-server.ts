@@ -15,7 +15,7 @@
  * gets BAD_REQUEST and the connection stays.
  *
  * How a replay runs: a loop of chunks. Each chunk asks the partition log for whole batches
- * (`PartitionLog.read`, sized by limits.chunkBytesMax and chunkRecordsMax), writes the
+ * (`PartitionLog.read`, sized by limits.chunkBytesMax and chunkBatchesMax), writes the
  * header through Node, then hands the byte range to sendFileRange, which waits until Node has nothing queued and sends from a file
  * descriptor this server opened on `segment.logPath` itself. The engine's descriptor is never
  * used: retention may close it mid-transfer. Our own descriptor keeps a deleted file's inode
@@ -37,6 +37,7 @@ import {
   type LogManager,
   OffsetOutOfRangeError,
   type PartitionLog,
+  batchSizeAt,
   readBatchHeader,
   type Segment,
   SluiceError,
@@ -75,6 +76,17 @@ export function chunkHeader(header: object): Buffer {
 
 function errorHeader(code: string, message: string): Buffer {
   return chunkHeader({ ok: false, code, message });
+}
+
+/** Batches in the first `length` bytes of a run of whole batches (their length fields only). */
+function countBatches(bytes: Buffer, length: number): number {
+  let n = 0;
+  for (let pos = 0; pos < length; n++) {
+    const size = batchSizeAt(bytes, pos, length);
+    if (size <= 0) break; // cannot happen for bytes the log returned; never loop on it
+    pos += size;
+  }
+  return Math.max(1, n);
 }
 
 /** The connection is gone or its byte stream is no longer in step: nothing more can be said. */
@@ -443,9 +455,9 @@ class ReplayConnection {
         }
         sentAny = true;
         remaining -= length;
-        // Size the next chunk from this one's bytes per record (see chunkRecordsMax).
-        const perRecord = length / Math.max(1, next - r.firstOffset);
-        chunkBytes = Math.max(limits.chunkBytesFirst, Math.min(limits.chunkBytesMax, Math.floor(perRecord * limits.chunkRecordsMax)));
+        // Size the next chunk from this one's bytes per batch (see chunkBatchesMax).
+        const perBatch = length / countBatches(r.bytes, length);
+        chunkBytes = Math.max(limits.chunkBytesFirst, Math.min(limits.chunkBytesMax, Math.floor(perBatch * limits.chunkBatchesMax)));
         offset = next;
         if (this.stopFollow && req.follow) break;
         await yieldToLoop();

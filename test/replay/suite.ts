@@ -492,7 +492,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       }
     });
 
-    test('chunks of tiny batches stay within chunkRecordsMax records', async () => {
+    test('chunks of tiny batches stay within chunkBatchesMax batches', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
       try {
         h.log.createTopic('t', { partitions: 1 });
@@ -503,8 +503,8 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
         const { chunks, last } = await c.untilEnd();
         assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
         for (const f of chunks) {
-          const n = decodeBatches(f.body).length;
-          assert.ok(n <= limits.chunkRecordsMax, `a chunk of ${n} records`);
+          const n = decodeBatches(f.body).length; // one record per batch
+          assert.ok(n <= limits.chunkBatchesMax, `a chunk of ${n} batches`);
         }
         checkRecords(chunks.flatMap((f) => decodeBatches(f.body)), 0, hw, 8);
         assert.equal(last?.header.next, hw);
