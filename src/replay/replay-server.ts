@@ -45,7 +45,6 @@ import {
 } from '../../engine/index.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
-import type { Front } from '../gateway/gateway.ts';
 import * as limits from './limits.ts';
 import { type ReplayRequest, parseReplayRequest } from './request.ts';
 import { type SendfileError, loadSendfile, sendFileRange } from './sendfile.ts';
@@ -57,7 +56,14 @@ export interface ReplayContext {
   log: LogManager;
 }
 
-export interface ReplayFront extends Front {
+/**
+ * What the composition root needs of a front (the same shape as the gateway's; declared
+ * here because fronts never import each other).
+ */
+export interface ReplayFront {
+  readonly port: number;
+  /** Stops accepting, ends replays at their next chunk boundary, closes connections. */
+  close(): Promise<void>;
   /** Replays running now (follow replays included). */
   readonly inFlight: number;
   readonly connections: number;
