@@ -47,18 +47,31 @@ export interface SendfileBinding {
    * Starts sending `length` bytes of `fileFd` from `position` to a dup of `socketFd`.
    * `done` is called exactly once, always later, from Node's loop: `errno` 0 and
    * `bytesSent < length` means the file ended first; `parks` counts waits for the socket
-   * to drain. Throws an Error with `errno` when the fd cannot be dup'd or polled.
+   * to drain; `burstNsMax` is the longest time one burst of sendfile(2) calls held the
+   * loop. Throws an Error with `errno` when the fd cannot be dup'd or polled.
    */
   start(
     socketFd: number,
     fileFd: number,
     position: number,
     length: number,
-    done: (errno: number, bytesSent: number, parks: number) => void,
+    done: (errno: number, bytesSent: number, parks: number, burstNsMax: number) => void,
   ): SendfileTransfer;
   /** Ends a running transfer and shuts the connection down; `done` gets ECANCELED. False if it had already ended. */
   abort(transfer: SendfileTransfer): boolean;
 }
+
+/** How a transfer went; given to `onStats` once it ends, failed or not. */
+export type SendfileStats =
+  | {
+      path: 'native';
+      bytesSent: number;
+      /** Times the transfer waited for the peer to read (EAGAIN). */
+      parks: number;
+      /** The longest time one burst of sendfile(2) calls held the event loop, in ns. */
+      burstNsMax: number;
+    }
+  | { path: 'fallback'; bytesSent: number };
 
 /** pino's logger fits. */
 export interface SendfileLogger {
@@ -123,6 +136,8 @@ export interface SendFileRangeOptions {
   logger?: SendfileLogger;
   /** Fallback chunk size (default FALLBACK_CHUNK_BYTES_DEFAULT). */
   chunkBytes?: number;
+  /** Called once when a transfer that started ends, failed or not (for metrics). */
+  onStats?: (stats: SendfileStats) => void;
 }
 
 const loaded = new Map<string, { binding: SendfileBinding | null; why: string; warned: boolean }>();
@@ -208,12 +223,12 @@ export async function sendFileRange(
     if (binding !== null && !(socket instanceof TLSSocket)) {
       await flushed(socket);
       const socketFd = fdOf(socket);
-      if (socketFd >= 0) return await sendWithAddon(binding, socket, socketFd, fileFd, position, length, opts.signal);
+      if (socketFd >= 0) return await sendWithAddon(binding, socket, socketFd, fileFd, position, length, opts);
     }
     if (mode === 'native') {
       throw new SendfileError('SLUICE_ERR_SENDFILE_UNAVAILABLE', 'the socket has no file descriptor (TLS?)');
     }
-    return await sendByCopy(socket, fileFd, position, length, chunkBytes, opts.view, opts.signal);
+    return await sendByCopy(socket, fileFd, position, length, chunkBytes, opts);
   } finally {
     busy.delete(socket);
   }
@@ -257,7 +272,7 @@ function sendWithAddon(
   fileFd: number,
   position: number,
   length: number,
-  signal: AbortSignal | undefined,
+  { signal, onStats }: SendFileRangeOptions,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let transfer: SendfileTransfer | undefined;
@@ -271,10 +286,11 @@ function sendWithAddon(
       if (transfer) binding.abort(transfer);
       socket.destroy();
     };
-    const done = (errno: number, sent: number) => {
+    const done = (errno: number, sent: number, parks: number, burstNsMax: number) => {
       socket.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
       socket.uncork();
+      onStats?.({ path: 'native', bytesSent: sent, parks, burstNsMax });
       if (stopped === 'aborted') reject(abortedError(sent));
       else if (stopped === 'closed') reject(closedError(socket, sent));
       else if (errno !== 0) reject(systemError(errno, sent, 'sendfile'));
@@ -307,8 +323,7 @@ function sendByCopy(
   position: number,
   length: number,
   chunkBytes: number,
-  view: Buffer | undefined,
-  signal: AbortSignal | undefined,
+  { view, signal, onStats }: SendFileRangeOptions,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     const chunk = Math.min(chunkBytes, length);
@@ -326,6 +341,7 @@ function sendByCopy(
       settled = true;
       socket.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
+      onStats?.({ path: 'fallback', bytesSent: written });
       if (err === undefined) resolve(written);
       else reject(err);
     };
@@ -341,7 +357,11 @@ function sendByCopy(
         inFlight--;
         if (err) return settle(nodeError(err, written, 'write'));
         written += bytes.length;
-        pump();
+        // A write the kernel took at once calls back on the next tick, so writing from
+        // the view straight from here would chain ticks and starve the loop for as long
+        // as the reader keeps up (seen: 90 ms). fs.read's callbacks already yield.
+        if (view) setImmediate(pump);
+        else pump();
       });
     };
     const pump = () => {
