@@ -211,7 +211,7 @@ export async function sendFileRange(
     if (socket.connecting) await connected(socket);
     if (socket.destroyed || !socket.writable) throw closedError(socket, 0);
 
-    const size = opts.view ? opts.view.length : fs.fstatSync(fileFd).size;
+    const size = opts.view ? opts.view.length : fileSize(fileFd);
     if (position + length > size) {
       throw new SendfileError(
         'SLUICE_ERR_SENDFILE_RANGE',
@@ -231,6 +231,14 @@ export async function sendFileRange(
     return await sendByCopy(socket, fileFd, position, length, chunkBytes, opts);
   } finally {
     busy.delete(socket);
+  }
+}
+
+function fileSize(fd: number): number {
+  try {
+    return fs.fstatSync(fd).size;
+  } catch (err) {
+    throw nodeError(err, 0, 'fstat');
   }
 }
 

@@ -242,6 +242,21 @@ for (const variant of variants) {
       assert.ok((await receiver.closed).equals(range(FILE_BYTES - 10, 10)));
     });
 
+    test('bad arguments and a closed file are refused with codes', async () => {
+      const { sender, receiver } = await connectPair();
+      for (const [fd, position, length] of [[fileFd, -1, 1], [fileFd, 0, 1.5], [-1, 0, 1], [fileFd, 2 ** 53, 1]]) {
+        const err = await rejection(sendFileRange(sender, fd, position, length, variant.opts()));
+        assert.equal(err.code, 'SLUICE_ERR_SENDFILE_ARGUMENT');
+      }
+      if (variant.opts().view === undefined) {
+        const closed = fs.openSync(path.join(dir, 'segment.log'), 'r');
+        fs.closeSync(closed);
+        assert.equal((await rejection(sendFileRange(sender, closed, 0, 1, variant.opts()))).code, 'EBADF');
+      }
+      sender.end();
+      assert.equal((await receiver.closed).length, 0);
+    });
+
     test('a second range on a busy socket is refused', async () => {
       const { sender, receiver } = await connectPair();
       const first = sendFileRange(sender, fileFd, 0, FILE_BYTES, variant.opts());
