@@ -298,12 +298,12 @@ function sendWithAddon(
       socket.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
       socket.uncork();
-      onStats?.({ path: 'native', bytesSent: sent, parks, burstNsMax });
       if (stopped === 'aborted') reject(abortedError(sent));
       else if (stopped === 'closed') reject(closedError(socket, sent));
       else if (errno !== 0) reject(systemError(errno, sent, 'sendfile'));
       else if (sent < length) reject(shortFileError(sent, length));
       else resolve(sent);
+      onStats?.({ path: 'native', bytesSent: sent, parks, burstNsMax }); // settled first: it may throw
     };
     // Holds any stray write() in Node until the range is out (see the rule above).
     socket.cork();
@@ -349,9 +349,9 @@ function sendByCopy(
       settled = true;
       socket.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
-      onStats?.({ path: 'fallback', bytesSent: written });
       if (err === undefined) resolve(written);
       else reject(err);
+      onStats?.({ path: 'fallback', bytesSent: written });
     };
     const onClose = () => settle(closedError(socket, written));
     const onAbort = () => {
