@@ -456,6 +456,33 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       }
     });
 
+    test('a segment file gone from the directory gives a clean error, and the server goes on', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 });
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        const p = h.log.partition('t', 0);
+        const hw = await fill(p, 60, 10, 250);
+        assert.ok(p.segmentCount >= 3);
+        // Removed behind the engine's back (an operator, a bad disk): the engine still
+        // holds its descriptor and mapping, but the replay opens the path and gets ENOENT.
+        fs.rmSync(path.join(h.dir, 't-0', '00000000000000000000.log'));
+        const c = await RawClient.connect(h.url);
+        c.send({ topic: 't', partition: 0, from: 'earliest' });
+        const { chunks, last } = await c.untilEnd();
+        assert.equal(chunks.length, 0);
+        assert.equal(last?.header.code, 'UNAVAILABLE');
+        assert.match(last!.header.message!, /ENOENT/);
+        // Later segments still replay, on the same connection.
+        const from = h.log.describe('t').partitions[0].hw - 100;
+        c.send({ topic: 't', partition: 0, from });
+        const rest = await c.untilEnd();
+        checkRecords(rest.chunks.flatMap((f) => decodeBatches(f.body, from)), from, hw - from, 250);
+        c.close();
+      } finally {
+        await h.close();
+      }
+    });
+
     test('shutdown ends replays in flight with UNAVAILABLE and closes every connection', async () => {
       const h = await startHarness();
       h.log.createTopic('t', { partitions: 1 });
