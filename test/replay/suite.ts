@@ -261,6 +261,29 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       }
     });
 
+    test('a small replay is not held up behind a large one (fairness)', async () => {
+      const h = await startHarness({ segmentBytes: 256 * 1024 * 1024 });
+      try {
+        h.log.createTopic('big', { partitions: 1 });
+        h.log.createTopic('small', { partitions: 1 });
+        await fill(h.log.partition('big', 0), 512, 64, 4000); // ~ 128 MiB
+        await fill(h.log.partition('small', 0), 3, 2, 10);
+        const total = h.log.partition('big', 0).bytes;
+        const big = await RawClient.connect(h.url);
+        big.send({ topic: 'big', partition: 0, from: 'earliest' });
+        for (let i = 0; i < 2000 && big.received < 1024 * 1024; i++) await delay(1);
+        const small = await collect(h.url, { topic: 'small', partition: 0, from: 0 });
+        const bigReceivedWhenSmallEnded = big.received;
+        assert.deepEqual(small.end, { next: 6, hw: 6 });
+        assert.ok(bigReceivedWhenSmallEnded < total, `the small replay ended only after the large one had sent all ${total} bytes`);
+        const rest = await big.untilEnd();
+        assert.equal(rest.last?.header.end, true);
+        big.close();
+      } finally {
+        await h.close();
+      }
+    });
+
     test('bad requests get errors and the connection stays', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
