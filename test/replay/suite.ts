@@ -284,6 +284,47 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       }
     });
 
+    test('the SDK rejects with the wire code, and leaving the loop early closes the replay', async () => {
+      const h = await startHarness({ segmentBytes: 64 * 1024 });
+      try {
+        h.log.createTopic('t', { partitions: 1 });
+        const p = h.log.partition('t', 0);
+        await fill(p, 200, 10, 500);
+        await assert.rejects(
+          async () => {
+            for await (const _ of replay({ url: h.url, topic: 'nope', partition: 0, from: 0 })) void _;
+          },
+          (err: Error & { code?: string }) => err.code === 'UNKNOWN_TOPIC',
+        );
+        await assert.rejects(
+          async () => {
+            for await (const _ of replay({ url: h.url, topic: 't', partition: 0, from: 5000 }).records()) void _;
+          },
+          (err: Error & { code?: string }) => err.code === 'OFFSET_OUT_OF_RANGE',
+        );
+        // A follow replay left after a few records: the server sees the close and frees it.
+        let n = 0;
+        for await (const r of replay({ url: h.url, topic: 't', partition: 0, from: 'earliest', follow: true }).records()) {
+          assert.equal(r.offset, n);
+          if (++n === 25) break;
+        }
+        for (let i = 0; i < 2000 && h.server.inFlight > 0; i++) await delay(2);
+        assert.equal(h.server.inFlight, 0);
+        // A slow consumer: the SDK pauses the socket above its high-water mark and still
+        // gets every record in order.
+        const slow = replay({ url: h.url, topic: 't', partition: 0, from: 0, highWaterMarkBytes: 64 * 1024 });
+        let next = 0;
+        for await (const r of slow.records()) {
+          assert.equal(r.offset, next++);
+          if (next % 500 === 0) await delay(1);
+        }
+        assert.equal(next, p.hw);
+        assert.deepEqual(slow.end, { next: p.hw, hw: p.hw });
+      } finally {
+        await h.close();
+      }
+    });
+
     test('bad requests get errors and the connection stays', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
