@@ -7,7 +7,9 @@
  *
  * We write version 1, independent blocks of at most 64 KiB, no checksums (the batch CRC
  * already covers every byte). We read any frame with independent blocks; a frame with
- * linked blocks or a dictionary is refused, as the wire contract says.
+ * linked blocks or a dictionary is refused, as the wire contract says. Checksums that a
+ * frame carries are verified and nothing may follow its end: the bytes we accept are
+ * stored and served unchanged, and kafkajs's LZ4 codec refuses a frame that fails either.
  */
 import { CorruptBatchError } from '../errors.ts';
 import { type Lz4BlockCodec, compressBound, portableLz4 } from './lz4-block.ts';
@@ -67,8 +69,14 @@ export function lz4FrameEncode(src: Uint8Array): Uint8Array {
 
 const BLOCK_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 
+/**
+ * The most bytes one frame may decompress to. LZ4 can expand ~255x, so a 1 MiB batch could
+ * otherwise ask for 255 MiB; no batch sluice accepts holds more than this.
+ */
+export const decodedBytesMax = 64 * 1024 * 1024;
+
 /** Decompresses a whole LZ4 frame; `expect` is a size hint for the output. */
-export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8Array {
+export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4, maxBytes = decodedBytesMax): Uint8Array {
   const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const fail = (what: string): never => {
     throw new CorruptBatchError(`lz4 frame: ${what}`, 'BAD_LZ4');
@@ -93,12 +101,16 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8A
   }
   if (((xxhash32(src, 4, ip) >>> 8) & 0xff) !== src[ip]) fail('header checksum mismatch');
   ip++;
-  let out = new Uint8Array(size >= 0 ? size : Math.max(expect, 64));
+  // A declared size bounds the output but is never trusted for an allocation: a frame of
+  // a few bytes can claim terabytes.
+  if (size > maxBytes) fail(`declared content size ${size} exceeds ${maxBytes}`);
+  const limit = size >= 0 ? size : maxBytes;
+  let out = new Uint8Array(Math.min(limit, Math.max(expect, 64)));
   let op = 0;
   const ensure = (n: number): void => {
+    if (op + n > limit) fail(size >= 0 ? 'content larger than its declared size' : `content exceeds ${maxBytes} bytes`);
     if (op + n <= out.length) return;
-    if (size >= 0) fail('content larger than its declared size');
-    const grown = new Uint8Array(Math.max(out.length * 2, op + n));
+    const grown = new Uint8Array(Math.min(limit, Math.max(out.length * 2, op + n)));
     grown.set(out.subarray(0, op));
     out = grown;
   };
@@ -114,16 +126,26 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4): Uint8A
       out.set(src.subarray(ip, ip + n), op);
       op += n;
     } else {
-      ensure(blockMax);
-      const w = block.decompress(src.subarray(ip, ip + n), out.subarray(op, op + blockMax));
+      // Room for a whole block, or for what the declared size leaves.
+      const room = Math.min(blockMax, limit - op);
+      ensure(room);
+      const w = block.decompress(src.subarray(ip, ip + n), out.subarray(op, op + room));
       if (w < 0) fail('corrupt block');
       op += w;
     }
     ip += n;
-    if (blockChecksum) ip += 4;
+    if (blockChecksum) {
+      if (ip + 4 > src.length) fail('truncated block checksum');
+      if (dv.getUint32(ip, true) !== xxhash32(src, ip - n, ip)) fail('block checksum mismatch');
+      ip += 4;
+    }
   }
-  if (contentChecksum) ip += 4;
-  if (ip > src.length) fail('truncated frame');
   if (size >= 0 && op !== size) fail('content size mismatch');
+  if (contentChecksum) {
+    if (ip + 4 > src.length) fail('truncated frame');
+    if (dv.getUint32(ip, true) !== xxhash32(out, 0, op)) fail('content checksum mismatch');
+    ip += 4;
+  }
+  if (ip !== src.length) fail('bytes after the end of the frame');
   return out.subarray(0, op);
 }

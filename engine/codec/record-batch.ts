@@ -246,7 +246,8 @@ export function readBatchHeader(buf: Uint8Array, pos: number, end = buf.length):
 
 /**
  * The cheap check that recovery runs on every batch of a segment's tail: the length is
- * bounded first (`pos + size <= end`), then magic, then the CRC. Records are not decoded.
+ * bounded first (`pos + size <= end`), then magic, then the CRC, then the count, codec and
+ * attributes. Records are not decoded.
  */
 export function checkBatch(buf: Uint8Array, pos: number, end = buf.length, maxBytes = 0x7fffffff): BatchHeader {
   const h = readBatchHeader(buf, pos, end);
@@ -258,6 +259,9 @@ export function checkBatch(buf: Uint8Array, pos: number, end = buf.length, maxBy
     throw new CorruptBatchError(`recordCount ${h.recordCount} disagrees with lastOffsetDelta ${h.lastOffsetDelta}`, 'BAD_COUNT');
   }
   if (h.codec !== CODEC_NONE && h.codec !== CODEC_LZ4) throw new CorruptBatchError(`codec ${h.codec} is not supported`, 'BAD_CODEC');
+  // Bit 3 (log-append time), 4 (transactional), 5 (control) and up change how Kafka
+  // clients read the records, or whether they show them at all; sluice writes none of them.
+  if (h.attributes & ~7) throw new CorruptBatchError(`attributes 0x${h.attributes.toString(16)} beyond the codec`, 'BAD_ATTRIBUTES');
   return h;
 }
 
@@ -279,12 +283,21 @@ export function decodeBatchRecords(buf: Uint8Array, pos = 0, h: BatchHeader = re
   return out;
 }
 
+/** A length-prefixed field where -1 means null; any other negative length is corrupt. */
+function nullableBytes(rr: Reader, i: number, what: string): Uint8Array | null {
+  const n = rr.varint();
+  if (n === -1) return null;
+  if (n < 0) throw new CorruptBatchError(`record ${i} ${what} length ${n}`, 'BAD_LENGTH');
+  return rr.bytes(n);
+}
+
 function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: StoredRecord) => void): void {
   let recs = buf.subarray(pos + BATCH_HEADER_BYTES, pos + h.size);
   if (h.codec === CODEC_LZ4) recs = lz4FrameDecode(recs, recs.length * 3);
   else if (h.codec !== CODEC_NONE) throw new CorruptBatchError(`codec ${h.codec} is not supported`, 'BAD_CODEC');
   const rd = new Reader(recs, 0, recs.length);
   for (let i = 0; i < h.recordCount; i++) {
+    if (rd.pos === recs.length) throw new CorruptBatchError(`recordCount ${h.recordCount} but ${i} records`, 'BAD_COUNT');
     const len = rd.varint();
     if (len < 0 || rd.pos + len > recs.length) throw new CorruptBatchError(`record ${i} length out of range`, 'BAD_LENGTH');
     const rr = new Reader(recs, rd.pos, rd.pos + len);
@@ -293,10 +306,8 @@ function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: Sto
     const tsDelta = rr.varint();
     const offsetDelta = rr.varint();
     if (offsetDelta !== i) throw new CorruptBatchError(`record ${i} has offset delta ${offsetDelta}`, 'BAD_OFFSET_DELTA');
-    const kl = rr.varint();
-    const key = kl < 0 ? null : rr.bytes(kl);
-    const vl = rr.varint();
-    const value = vl < 0 ? null : rr.bytes(vl);
+    const key = nullableBytes(rr, i, 'key');
+    const value = nullableBytes(rr, i, 'value');
     const hc = rr.varint();
     if (hc < 0 || hc > len) throw new CorruptBatchError(`record ${i} header count ${hc}`, 'BAD_LENGTH');
     const headers: RecordHeader[] = [];
@@ -304,11 +315,15 @@ function forEachRecord(buf: Uint8Array, pos: number, h: BatchHeader, fn: (r: Sto
       const hkl = rr.varint();
       if (hkl < 0) throw new CorruptBatchError('header key is null', 'BAD_LENGTH');
       const hk = utf8Decoder.decode(rr.bytes(hkl));
-      const hvl = rr.varint();
-      headers.push({ key: hk, value: hvl < 0 ? null : rr.bytes(hvl) });
+      headers.push({ key: hk, value: nullableBytes(rr, i, 'header value') });
     }
     if (rr.pos !== rr.end) throw new CorruptBatchError(`record ${i} has trailing bytes`, 'BAD_LENGTH');
-    fn({ offset: h.baseOffset + offsetDelta, timestamp: h.baseTimestamp + tsDelta, key, value, headers });
+    // Timestamps are JSON numbers on every wire (protocol §1): refuse what a double would round.
+    const timestamp = h.baseTimestamp + tsDelta;
+    if (!Number.isSafeInteger(timestamp) || !Number.isSafeInteger(h.baseTimestamp)) {
+      throw new CorruptBatchError(`record ${i} timestamp is beyond 2^53`, 'BAD_TIMESTAMP');
+    }
+    fn({ offset: h.baseOffset + offsetDelta, timestamp, key, value, headers });
   }
   if (rd.pos !== recs.length) throw new CorruptBatchError('bytes after the last record', 'BAD_COUNT');
 }
