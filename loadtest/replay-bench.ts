@@ -21,7 +21,8 @@
  * fallback's (two copies and a JS turn per MiB) and close to Python's, since both spend
  * their time in the same syscall.
  *
- * Usage: npm run bench:replay [-- --runs 5 --gib 1]. Bounded: about a minute here.
+ * Usage: npm run bench:replay [-- --runs 7 --gib 1 --methods sluice,node-pipe] (python-sendfile
+ * always runs: it is the yardstick). Bounded: about a minute here.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { LogManager, encodeRecordBatch } from '../engine/index.ts';
+import { loadSendfile } from '../src/replay/sendfile.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const GiB = 1024 ** 3;
@@ -139,12 +141,13 @@ async function runReader(port: number, request?: string): Promise<{ bytes: numbe
 }
 
 async function main(): Promise<void> {
-  const runs = arg('runs', 5);
+  const runs = arg('runs', 7);
   const gib = arg('gib', 1);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-replay-bench-'));
   const children: ChildProcess[] = [];
   try {
     const t0 = performance.now();
+    const loadStart = os.loadavg();
     const dataA = path.join(work, 'a');
     const file = await buildPartition(dataA, gib * GiB);
     // A second data directory of hard links (same inodes, same page cache) so that the
@@ -185,6 +188,11 @@ async function main(): Promise<void> {
         },
       },
     ];
+    const only = process.argv.indexOf('--methods');
+    if (only > 0) {
+      const keep = new Set(process.argv[only + 1].split(','));
+      for (let i = methods.length - 1; i >= 0; i--) if (!keep.has(methods[i].name) && i > 0) methods.splice(i, 1);
+    }
     const servers = await Promise.all(methods.map((m) => m.start()));
     process.stderr.write(`servers: ${methods.map((m, i) => `${m.name} :${servers[i].port}`).join(', ')}\n`);
     const results = methods.map(() => ({ gbps: [] as number[], cpuPerGiB: [] as number[] }));
@@ -202,16 +210,22 @@ async function main(): Promise<void> {
       }
     }
     const base = median(results[0].gbps);
+    const baseCpu = median(results[0].cpuPerGiB);
+    // Each round's figure against python-sendfile's in the same round: the machine's other
+    // load changes from round to round, and a ratio of neighbours cancels most of it.
+    const paired = (i: number) => median(results[i].gbps.map((g, k) => g / results[0].gbps[k]));
     const cpus = os.cpus();
     const lines = [
       `sluice replay benchmark: ${(fileBytes / GiB).toFixed(3)} GiB segment file over loopback, median of ${runs} runs (after 1 warm-up), reader: python3 recv_into 1 MiB, discarding`,
-      `machine: ${cpus[0]?.model ?? '?'} x ${cpus.length} CPUs, ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Linux ${os.release()}, Node ${process.version}, ${execFileSync('python3', ['--version']).toString().trim()}`,
+      `machine: ${cpus[0]?.model ?? '?'} x ${cpus.length} CPUs, ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Linux ${os.release()}, Node ${process.version}, ${execFileSync('python3', ['--version']).toString().trim()}, sendfile addon ${loadSendfile() ? 'loaded' : 'NOT loaded (sluice = fallback)'}`,
+      `load average at the start / end: ${loadStart.map((x) => x.toFixed(1)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (other work on the machine skews the figures)`,
       '',
-      '| method | throughput GB/s (median) | runs GB/s | vs python-sendfile | server CPU s/GiB (median) |',
-      '|---|---|---|---|---|',
+      '| method | GB/s (median) | runs GB/s | vs python (medians) | vs python (per-round, median) | server CPU s/GiB (median) | CPU vs python |',
+      '|---|---|---|---|---|---|---|',
       ...methods.map((m, i) => {
         const g = median(results[i].gbps);
-        return `| ${m.name} | ${g.toFixed(2)} | ${results[i].gbps.map((x) => x.toFixed(2)).join(' ')} | ${(g / base).toFixed(2)} | ${median(results[i].cpuPerGiB).toFixed(3)} |`;
+        const c = median(results[i].cpuPerGiB);
+        return `| ${m.name} | ${g.toFixed(2)} | ${results[i].gbps.map((x) => x.toFixed(2)).join(' ')} | ${(g / base).toFixed(2)} | ${paired(i).toFixed(2)} | ${c.toFixed(3)} | ${(c / baseCpu).toFixed(2)} |`;
       }),
       '',
       `total time ${((performance.now() - t0) / 1000).toFixed(1)} s`,

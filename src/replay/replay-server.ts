@@ -15,8 +15,8 @@
  * gets BAD_REQUEST and the connection stays.
  *
  * How a replay runs: a loop of chunks. Each chunk asks the partition log for whole batches
- * (`PartitionLog.read`, at most chunkBytesMax), writes the header through Node, then hands the
- * byte range to sendFileRange, which waits until Node has nothing queued and sends from a file
+ * (`PartitionLog.read`, sized by limits.chunkBytesMax and chunkBatchesMax), writes the
+ * header through Node, then hands the byte range to sendFileRange, which waits until Node has nothing queued and sends from a file
  * descriptor this server opened on `segment.logPath` itself. The engine's descriptor is never
  * used: retention may close it mid-transfer. Our own descriptor keeps a deleted file's inode
  * alive, so a chunk in flight when retention deletes its segment completes; the next chunk
@@ -37,6 +37,7 @@ import {
   type LogManager,
   OffsetOutOfRangeError,
   type PartitionLog,
+  batchSizeAt,
   readBatchHeader,
   type Segment,
   SluiceError,
@@ -44,7 +45,6 @@ import {
 } from '../../engine/index.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
-import type { Front } from '../gateway/gateway.ts';
 import * as limits from './limits.ts';
 import { type ReplayRequest, parseReplayRequest } from './request.ts';
 import { type SendfileError, loadSendfile, sendFileRange } from './sendfile.ts';
@@ -56,7 +56,14 @@ export interface ReplayContext {
   log: LogManager;
 }
 
-export interface ReplayFront extends Front {
+/**
+ * What the composition root needs of a front (the same shape as the gateway's; declared
+ * here because fronts never import each other).
+ */
+export interface ReplayFront {
+  readonly port: number;
+  /** Stops accepting, ends replays at their next chunk boundary, closes connections. */
+  close(): Promise<void>;
   /** Replays running now (follow replays included). */
   readonly inFlight: number;
   readonly connections: number;
@@ -75,6 +82,17 @@ export function chunkHeader(header: object): Buffer {
 
 function errorHeader(code: string, message: string): Buffer {
   return chunkHeader({ ok: false, code, message });
+}
+
+/** Batches in the first `length` bytes of a run of whole batches (their length fields only). */
+function countBatches(bytes: Buffer, length: number): number {
+  let n = 0;
+  for (let pos = 0; pos < length; n++) {
+    const size = batchSizeAt(bytes, pos, length);
+    if (size <= 0) break; // cannot happen for bytes the log returned; never loop on it
+    pos += size;
+  }
+  return Math.max(1, n);
 }
 
 /** The connection is gone or its byte stream is no longer in step: nothing more can be said. */
@@ -373,6 +391,7 @@ class ReplayConnection {
         throw new SluiceError('BAD_REQUEST', `to (${req.to}) is below from (${req.from})`, 'BAD_RANGE');
       }
       let remaining = req.maxBytes ?? Infinity;
+      let chunkBytes = limits.chunkBytesFirst;
       let sentAny = false;
       let enoentRetries = 0;
       if (req.follow) {
@@ -388,7 +407,7 @@ class ReplayConnection {
         if (current !== log) throw new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(req.topic)} was deleted during the replay`);
         let r;
         try {
-          r = log.read(offset, Math.min(limits.chunkBytesMax, remaining));
+          r = log.read(offset, Math.min(chunkBytes, remaining));
         } catch (err) {
           if (err instanceof OffsetOutOfRangeError && offset < log.startOffset) {
             throw new OffsetOutOfRangeError(`retention deleted offsets ${offset}..${log.startOffset - 1} during the replay; the partition now starts at ${log.startOffset}`);
@@ -442,6 +461,9 @@ class ReplayConnection {
         }
         sentAny = true;
         remaining -= length;
+        // Size the next chunk from this one's bytes per batch (see chunkBatchesMax).
+        const perBatch = length / countBatches(r.bytes, length);
+        chunkBytes = Math.max(limits.chunkBytesFirst, Math.min(limits.chunkBytesMax, Math.floor(perBatch * limits.chunkBatchesMax)));
         offset = next;
         if (this.stopFollow && req.follow) break;
         await yieldToLoop();

@@ -3,6 +3,7 @@
 // receiver gets is compared with the file. Nothing here asserts a duration; the few
 // timers only pace a slow reader or give a transfer time to park.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -13,10 +14,12 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
+  ADDON_PATH,
   loadSendfile,
   SendfileError,
   sendFileRange,
   type SendFileRangeOptions,
+  type SendfileStats,
 } from '../../src/replay/sendfile.ts';
 
 const FILE_BYTES = (16 << 20) + 4099; // several times what a paused reader's kernel buffers hold
@@ -164,12 +167,16 @@ for (const variant of variants) {
       const blob = randomBytes(6 << 20);
       sender.write(blob);
       expected.push(blob);
+      const paths: string[] = [];
       for (const [i, [position, length]] of ranges.entries()) {
         const header = Buffer.from(`range ${i}:`);
         sender.write(header);
         expected.push(header, range(position, length));
-        assert.equal(await sendFileRange(sender, fileFd, position, length, variant.opts()), length);
+        const opts = { ...variant.opts(), onStats: (stats: SendfileStats) => paths.push(stats.path) };
+        assert.equal(await sendFileRange(sender, fileFd, position, length, opts), length);
       }
+      // Every range but the empty one ran, on the path this variant is about.
+      assert.deepEqual(paths, Array(ranges.length - 1).fill(variant.native ? 'native' : 'fallback'));
       sender.end();
       assert.ok((await receiver.closed).equals(Buffer.concat(expected)));
     });
@@ -235,6 +242,21 @@ for (const variant of variants) {
       assert.ok((await receiver.closed).equals(range(FILE_BYTES - 10, 10)));
     });
 
+    test('bad arguments and a closed file are refused with codes', async () => {
+      const { sender, receiver } = await connectPair();
+      for (const [fd, position, length] of [[fileFd, -1, 1], [fileFd, 0, 1.5], [-1, 0, 1], [fileFd, 2 ** 53, 1]]) {
+        const err = await rejection(sendFileRange(sender, fd, position, length, variant.opts()));
+        assert.equal(err.code, 'SLUICE_ERR_SENDFILE_ARGUMENT');
+      }
+      if (variant.opts().view === undefined) {
+        const closed = fs.openSync(path.join(dir, 'segment.log'), 'r');
+        fs.closeSync(closed);
+        assert.equal((await rejection(sendFileRange(sender, closed, 0, 1, variant.opts()))).code, 'EBADF');
+      }
+      sender.end();
+      assert.equal((await receiver.closed).length, 0);
+    });
+
     test('a second range on a busy socket is refused', async () => {
       const { sender, receiver } = await connectPair();
       const first = sendFileRange(sender, fileFd, 0, FILE_BYTES, variant.opts());
@@ -297,17 +319,18 @@ describe('native only', { skip: nativeOff || binding === null, timeout: TEST_TIM
     assert.ok(binding);
     const { sender, receiver } = await connectPair({ held: true });
     const fd = (sender as unknown as { _handle: { fd: number } })._handle.fd;
-    const done = new Promise<[number, number, number]>((resolve) => {
+    const done = new Promise<[number, number, number, number]>((resolve) => {
       binding.start(fd, fileFd, 0, FILE_BYTES, (...result) => resolve(result));
     });
     await sleep(30);
     sender.destroy(); // closes Node's fd; nobody tells the addon
     const squatters = takeFdNumber(fd);
     receiver.release();
-    const [errno, sent, parks] = await done;
+    const [errno, sent, parks, burstNsMax] = await done;
     assert.equal(errno, 0);
     assert.equal(sent, FILE_BYTES);
     assert.ok(parks > 0, 'the held reader should have made the transfer wait');
+    assert.ok(burstNsMax > 0);
     assert.ok((await receiver.closed).equals(contents)); // and closing the dup ended it
     for (const squatter of squatters.fds) fs.closeSync(squatter);
     for (const p of squatters.paths) assert.equal(fs.statSync(p).size, 0, `${p} received bytes`);
@@ -332,6 +355,48 @@ describe('native only', { skip: nativeOff || binding === null, timeout: TEST_TIM
     await sleep(10);
     assert.equal(calls, 1);
     sender.destroy();
+  });
+
+  test('regression: terminating a worker mid-transfer does not crash the process', async () => {
+    // Node unloads a worker's addons before libuv runs their last close callbacks: unless
+    // the addon stays loaded, on_closed() is gone by then (it segfaulted). This needs a
+    // process whose main thread never loaded the addon, hence the child.
+    const script = `
+      import net from 'node:net';
+      import { once } from 'node:events';
+      import { Worker } from 'node:worker_threads';
+      const [addon, file, length] = process.argv.slice(1);
+      const server = net.createServer().listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const worker = new Worker(\`
+        const { workerData: w, parentPort } = require('node:worker_threads');
+        const addon = require(w.addon);
+        const fd = require('node:fs').openSync(w.file, 'r');
+        const socket = require('node:net').connect(w.port, '127.0.0.1', () => {
+          addon.start(socket._handle.fd, fd, 0, w.length, () => {});
+          parentPort.postMessage('started');
+        });\`, { eval: true, execArgv: [], workerData: { addon, file, length: Number(length), port: server.address().port } });
+      const [peer] = await once(server, 'connection');
+      server.close();
+      peer.pause(); // hold the reader so that the transfer is parked when the worker dies
+      await once(worker, 'message');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await worker.terminate();
+      let received = 0;
+      peer.on('data', (chunk) => (received += chunk.length));
+      peer.resume();
+      await once(peer, 'close'); // the worker's teardown closed the dup
+      console.log(received < Number(length) ? 'ok' : 'the transfer did not stop');
+    `;
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', script, ADDON_PATH, path.join(dir, 'segment.log'), String(FILE_BYTES)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    const [code, signal] = await once(child, 'exit');
+    assert.deepEqual({ code, signal, output: output.trim() }, { code: 0, signal: null, output: 'ok' });
   });
 
   test('bad arguments throw instead of starting', () => {
