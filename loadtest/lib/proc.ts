@@ -38,23 +38,41 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * RssAnon in bytes: the process's own memory, without the file pages it maps (a server that
+ * mmaps a 1 GiB segment and reads it through shows ~1 GiB more VmRSS, all of it page cache).
+ */
+export function rssAnonBytes(pid: number): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Server CPU% (of one core) and peak RSS over a measured window; RSS sampled every 100 ms. */
 export class ProcWindow {
   private readonly c0: number;
   private readonly t0 = performance.now();
   private peak: number;
+  private peakAnon: number;
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly pid: number) {
     this.c0 = cpuSeconds(pid);
     this.peak = rssBytes(pid);
-    this.timer = setInterval(() => (this.peak = Math.max(this.peak, rssBytes(pid))), 100);
+    this.peakAnon = rssAnonBytes(pid);
+    this.timer = setInterval(() => {
+      this.peak = Math.max(this.peak, rssBytes(pid));
+      this.peakAnon = Math.max(this.peakAnon, rssAnonBytes(pid));
+    }, 100);
   }
 
-  end(): { cpuPct: number; rssMiB: number; peakRssMiB: number; seconds: number } {
+  end(): { cpuPct: number; rssMiB: number; peakRssMiB: number; peakAnonMiB: number; seconds: number } {
     clearInterval(this.timer);
     const seconds = (performance.now() - this.t0) / 1000;
     const rss = rssBytes(this.pid);
-    return { cpuPct: ((cpuSeconds(this.pid) - this.c0) / seconds) * 100, rssMiB: rss / 2 ** 20, peakRssMiB: Math.max(this.peak, rss) / 2 ** 20, seconds };
+    return { cpuPct: ((cpuSeconds(this.pid) - this.c0) / seconds) * 100, rssMiB: rss / 2 ** 20, peakRssMiB: Math.max(this.peak, rss) / 2 ** 20, peakAnonMiB: Math.max(this.peakAnon, rssAnonBytes(this.pid)) / 2 ** 20, seconds };
   }
 }
