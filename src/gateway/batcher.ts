@@ -154,6 +154,11 @@ export class Batcher {
       p = this.choosePartition(topic, count, undefined, null);
       this.sticky.set(topic, (p + 1) % count);
     } else p = this.choosePartition(topic, count, partition, null);
+    // JSON records gathered for this partition arrived before this batch: append them first,
+    // so that a partition's offsets follow arrival order.
+    const k = `${topic}\0${p}`;
+    const gathered = this.pending.get(k);
+    if (gathered) this.flush(k, gathered);
     this.metrics.batchRecords.observe(recordCount);
     this.track(this.log.partition(topic, p), batch, recordCount, (err, base) => cb(err, p, base));
   }

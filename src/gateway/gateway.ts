@@ -48,6 +48,11 @@ const idleTimeoutSeconds = 120;
  */
 const uwsBackpressureBytesMax = 64 * 1024 * 1024;
 
+/** The most uWS buffers of one incoming message before dropping the connection. */
+export function frameHardCapBytes(maxFrameBytes: number): number {
+  return Math.min(maxFrameBytes * 2, maxFrameBytes + 64 * 1024 * 1024);
+}
+
 export async function startGateway(ctx: GatewayContext): Promise<Front> {
   const { config, log, logger } = ctx;
   if (config.authSecret || config.authPublicKey) {
@@ -79,8 +84,10 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
 
   app.ws<SocketData>('/v1/ws', {
     compression: uws.DISABLED,
-    // "A frame over --max-frame-bytes closes the connection (close code 1009)": uWS does exactly that.
-    maxPayloadLength: config.maxFrameBytes,
+    // uWS drops a connection whose message exceeds maxPayloadLength without a close frame
+    // (the peer sees 1006). So uWS takes up to twice the limit and sluice closes with 1009
+    // itself; only frames beyond that hard cap are cut off without the close code.
+    maxPayloadLength: frameHardCapBytes(config.maxFrameBytes),
     maxBackpressure: uwsBackpressureBytesMax,
     closeOnBackpressureLimit: 0,
     idleTimeout: idleTimeoutSeconds,
@@ -107,6 +114,11 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().conn;
       if (!conn) return;
+      if (message.byteLength > config.maxFrameBytes) {
+        // "A frame over `--max-frame-bytes` (default 1 MiB) closes the connection (close code 1009)".
+        ws.end(1009, 'frame over --max-frame-bytes');
+        return;
+      }
       try {
         if (isBinary) handlers.onBinary(conn, message);
         else handlers.onText(conn, Buffer.from(message).toString('utf8'));
