@@ -12,6 +12,8 @@ import { parseDataFrame, produceFrame } from '../../src/gateway/frames.ts';
 import { Client, http, startServer } from '../helpers/server.ts';
 
 installNativeCodecs();
+const PAUSE_EVERY = Number(process.env.PAUSE_EVERY ?? 50);
+const PAUSE_MS = Number(process.env.PAUSE_MS ?? 2);
 
 /** Sends PRODUCE frames keeping at most `window` unanswered; resolves when all are acked. */
 async function produceAll(c: Client, topic: string, count: number, batchFor: (i: number) => Uint8Array, window = 32): Promise<void> {
@@ -107,10 +109,10 @@ test('100,000+ DATA frames of 16 KiB and more through a reader that keeps pausin
         next = r.offset + 1;
       }
       // A slow reader: stop reading now and then so the server's writes back up.
-      if (frames % 400 === 0) {
+      if (frames % PAUSE_EVERY === 0) {
         const sock = (sub.ws as any)._socket;
         sock.pause();
-        setTimeout(() => sock.resume(), 3);
+        setTimeout(() => sock.resume(), PAUSE_MS);
       }
     };
     assert.equal((await http('PUT', `${srv.http}/v1/topics/big`, { partitions: 1 })).status, 201);
