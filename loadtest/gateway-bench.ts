@@ -4,7 +4,7 @@
  * is the load generator. On a 2-core machine both share the CPU: the figures are what one
  * core of server does while another core generates load, not what the server alone could do.
  *
- *   npm run bench:gateway [-- --seconds 5 --quick]
+ *   npm run bench:gateway [-- --seconds 5 --quick --only ingest,fanout,idle,stall]
  *
  * Phases (each bounded in time):
  *   ingest-json     100 connections, `pub` of 100 B values, 200 in flight each
@@ -330,14 +330,17 @@ async function withServer(args: string[], fn: (srv: ServerProcess) => Promise<vo
   }
 }
 
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : null;
+const want = (phase: string) => only === null || only.includes(phase);
 for (const flush of ['always', 'never']) {
+  if (!want('ingest')) break;
   await withServer(['--flush', flush], async (srv) => {
     await ingestJson(srv, flush);
     await ingestProduce(srv, flush);
   });
 }
-await withServer(['--flush', 'never'], fanout);
-await withServer(['--flush', 'never'], idleSubscribers);
-await withServer(['--flush', 'never'], stalledSubscriber);
+if (want('fanout')) await withServer(['--flush', 'never'], fanout);
+if (want('idle')) await withServer(['--flush', 'never'], idleSubscribers);
+if (want('stall')) await withServer(['--flush', 'never'], stalledSubscriber);
 printTable();
 process.exit(0);
