@@ -23,6 +23,7 @@ import {
   BadRequestError,
   SluiceError,
   TopicExistsError,
+  UnknownTopicError,
   encodeRecordBatch,
   partitionForKey,
 } from '../../engine/index.ts';
@@ -66,6 +67,16 @@ export class Batcher {
     private readonly metrics: Metrics,
   ) {}
 
+  /**
+   * The partition count the topic has, or would have once a publish creates it; throws
+   * UnknownTopicError when it does not exist and may not be created. Creates nothing.
+   */
+  partitionCountFor(topic: string): number {
+    if (this.log.hasTopic(topic)) return this.log.partitionCount(topic);
+    if (this.opts.autoCreate) return this.opts.partitions;
+    throw new UnknownTopicError(topic);
+  }
+
   /** The topic's partition count, creating the topic first when allowed ("auto-creation happens on publish only"). */
   ensureTopic(topic: string): number {
     if (!this.log.hasTopic(topic) && this.opts.autoCreate) {
@@ -98,6 +109,8 @@ export class Batcher {
    */
   publish(topic: string, partition: number | undefined, record: ProducerRecord, cb: AppendCallback): void {
     if (this.closing) throw new SluiceError('UNAVAILABLE', 'the server is shutting down', 'SHUTTING_DOWN');
+    // The partition is checked before the topic is created: a refused publish creates nothing.
+    if (partition !== undefined) this.choosePartition(topic, this.partitionCountFor(topic), partition, null);
     const count = this.ensureTopic(topic);
     const key = record.key ?? null;
     const p = this.choosePartition(topic, count, partition, key);
@@ -148,6 +161,7 @@ export class Batcher {
    */
   appendBatch(topic: string, partition: number | undefined, batch: Uint8Array, recordCount: number, cb: AppendCallback): void {
     if (this.closing) throw new SluiceError('UNAVAILABLE', 'the server is shutting down', 'SHUTTING_DOWN');
+    if (partition !== undefined) this.choosePartition(topic, this.partitionCountFor(topic), partition, null);
     const count = this.ensureTopic(topic);
     let p: number;
     if (partition === undefined) {

@@ -221,10 +221,11 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
           return p;
         });
-        const count = batcher.ensureTopic(topic);
+        const count = batcher.partitionCountFor(topic);
         for (const rec of r.data.records) {
           if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
         }
+        batcher.ensureTopic(topic);
         const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
         let left = records.length;
         let firstError: SluiceError | null = null;

@@ -169,6 +169,9 @@ describe('publish', () => {
     const c = await Client.connect(srv.url);
     assert.equal((await c.request({ op: 'meta', topic: 'p-auto' })).code, 'UNKNOWN_TOPIC');
     assert.equal((await c.request({ op: 'sub', topic: 'p-auto' })).code, 'UNKNOWN_TOPIC');
+    // A refused publish creates nothing.
+    assert.equal((await c.request({ op: 'pub', topic: 'p-auto', partition: 3, value: 'x' })).code, 'BAD_REQUEST');
+    assert.equal((await c.request({ op: 'meta', topic: 'p-auto' })).code, 'UNKNOWN_TOPIC');
     assert.equal((await c.request({ op: 'pub', topic: 'p-auto', value: 'x' })).op, 'ack');
     const meta = await c.request({ op: 'meta', topic: 'p-auto' });
     assert.equal(meta.partitions.length, 1);
