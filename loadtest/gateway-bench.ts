@@ -221,7 +221,7 @@ async function fanout(srv: ServerProcess): Promise<void> {
     await sleep(100);
     if (delivered >= acked * perBatch * FANOUT_SUBS) break;
   }
-  rows.push({ phase: `fan-out 1 -> ${FANOUT_SUBS} subs, 100 B, 100/batch`, result: `${Math.round(rate).toLocaleString('en')} rec/s delivered`, target: '>= 5,000,000 rec/s', note: `server CPU ${(cpu * 100).toFixed(0)}%` });
+  rows.push({ phase: `fan-out 1 -> ${FANOUT_SUBS} subs, 100 B, 100/batch`, result: `${Math.round(rate).toLocaleString('en')} rec/s delivered`, target: '>= 5,000,000 rec/s', note: `server CPU ${(cpu * 100).toFixed(0)}% = ${((cpu / rate) * 1e9).toFixed(0)} ns per delivered record` });
 
   // Paced at half the rate: publish-to-deliver latency (ack offsets map batches to send times).
   recv = [];
@@ -314,7 +314,8 @@ function printTable(): void {
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
   const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(w[i])).join(' | ')} |`;
   console.log(`\nsluice gateway benchmark — ${machine()}`);
-  console.log(`load generator and server share the machine; ${SECONDS} s per measurement${quick ? ' (--quick)' : ''}\n`);
+  console.log(`load generator and server share the machine; ${SECONDS} s per measurement${quick ? ' (--quick)' : ''}`);
+  console.log(`load average at start ${loadAtStart.map((l) => l.toFixed(1)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (anything above ~2 means other processes took CPU too)\n`);
   console.log(line(cols));
   console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
   for (const r of rows) console.log(line(cols.map((c) => r[c])));
@@ -330,6 +331,7 @@ async function withServer(args: string[], fn: (srv: ServerProcess) => Promise<vo
   }
 }
 
+const loadAtStart = os.loadavg();
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : null;
 const want = (phase: string) => only === null || only.includes(phase);
 for (const flush of ['always', 'never']) {

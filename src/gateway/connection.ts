@@ -63,6 +63,11 @@ export class Connection {
     return this.ws.send(frame, true, false);
   }
 
+  /** Runs `fn` with the socket corked (its sends leave in one write); not at all once closed. */
+  cork(fn: () => void): void {
+    if (!this.closed) this.ws.cork(fn);
+  }
+
   get bufferedAmount(): number {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }

@@ -21,6 +21,8 @@ export class PartitionFanout {
   /** Every subscriber of the partition, live or catching up. */
   readonly all = new Set<Subscription>();
   private unlisten: (() => void) | null = null;
+  private queued: { frame: Buffer; first: number; next: number }[] = [];
+  private flushScheduled = false;
 
   constructor(
     readonly topic: string,
@@ -47,29 +49,54 @@ export class PartitionFanout {
     this.unlisten = null;
   }
 
+  /**
+   * Commits are framed at once and sent in a microtask: the commits of one group fsync (or
+   * of one burst of appends) then reach each socket inside one `cork`, one write(2) per
+   * socket instead of one per frame — measured (loadtest/uws-publish-vs-send.ts, 1,000
+   * sockets, 20 frames per turn): 5.3 µs per delivery with a send each, 0.96 µs corked,
+   * 1.01 µs with uWS's publish.
+   */
   private onCommit(bytes: Uint8Array, first: number, next: number): void {
     if (this.live.size === 0) return;
-    const frame = dataFrame(this.header, bytes);
-    let sent = 0;
-    for (const sub of this.live) {
-      const conn = sub.conn;
-      if (sub.next !== first || conn.bufferedAmount > backpressureBytesMax) {
-        sub.fallBack();
-        if (sub.next !== first) setImmediate(() => sub.pump());
-        continue;
-      }
-      if (conn.sendBinary(frame) === 2) {
-        sub.fallBack();
-        continue;
-      }
-      sub.next = next;
-      sent++;
-    }
-    if (sent > 0) {
-      this.metrics.recordsOut.inc((next - first) * sent);
-      this.metrics.bytesOut.inc(frame.length * sent);
+    this.queued.push({ frame: dataFrame(this.header, bytes), first, next });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushLive);
     }
   }
+
+  private readonly flushLive = (): void => {
+    this.flushScheduled = false;
+    const frames = this.queued;
+    this.queued = [];
+    let records = 0;
+    let bytes = 0;
+    for (const sub of this.live) {
+      const conn = sub.conn;
+      conn.cork(() => {
+        for (const f of frames) {
+          if (f.next <= sub.next) continue; // already read from disk
+          if (f.first !== sub.next || conn.bufferedAmount > backpressureBytesMax) {
+            // A hole (cannot happen while it is live) or a full socket: serve it from disk.
+            sub.fallBack();
+            if (f.first !== sub.next) setImmediate(() => sub.pump());
+            return;
+          }
+          if (conn.sendBinary(f.frame) === 2) {
+            sub.fallBack();
+            return;
+          }
+          records += f.next - f.first;
+          bytes += f.frame.length;
+          sub.next = f.next;
+        }
+      });
+    }
+    if (records > 0) {
+      this.metrics.recordsOut.inc(records);
+      this.metrics.bytesOut.inc(bytes);
+    }
+  };
 }
 
 /** The fan-outs of every topic-partition with subscribers. */

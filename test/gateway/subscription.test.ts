@@ -19,6 +19,9 @@ class FakeConn {
   bufferedAmount = 0;
   subs = new Map();
   out: ({ json: any } | { offsets: number[] })[] = [];
+  cork(fn: () => void): void {
+    fn();
+  }
   sendJson(o: object): void {
     this.out.push({ json: o });
   }
