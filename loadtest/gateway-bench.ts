@@ -9,7 +9,8 @@
  * Phases (each bounded in time):
  *   ingest-json     100 connections, `pub` of 100 B values, 200 in flight each
  *   ingest-produce  1 connection, PRODUCE of batches of 1000 x 100 B, 16 in flight
- *   fanout          1 publisher (PRODUCE, 100 x 100 B per batch) -> 1,000 subscribers:
+ *   fanout          1 publisher (PRODUCE, 100 x 100 B per batch) -> 1,000 subscribers
+ *                   (bare WebSocket clients, raw-ws.ts, so the generator keeps up):
  *                   delivered records/s at full speed, then publish-to-deliver latency
  *                   p50/p99 at half that rate
  *   idle-subs       server RSS with 10,000 idle subscribers
@@ -21,6 +22,7 @@ import WebSocket from 'ws';
 import { encodeRecordBatch } from '../engine/codec/index.ts';
 import { installNativeCodecs } from '../engine/index.ts';
 import { produceFrame } from '../src/gateway/frames.ts';
+import { type RawWs, rawConnect } from './raw-ws.ts';
 import { type ServerProcess, http, startServer } from '../test/helpers/server.ts';
 
 installNativeCodecs();
@@ -171,21 +173,27 @@ function pct(sorted: number[], p: number): number {
 
 async function fanout(srv: ServerProcess): Promise<void> {
   await http('PUT', `${srv.http}/v1/topics/bench-fan`, { partitions: 1 });
-  const subs = await connectMany(srv.url, FANOUT_SUBS);
   let delivered = 0;
   const sampleEvery = Math.max(1, Math.floor(FANOUT_SUBS / 100));
   let recv: [number, number][] = [];
-  await Promise.all(subs.map((ws, i) => request(ws, { op: 'sub', id: 1, topic: 'bench-fan', from: 'latest' } as any)));
-  subs.forEach((ws, i) => {
-    ws.on('message', (d: Buffer, bin: boolean) => {
-      if (!bin) return;
+  let subbed = 0;
+  const subs: RawWs[] = [];
+  for (let i = 0; i < FANOUT_SUBS; i++) {
+    const ws = await rawConnect(srv.port, '/v1/ws', (d, bin) => {
+      if (!bin) {
+        if (d.includes('"subbed"')) subbed++;
+        return;
+      }
       const now = performance.now();
       scanData(d, (base, count) => {
         delivered += count;
         if (i % sampleEvery === 0) recv.push([base, now]);
       });
     });
-  });
+    ws.sendText(JSON.stringify({ op: 'sub', id: 1, topic: 'bench-fan', from: 'latest' }));
+    subs.push(ws);
+  }
+  for (let i = 0; i < 1000 && subbed < FANOUT_SUBS; i++) await sleep(10);
   const pub = await connect(srv.url);
   const perBatch = 100;
   const batch = encodeRecordBatch(Array.from({ length: perBatch }, (_, i) => ({ value: Buffer.alloc(100, i) })));
@@ -256,7 +264,7 @@ async function fanout(srv: ServerProcess): Promise<void> {
     note: `${lat.length} samples from ${Math.ceil(FANOUT_SUBS / sampleEvery)} subscribers`,
   });
   pub.terminate();
-  for (const ws of subs) ws.terminate();
+  for (const ws of subs) ws.destroy();
 }
 
 async function idleSubscribers(srv: ServerProcess): Promise<void> {

@@ -1,0 +1,75 @@
+/**
+ * A bare WebSocket client for load generation: the upgrade, masked text frames out, and
+ * unmasked frames in, with no per-message machinery beyond a callback. Against the `ws`
+ * package it cuts the generator's cost per received frame several times, so that a bench
+ * with 1,000 subscribers in one process measures the server rather than the generator.
+ * Not a general client: no fragmentation, no close handshake, no ping answers.
+ */
+import crypto from 'node:crypto';
+import net from 'node:net';
+
+export interface RawWs {
+  sendText(text: string): void;
+  destroy(): void;
+}
+
+export function rawConnect(port: number, path: string, onMessage: (data: Buffer, binary: boolean) => void): Promise<RawWs> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    let upgraded = false;
+    let buf: Buffer = Buffer.alloc(0);
+    const api: RawWs = {
+      sendText(text: string) {
+        const payload = Buffer.from(text);
+        const len = payload.length;
+        const head = len < 126 ? 2 : 4;
+        const f = Buffer.alloc(head + 4 + len);
+        f[0] = 0x81;
+        if (len < 126) f[1] = 0x80 | len;
+        else {
+          f[1] = 0x80 | 126;
+          f.writeUInt16BE(len, 2);
+        }
+        // Mask key 0: the contract of RFC 6455 is that a client masks; a zero key is a valid key.
+        payload.copy(f, head + 4);
+        sock.write(f);
+      },
+      destroy() {
+        sock.destroy();
+      },
+    };
+    sock.once('error', reject);
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!buf.subarray(0, 12).toString().includes('101')) return reject(new Error(buf.toString()));
+        upgraded = true;
+        buf = buf.subarray(end + 4);
+        resolve(api);
+      }
+      let pos = 0;
+      while (buf.length - pos >= 2) {
+        const op = buf[pos] & 0x0f;
+        let len = buf[pos + 1] & 0x7f;
+        let hdr = 2;
+        if (len === 126) {
+          if (buf.length - pos < 4) break;
+          len = buf.readUInt16BE(pos + 2);
+          hdr = 4;
+        } else if (len === 127) {
+          if (buf.length - pos < 10) break;
+          len = buf.readUInt32BE(pos + 6);
+          hdr = 10;
+        }
+        if (buf.length - pos < hdr + len) break;
+        if (op === 1 || op === 2) onMessage(buf.subarray(pos + hdr, pos + hdr + len), op === 2);
+        pos += hdr + len;
+      }
+      buf = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);
+    });
+  });
+}
