@@ -100,23 +100,23 @@ interface Row {
 const rows: Row[] = [];
 
 async function ingestJson(srv: ServerProcess, flush: string): Promise<void> {
-  const conns = await connectMany(srv.url, 100);
   const value = 'x'.repeat(100);
   let acks = 0;
   let errors = 0;
   let running = true;
   const window = 200;
-  for (const [n, ws] of conns.entries()) {
+  const conns: RawWs[] = [];
+  for (let n = 0; n < 100; n++) {
     let id = 0;
-    const send = () => corkedSend(ws, `{"op":"pub","id":${++id},"topic":"bench-json","value":"${value}"}`);
-    ws.on('message', (d: Buffer) => {
-      if (d[7] === 0x61 /* "op":"ack" */) acks++;
+    const ws: RawWs = await rawConnect(srv.port, '/v1/ws', (d) => {
+      if (d[7] === 0x61 /* {"op":"a */) acks++;
       else errors++;
       if (running) send();
     });
-    void n;
-    for (let i = 0; i < window; i++) send();
+    const send = () => ws.sendText(`{"op":"pub","id":${++id},"topic":"bench-json","value":"${value}"}`);
+    conns.push(ws);
   }
+  for (const ws of conns) for (let i = 0; i < window; i++) ws.sendText(`{"op":"pub","id":${1e9 + i},"topic":"bench-json","value":"${value}"}`);
   await sleep(1000); // warm-up
   const a0 = acks;
   const c0 = cpuSeconds(srv.proc.pid!);
@@ -126,7 +126,7 @@ async function ingestJson(srv: ServerProcess, flush: string): Promise<void> {
   const cpu = (cpuSeconds(srv.proc.pid!) - c0) / SECONDS;
   running = false;
   await sleep(300);
-  for (const ws of conns) ws.terminate();
+  for (const ws of conns) ws.destroy();
   rows.push({ phase: `ingest JSON pub, 100 conns (flush=${flush})`, result: `${Math.round(rate).toLocaleString('en')} msg/s`, target: '>= 200,000 msg/s', note: `server CPU ${(cpu * 100).toFixed(0)}%${errors ? `, ${errors} errors` : ''}` });
 }
 

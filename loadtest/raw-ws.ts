@@ -10,6 +10,7 @@ import net from 'node:net';
 
 export interface RawWs {
   sendText(text: string): void;
+  sendBinary(data: Buffer): void;
   destroy(): void;
 }
 
@@ -21,23 +22,36 @@ export function rawConnect(port: number, path: string, onMessage: (data: Buffer,
     let buf: Buffer = Buffer.alloc(0);
     const api: RawWs = {
       sendText(text: string) {
-        const payload = Buffer.from(text);
-        const len = payload.length;
-        const head = len < 126 ? 2 : 4;
-        const f = Buffer.alloc(head + 4 + len);
-        f[0] = 0x81;
-        if (len < 126) f[1] = 0x80 | len;
-        else {
-          f[1] = 0x80 | 126;
-          f.writeUInt16BE(len, 2);
-        }
-        // Mask key 0: the contract of RFC 6455 is that a client masks; a zero key is a valid key.
-        payload.copy(f, head + 4);
-        sock.write(f);
+        send(Buffer.from(text), 0x81);
+      },
+      sendBinary(data: Buffer) {
+        send(data, 0x82);
       },
       destroy() {
         sock.destroy();
       },
+    };
+    const send = (payload: Buffer, opcode: number): void => {
+      const len = payload.length;
+      const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
+      const f = Buffer.alloc(head + 4 + len);
+      f[0] = opcode;
+      if (len < 126) f[1] = 0x80 | len;
+      else if (len < 65536) {
+        f[1] = 0x80 | 126;
+        f.writeUInt16BE(len, 2);
+      } else {
+        f[1] = 0x80 | 127;
+        f.writeUInt32BE(len, 6);
+      }
+      // RFC 6455: "a client MUST mask all frames that it sends to the server"; a zero key is a valid key.
+      payload.copy(f, head + 4);
+      // Frames written in one tick leave in one write(2), as an SDK batching them would.
+      if (!sock.writableCorked) {
+        sock.cork();
+        process.nextTick(() => sock.uncork());
+      }
+      sock.write(f);
     };
     sock.once('error', reject);
     sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
