@@ -12,8 +12,8 @@ import { parseDataFrame, produceFrame } from '../../src/gateway/frames.ts';
 import { Client, http, startServer } from '../helpers/server.ts';
 
 installNativeCodecs();
-const PAUSE_EVERY = Number(process.env.PAUSE_EVERY ?? 50);
-const PAUSE_MS = Number(process.env.PAUSE_MS ?? 2);
+const PAUSE_EVERY = Number(process.env.PAUSE_EVERY ?? 200);
+const PAUSE_MS = Number(process.env.PAUSE_MS ?? 20);
 
 /** Sends PRODUCE frames keeping at most `window` unanswered; resolves when all are acked. */
 async function produceAll(c: Client, topic: string, count: number, batchFor: (i: number) => Uint8Array, window = 32): Promise<void> {
@@ -131,7 +131,11 @@ test('100,000+ DATA frames of 16 KiB and more through a reader that keeps pausin
     assert.equal(small, 0, 'every DATA frame is 16 KiB or more');
     assert.ok(frames >= 100_000, `only ${frames} frames`);
     assert.equal(next, published);
-    console.log(`# ${frames} DATA frames, ${published} records of ${valueBytes} B checked`);
+    // The reader was slow enough to leave the live path for disk reads, and came back.
+    const metrics = (await http('GET', `${srv.http}/metrics`)).text;
+    const fallbacks = Number(/^sluice_subscriber_fallbacks_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+    console.log(`# ${frames} DATA frames, ${published} records of ${valueBytes} B checked, ${fallbacks} fallbacks to disk`);
+    assert.ok(fallbacks > 0, 'the slow reader never left the live path');
     pub.close();
     sub.close();
   } finally {
