@@ -2,14 +2,19 @@
  * Slow and stalled subscribers: the server's memory stays bounded while one does not read,
  * everything arrives afterwards in order, and — the regression test for uWS 20.30's
  * ≥16 KiB payload-loss bug (uWebSockets PR #1662) — at least 100,000 DATA frames of
- * 16 KiB and more pushed through a reader that keeps pausing arrive with every byte right.
+ * 16 KiB and more pushed through a reader that keeps pausing arrive with every byte right,
+ * once as is and once with the server's socket writes cut short by an LD_PRELOAD shim
+ * (test/fixtures/short-writes.c), which makes uWS lose payloads without the workaround.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { decodeBatches, encodeRecordBatch } from '../../engine/codec/index.ts';
 import { installNativeCodecs } from '../../engine/index.ts';
 import { parseDataFrame, produceFrame } from '../../src/gateway/frames.ts';
-import { Client, http, startServer } from '../helpers/server.ts';
+import { Client, http, startServer, tempDir } from '../helpers/server.ts';
 
 installNativeCodecs();
 const PAUSE_EVERY = Number(process.env.PAUSE_EVERY ?? 200);
@@ -84,8 +89,8 @@ test('a paused subscriber keeps the server RSS bounded while 64 MB are published
   }
 });
 
-test('100,000+ DATA frames of 16 KiB and more through a reader that keeps pausing: every byte right (uWS ≥16 KiB bug)', async () => {
-  const srv = await startServer({ args: ['--flush', 'never'] });
+async function largeFrames(env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const srv = await startServer({ args: ['--flush', 'never'], env });
   try {
     const valueBytes = 16_400;
     const pattern = Buffer.alloc(valueBytes + 256);
@@ -141,4 +146,21 @@ test('100,000+ DATA frames of 16 KiB and more through a reader that keeps pausin
   } finally {
     assert.equal(await srv.stop(), 0);
   }
+}
+
+test('100,000+ DATA frames of 16 KiB and more through a reader that keeps pausing: every byte right (uWS ≥16 KiB bug)', async () => {
+  await largeFrames();
+});
+
+/** Builds test/fixtures/short-writes.c; null when there is no C compiler. */
+function buildShortWritesShim(): string | null {
+  const out = path.join(tempDir('sluice-shim-'), 'short-writes.so');
+  const src = fileURLToPath(new URL('../fixtures/short-writes.c', import.meta.url));
+  const r = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', out, src, '-ldl'], { stdio: 'ignore' });
+  return r.status === 0 ? out : null;
+}
+
+const shim = buildShortWritesShim();
+test('the same with the server socket writes often cut short (regression test for uWS PR #1662)', { skip: shim ? false : 'no C compiler (cc) to build the short-write shim' }, async () => {
+  await largeFrames({ LD_PRELOAD: shim! });
 });

@@ -35,10 +35,11 @@ export function tempDir(prefix = 'sluice-test-'): string {
 }
 
 /** Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --data-dir <dir>` and reads its listening line. */
-export async function startServer(opts: { dataDir?: string; args?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
   const proc = spawn(process.execPath, ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])], {
     cwd: root,
+    env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
