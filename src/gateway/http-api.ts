@@ -1,0 +1,306 @@
+/**
+ * The HTTP API (wire contract §5) on the same uWS app and port as the WebSocket.
+ *
+ * uWS rules this file follows: the HttpRequest is valid only inside the route handler
+ * (everything needed is read from it first); a response answered later needs `onAborted`
+ * (and is never touched after it fired); bodies arrive in `onData` chunks whose
+ * ArrayBuffers are valid only during the call (copied), and are capped at
+ * `bodyBytesMax` (413); answers given outside the handler are written inside `cork`.
+ */
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { z } from 'zod';
+import { type ErrorCode, type LogManager, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
+import type { Config } from '../common/config.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Metrics } from '../common/metrics.ts';
+import { type Batcher, asSluiceError } from './batcher.ts';
+import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
+
+export interface HttpContext {
+  config: Config;
+  log: LogManager;
+  batcher: Batcher;
+  metrics: Metrics;
+  logger: Logger;
+  isReady(): boolean;
+  /** Deletes a topic and tells its subscribers. */
+  deleteTopic(topic: string): Promise<void>;
+}
+
+/** At most this many records per GET of records. */
+export const readRecordsLimitMax = 10_000;
+/** At most this many records per POST. */
+export const postRecordsMax = 100_000;
+
+const STATUS: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+const STATUS_OF_CODE: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  UNKNOWN_TOPIC: 404,
+  OFFSET_OUT_OF_RANGE: 400,
+  TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+export function statusOf(err: SluiceError): number {
+  if (err.reason === 'TOPIC_EXISTS') return 409;
+  return STATUS_OF_CODE[err.code];
+}
+
+const CreateTopic = z.object({
+  partitions: z.number().int().min(1).optional(),
+  retentionMs: z.number().int().min(-1).optional(),
+  retentionBytes: z.number().int().min(-1).optional(),
+});
+const PostRecords = z.object({ records: z.array(RecordInput).min(1).max(postRecordsMax) });
+
+/** One request's response, which knows whether the client went away. */
+class Reply {
+  aborted = false;
+  done = false;
+
+  constructor(private readonly res: HttpResponse) {
+    res.onAborted(() => {
+      this.aborted = true;
+    });
+  }
+
+  send(status: number, body: string, contentType = 'application/json', close = false): void {
+    if (this.aborted || this.done) return;
+    this.done = true;
+    this.res.cork(() => {
+      this.res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType).end(body, close);
+    });
+  }
+
+  json(status: number, obj: unknown): void {
+    this.send(status, JSON.stringify(obj));
+  }
+
+  error(err: unknown, logger?: Logger): void {
+    const e = asSluiceError(err);
+    if (e.code === 'INTERNAL') logger?.error({ err }, 'http request failed');
+    this.json(statusOf(e), { code: e.code, message: e.message });
+  }
+
+  /** Reads the whole body (at most `limit` bytes, else 413 and the connection is closed). */
+  body(limit: number, cb: (body: Buffer) => void): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    this.res.onData((chunk, isLast) => {
+      if (this.done || this.aborted) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        this.send(413, JSON.stringify({ code: 'TOO_LARGE', message: `body over ${limit} bytes` }), 'application/json', true);
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) cb(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    });
+  }
+
+  jsonBody(limit: number, cb: (body: unknown) => void): void {
+    this.body(limit, (buf) => {
+      let parsed: unknown;
+      try {
+        parsed = buf.length === 0 ? {} : JSON.parse(buf.toString('utf8'));
+      } catch {
+        return this.json(400, { code: 'BAD_REQUEST', message: 'body is not JSON' });
+      }
+      cb(parsed);
+    });
+  }
+}
+
+function zodMessage(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+function textOrBase64(b: Uint8Array | null, name: string, out: Record<string, unknown>): void {
+  if (b === null) {
+    out[name] = null;
+    return;
+  }
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const text = buf.toString('utf8');
+  if (Buffer.byteLength(text) === buf.length && !text.includes('\uFFFD')) out[name] = text;
+  else out[`${name}64`] = buf.toString('base64');
+}
+
+export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
+  const { log, batcher, config, logger } = ctx;
+  const bodyBytesMax = Math.max(config.maxFrameBytes, 64 * 1024);
+
+  app.get('/healthz', (res) => {
+    new Reply(res).json(200, { ok: true });
+  });
+  app.get('/readyz', (res) => {
+    const ready = ctx.isReady();
+    new Reply(res).json(ready ? 200 : 503, { ok: ready });
+  });
+  app.get('/metrics', (res) => {
+    const reply = new Reply(res);
+    ctx.metrics.text().then(
+      (text) => reply.send(200, text, ctx.metrics.contentType),
+      (err) => reply.error(err, logger),
+    );
+  });
+
+  app.get('/v1/topics', (res) => {
+    const reply = new Reply(res);
+    try {
+      reply.json(200, { topics: log.listTopics().map((t) => log.describe(t)) });
+    } catch (err) {
+      reply.error(err, logger);
+    }
+  });
+
+  app.put('/v1/topics/:topic', (res, req) => {
+    const reply = new Reply(res);
+    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    reply.jsonBody(bodyBytesMax, (body) => {
+      const r = CreateTopic.safeParse(body);
+      if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
+      try {
+        reply.json(201, log.createTopic(topic, { partitions: r.data.partitions ?? config.partitions, retentionMs: r.data.retentionMs, retentionBytes: r.data.retentionBytes }));
+      } catch (err) {
+        reply.error(err, logger);
+      }
+    });
+  });
+
+  app.get('/v1/topics/:topic', (res, req) => {
+    const reply = new Reply(res);
+    try {
+      reply.json(200, log.describe(decodeURIComponent(req.getParameter(0) ?? '')));
+    } catch (err) {
+      reply.error(err, logger);
+    }
+  });
+
+  app.del('/v1/topics/:topic', (res, req) => {
+    const reply = new Reply(res);
+    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!log.hasTopic(topic)) return reply.error(new UnknownTopicError(topic));
+    ctx.deleteTopic(topic).then(
+      () => reply.json(200, { deleted: topic }),
+      (err) => reply.error(err, logger),
+    );
+  });
+
+  app.post('/v1/topics/:topic/records', (res, req) => {
+    const reply = new Reply(res);
+    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    reply.jsonBody(bodyBytesMax, (body) => {
+      const r = PostRecords.safeParse(body);
+      if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
+      try {
+        assertTopicName(topic);
+        // Everything is checked before anything is queued: a refused request stores nothing.
+        const records = r.data.records.map((rec) => {
+          const p = toProducerRecord(rec, config.maxRecordBytes);
+          if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
+          return p;
+        });
+        const count = batcher.partitionCountFor(topic);
+        for (const rec of r.data.records) {
+          if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
+        }
+        batcher.ensureTopic(topic);
+        const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
+        let left = records.length;
+        let firstError: SluiceError | null = null;
+        records.forEach((rec, i) => {
+          batcher.publish(topic, r.data.records[i].partition, rec, (err, partition, offset) => {
+            if (err) {
+              firstError ??= err;
+              offsets[i] = { partition, code: err.code, message: err.message };
+            } else offsets[i] = { partition, offset };
+            if (--left === 0) {
+              if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
+              else reply.json(200, { offsets });
+            }
+          });
+        });
+      } catch (err) {
+        reply.error(err, logger);
+      }
+    });
+  });
+
+  app.get('/v1/topics/:topic/records', (res, req) => {
+    const reply = new Reply(res);
+    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    const q = new URLSearchParams(req.getQuery() ?? '');
+    try {
+      const partition = q.has('partition') ? Number(q.get('partition')) : 0;
+      const plog = log.partition(topic, partition);
+      const fromText = q.get('from') ?? 'earliest';
+      let from: number;
+      if (fromText === 'earliest') from = plog.startOffset;
+      else if (fromText === 'latest') from = plog.hw;
+      else {
+        from = Number(fromText);
+        if (!Number.isSafeInteger(from) || from < 0) throw new SluiceError('BAD_REQUEST', 'from is earliest, latest or an offset', 'BAD_OFFSET');
+      }
+      const limit = q.has('limit') ? Number(q.get('limit')) : 100;
+      if (!Number.isInteger(limit) || limit < 1 || limit > readRecordsLimitMax) throw new SluiceError('BAD_REQUEST', `limit is 1..${readRecordsLimitMax}`, 'BAD_LIMIT');
+      if (from > plog.hw) throw new OffsetOutOfRangeError(`offset ${from} is above the high watermark ${plog.hw}`);
+      const out: Record<string, unknown> = { topic, partition, epoch: plog.epoch };
+      let pos = from;
+      if (from < plog.startOffset) {
+        // Never skip silently: say what retention took, then read from the start.
+        out.gap = { from, to: plog.startOffset };
+        pos = plog.startOffset;
+      }
+      const records: Record<string, unknown>[] = [];
+      while (records.length < limit) {
+        const chunk = plog.read(pos, 1024 * 1024);
+        if (chunk === null) break;
+        for (const rec of decodeBatches(chunk.bytes, pos)) {
+          if (records.length >= limit) break;
+          const o: Record<string, unknown> = { offset: rec.offset, timestamp: rec.timestamp };
+          textOrBase64(rec.key, 'key', o);
+          textOrBase64(rec.value, 'value', o);
+          if (rec.headers.length > 0) {
+            const hs: Record<string, string> = {};
+            for (const h of rec.headers) hs[h.key] = h.value === null ? '' : Buffer.from(h.value).toString('utf8');
+            o.headers = hs;
+          }
+          records.push(o);
+          pos = rec.offset + 1;
+        }
+        if (records.length < limit) pos = chunk.nextOffset;
+      }
+      out.records = records;
+      out.next = pos;
+      out.hw = plog.hw;
+      reply.json(200, out);
+    } catch (err) {
+      reply.error(err, logger);
+    }
+  });
+
+  app.any('/*', (res) => {
+    new Reply(res).json(404, { code: 'BAD_REQUEST', message: 'no such route' });
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * What each WebSocket request does (wire contract §3): one method per op, plus PRODUCE
+ * frames, `drain` and `close`. "Every request gets exactly one answer" and "A bad frame
+ * gets an error, never a crash": every path ends in an answer, and nothing a client sends
+ * can throw out of here.
+ */
+import { CorruptBatchError, type LogManager, SluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import type { Config } from '../common/config.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Metrics } from '../common/metrics.ts';
+import { type Batcher, asSluiceError } from './batcher.ts';
+import { Connection } from './connection.ts';
+import type { Fanout } from './fanout.ts';
+import { PARTITION_ANY, parseProduceFrame } from './frames.ts';
+import { Subscription, backpressureBytesMax } from './subscription.ts';
+import {
+  type MetaRequest,
+  type PubRequest,
+  type SubRequest,
+  type UnsubRequest,
+  errorMessage,
+  isProtocolError,
+  parseControl,
+  toProducerRecord,
+} from './ws-protocol.ts';
+
+export interface WsContext {
+  config: Config;
+  log: LogManager;
+  batcher: Batcher;
+  fanout: Fanout;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
+  const idPart = id === undefined ? '' : `"id":${id},`;
+  const countPart = count === undefined ? '' : `,"count":${count}`;
+  return `{"op":"ack",${idPart}"partition":${partition},"offset":${offset}${countPart}}`;
+}
+
+export class WsHandlers {
+  constructor(private readonly ctx: WsContext) {}
+
+  onText(conn: Connection, text: string): void {
+    const r = parseControl(text);
+    if (!r.ok) {
+      const msg = errorMessage({ id: r.id, code: r.code, message: r.message });
+      if (r.op === 'pub') conn.answer(conn.reserve(), msg);
+      else conn.sendText(msg);
+      return;
+    }
+    const req = r.req;
+    try {
+      switch (req.op) {
+        case 'pub':
+          return this.pub(conn, req);
+        case 'sub':
+          return this.sub(conn, req);
+        case 'unsub':
+          return this.unsub(conn, req);
+        case 'meta':
+          return this.meta(conn, req);
+        case 'ping':
+          return conn.sendJson({ op: 'pong', id: req.id });
+        case 'auth':
+          // Auth is off (the gateway refuses to start with a key until auth lands): any token is accepted.
+          return conn.sendJson({ op: 'authed', id: req.id });
+      }
+    } catch (err) {
+      const e = this.wireError(err);
+      conn.sendError(e.code, e.message, req.id);
+    }
+  }
+
+  private wireError(err: unknown): SluiceError {
+    const e = asSluiceError(err);
+    if (e.code === 'INTERNAL') this.ctx.logger.error({ err }, 'request failed');
+    return e;
+  }
+
+  private pub(conn: Connection, req: PubRequest): void {
+    const slot = conn.reserve();
+    const id = req.id;
+    const rec = toProducerRecord(req, this.ctx.config.maxRecordBytes);
+    if (isProtocolError(rec)) return conn.answer(slot, errorMessage({ id, code: rec.code, message: rec.message }));
+    if (!conn.takeTokens(1)) {
+      return conn.answer(slot, errorMessage({ id, code: 'RATE_LIMITED', message: `over ${this.ctx.config.publishRate} records/s` }));
+    }
+    try {
+      this.ctx.batcher.publish(req.topic, req.partition, rec, (err, partition, offset) => {
+        conn.answer(slot, err ? errorMessage({ id, code: err.code, message: err.message }) : ackText(id, partition, offset));
+      });
+    } catch (err) {
+      const e = this.wireError(err);
+      conn.answer(slot, errorMessage({ id, code: e.code, message: e.message }));
+    }
+  }
+
+  /** A binary frame: PRODUCE is the only one a client sends. */
+  onBinary(conn: Connection, data: ArrayBuffer): void {
+    const p = parseProduceFrame(new Uint8Array(data));
+    const slot = conn.reserve();
+    if (!p.ok) return conn.answer(slot, errorMessage({ id: p.id, code: 'BAD_REQUEST', message: p.message }));
+    const { id, topic, partition } = p.frame;
+    const fail = (err: unknown): void => {
+      const e = this.wireError(err);
+      conn.answer(slot, errorMessage({ id, code: e.code, message: e.message }));
+    };
+    try {
+      if (!isValidTopicName(topic)) throw new SluiceError('BAD_REQUEST', `invalid topic name ${JSON.stringify(topic)}`, 'BAD_TOPIC_NAME');
+      const view = p.frame.batch;
+      // "The batch is validated whole before it is stored — CRC, codec 0 or 3, the records inside."
+      const h = checkBatch(view, 0, view.length);
+      if (h.size !== view.length) throw new CorruptBatchError('bytes after the batch', 'TRAILING_BYTES');
+      for (const r of decodeBatchRecords(view, 0, h)) {
+        if (r.value !== null && r.value.length > this.ctx.config.maxRecordBytes) {
+          throw new TooLargeError(`record ${r.offset - h.baseOffset} value of ${r.value.length} bytes is over ${this.ctx.config.maxRecordBytes}`);
+        }
+      }
+      if (!conn.takeTokens(h.recordCount)) throw new SluiceError('RATE_LIMITED', `over ${this.ctx.config.publishRate} records/s`);
+      // uWS's ArrayBuffer is valid only during this callback: the engine keeps a copy.
+      const batch = new Uint8Array(view);
+      this.ctx.batcher.appendBatch(topic, partition === PARTITION_ANY ? undefined : partition, batch, h.recordCount, (err, part, offset) => {
+        conn.answer(slot, err ? errorMessage({ id, code: err.code, message: err.message }) : ackText(id, part, offset, h.recordCount));
+      });
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private meta(conn: Connection, req: MetaRequest): void {
+    const info = this.ctx.log.describe(req.topic);
+    conn.sendJson({
+      op: 'meta',
+      id: req.id,
+      topic: req.topic,
+      partitions: info.partitions.map((p) => ({ partition: p.partition, epoch: p.epoch, start: p.start, hw: p.hw })),
+    });
+  }
+
+  private sub(conn: Connection, req: SubRequest): void {
+    const { log, fanout, metrics } = this.ctx;
+    const count = log.partitionCount(req.topic);
+    if (req.partition !== undefined && req.partition >= count) {
+      throw new SluiceError('BAD_REQUEST', `partition ${req.partition} does not exist in ${req.topic} (0..${count - 1})`, 'BAD_PARTITION');
+    }
+    const parts = req.partition === undefined ? Array.from({ length: count }, (_, i) => i) : [req.partition];
+    for (const p of parts) {
+      if (conn.subs.has(Connection.key(req.topic, p))) {
+        throw new SluiceError('BAD_REQUEST', `already subscribed to ${req.topic} partition ${p}: unsub first`, 'ALREADY_SUBSCRIBED');
+      }
+    }
+    // Positions first, so that an offset out of range refuses the whole request.
+    const from = req.from;
+    const starts = parts.map((p) => {
+      const plog = log.partition(req.topic, p);
+      let next: number;
+      if (from === 'latest') next = plog.hw;
+      else if (from === 'earliest') next = plog.startOffset;
+      else if ('offset' in from) {
+        if (from.offset > plog.hw) throw new SluiceError('OFFSET_OUT_OF_RANGE', `offset ${from.offset} is above the high watermark ${plog.hw} of partition ${p}`);
+        next = from.offset;
+      } else next = plog.offsetForTime(from.time);
+      return { plog, next };
+    });
+    const subs = starts.map(({ plog, next }) => {
+      const sub = new Subscription(conn, req.topic, plog.partition, plog, fanout.get(plog), next, metrics);
+      sub.fanout.add(sub);
+      conn.subs.set(Connection.key(req.topic, plog.partition), sub);
+      metrics.subscriptions.inc();
+      return sub;
+    });
+    conn.sendJson({
+      op: 'subbed',
+      id: req.id,
+      topic: req.topic,
+      partitions: subs.map((s) => ({ partition: s.partition, epoch: s.log.epoch, next: s.next, hw: s.log.hw })),
+    });
+    for (const s of subs) s.pump();
+  }
+
+  private unsub(conn: Connection, req: UnsubRequest): void {
+    for (const [k, sub] of conn.subs) {
+      if (sub.topic !== req.topic || (req.partition !== undefined && sub.partition !== req.partition)) continue;
+      sub.close();
+      conn.subs.delete(k);
+    }
+    this.ctx.fanout.prune();
+    conn.sendJson({ op: 'unsubbed', id: req.id });
+  }
+
+  /** uWS `drain`: the socket has room again; feed subscriptions that wait on the disk path. */
+  onDrain(conn: Connection): void {
+    for (const sub of conn.subs.values()) {
+      if (conn.bufferedAmount >= backpressureBytesMax) break;
+      sub.pump();
+    }
+  }
+
+  onClose(conn: Connection): void {
+    conn.closed = true;
+    for (const sub of conn.subs.values()) sub.close();
+    conn.subs.clear();
+    this.ctx.fanout.prune();
+  }
+
+  /** A topic was deleted: "its subscribers get `UNKNOWN_TOPIC`". */
+  topicDeleted(topic: string): void {
+    this.ctx.batcher.dropTopic(topic);
+    for (const sub of this.ctx.fanout.dropTopic(topic)) {
+      sub.close();
+      sub.conn.subs.delete(Connection.key(topic, sub.partition));
+      sub.conn.sendError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted`, undefined, { topic, partition: sub.partition });
+    }
+  }
+}
