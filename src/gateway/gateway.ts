@@ -18,6 +18,7 @@ import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
+import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
 import { WsHandlers } from './ws-handlers.ts';
 
@@ -139,6 +140,21 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
       metrics.connections.dec();
     },
   });
+
+  // The live page (GET /) and the SDK bundle it loads; no token needed (§6).
+  const livePage = new LivePage();
+  for (const urlPath of LivePage.paths) {
+    app.get(urlPath, (res) => {
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      void livePage.asset(urlPath).then((a) => {
+        if (aborted || !a) return;
+        res.cork(() => {
+          res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
+        });
+      });
+    });
+  }
 
   registerHttpApi(app, {
     config,

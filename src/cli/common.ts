@@ -1,0 +1,167 @@
+/**
+ * What the everyday subcommands share (wire contract §7): the common flags, their parsing,
+ * output that behaves in a pipe (stdout carries data only; messages go to stderr; EPIPE ends
+ * quietly), and exit codes: 0 done, 1 failed (the error's code on stderr), 2 bad usage.
+ */
+import type { Command } from 'commander';
+import { SluiceError } from '../../engine/errors.ts';
+import { installNativeCodecs } from '../../engine/native-codecs.ts';
+import type { From } from '../client/index.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {}
+
+export interface CommonFlags {
+  url: string;
+  replayUrl: string;
+  topic?: string;
+  partition?: string;
+  from?: string;
+  limit?: string;
+  follow?: boolean;
+  token?: string;
+  json?: boolean;
+}
+
+export function addUrl(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'server WebSocket/HTTP address ($SLUICE_URL)', process.env.SLUICE_URL ?? 'ws://127.0.0.1:8080')
+    .option('--token <jwt>', 'token, when the server has auth on ($SLUICE_TOKEN)', process.env.SLUICE_TOKEN);
+}
+
+export function addTopic(cmd: Command, partitionHelp = 'one partition (default: all)'): Command {
+  return cmd.requiredOption('--topic <topic>', 'topic name').option('--partition <n>', partitionHelp);
+}
+
+export function int(value: string | undefined, name: string, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** `earliest`, `latest`, an offset, or `time:MS` / an ISO date for the first record at or after it. */
+export function parseFrom(value: string | undefined, dflt: From): From {
+  if (value === undefined) return dflt;
+  if (value === 'earliest' || value === 'latest') return value;
+  if (/^\d+$/.test(value)) return { offset: Number(value) };
+  const t = value.startsWith('time:') ? Number(value.slice(5)) : Date.parse(value);
+  if (Number.isFinite(t)) return { time: t };
+  throw new UsageError(`--from must be earliest, latest, an offset, time:MS or an ISO date, got ${JSON.stringify(value)}`);
+}
+
+/** `ws://h:p` → `http://h:p` (the HTTP API lives on the same port). */
+export function httpBase(url: string): string {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
+  u.pathname = '';
+  u.search = '';
+  return u.toString().replace(/\/$/, '');
+}
+
+let stdoutClosed = false;
+
+/** True once the reader of stdout went away (EPIPE): stop producing output. */
+export function stdoutGone(): boolean {
+  return stdoutClosed;
+}
+
+/** Writes to stdout; resolves when it may take more (backpressure). */
+export function out(text: string | Uint8Array): Promise<void> | void {
+  if (stdoutClosed) return;
+  if (!process.stdout.write(text)) return new Promise((resolve) => process.stdout.once('drain', resolve));
+}
+
+export function warn(message: string): void {
+  process.stderr.write(`sluice: ${message}\n`);
+}
+
+/**
+ * Runs a subcommand's body with the shared behaviour: native codecs, EPIPE handling, and the
+ * exit code from what it threw.
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    installNativeCodecs();
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') {
+        stdoutClosed = true;
+        process.exit(EXIT_OK);
+      }
+      throw err;
+    });
+    let code: number;
+    try {
+      code = (await fn(...args)) ?? EXIT_OK;
+    } catch (err) {
+      if (err instanceof UsageError) {
+        warn(err.message);
+        code = EXIT_USAGE;
+      } else if (err instanceof SluiceError) {
+        warn(`${err.code}${err.reason !== err.code ? ` (${err.reason})` : ''}: ${err.message}`);
+        code = EXIT_FAILED;
+      } else {
+        warn((err as Error).message ?? String(err));
+        code = EXIT_FAILED;
+      }
+    }
+    // Pipes and files are written synchronously on Linux; a TTY may still hold output.
+    if (process.stdout.writableLength > 0) await new Promise((r) => process.stdout.once('drain', r));
+    process.exit(code);
+  };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes as a JSON field pair: `name` when valid UTF-8, else `name64` (base64), like the HTTP API. */
+export function bytesField(obj: Record<string, unknown>, name: string, bytes: Uint8Array | null): void {
+  if (bytes === null) {
+    obj[name] = null;
+    return;
+  }
+  try {
+    obj[name] = utf8.decode(bytes);
+  } catch {
+    obj[`${name}64`] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  }
+}
+
+export interface RecordLike {
+  topic?: string;
+  partition?: number;
+  offset: number;
+  timestamp: number;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: { key: string; value: Uint8Array | null }[];
+}
+
+/** One JSON line for a record (the shape `consume --json`, `replay --json` and `dump --json` share). */
+export function recordJson(r: RecordLike): string {
+  const o: Record<string, unknown> = {};
+  if (r.topic !== undefined) o.topic = r.topic;
+  if (r.partition !== undefined) o.partition = r.partition;
+  o.offset = r.offset;
+  o.timestamp = r.timestamp;
+  bytesField(o, 'key', r.key);
+  bytesField(o, 'value', r.value);
+  if (r.headers.length > 0) {
+    const h: Record<string, unknown> = {};
+    for (const x of r.headers) {
+      const tmp: Record<string, unknown> = {};
+      bytesField(tmp, 'v', x.value);
+      h[x.key] = tmp.v ?? (tmp.v64 !== undefined ? { value64: tmp.v64 } : null);
+    }
+    o.headers = h;
+  }
+  return JSON.stringify(o);
+}
+
+const lossy = new TextDecoder();
+
+/** The text line for a record: its value as UTF-8 (newlines kept as they are, like kcat). */
+export function recordText(r: RecordLike): string {
+  return r.value === null ? '' : lossy.decode(r.value);
+}

@@ -1,0 +1,75 @@
+/**
+ * Every code the SDK deals in, in one table: the wire's error codes (protocol §3, shared
+ * with the server through engine/errors.ts), the client-side reasons an operation fails
+ * without a server answer, the WebSocket close codes the protocol gives a meaning to, the
+ * binary frame types, and the connection states.
+ *
+ * An error the SDK raises is always a `SluiceError` (engine/errors.ts) with a wire `code`;
+ * failures that never reached the server carry `code: 'UNAVAILABLE'` (or `TOO_LARGE` for a
+ * local limit) and a `reason` from CLIENT_REASONS, so an app can switch on `code` alone and
+ * look at `reason` when it cares why.
+ */
+import { ERROR_CODES, type ErrorCode, SluiceError } from '../../engine/errors.ts';
+
+export { ERROR_CODES, type ErrorCode, SluiceError };
+
+/** Why an operation failed on the client's side, as `SluiceError.reason`. */
+export const CLIENT_REASONS = {
+  /** The connection dropped while the request was in flight and it is not retried. */
+  DISCONNECTED: 'DISCONNECTED',
+  /** `close()` was called (or the client gave up) before an answer came. */
+  CLOSED: 'CLOSED',
+  /** No answer within `requestTimeoutMs` (meta, sub, ping). */
+  TIMEOUT: 'TIMEOUT',
+  /** The bounded publish queue (`maxPendingPublishes` / `maxPendingBytes`) is full. */
+  QUEUE_FULL: 'QUEUE_FULL',
+  /** A frame would exceed `maxFrameBytes`; the server would close the connection for it. */
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  /** The server sent something the contract does not allow. */
+  PROTOCOL: 'PROTOCOL',
+} as const;
+
+export type ClientReason = (typeof CLIENT_REASONS)[keyof typeof CLIENT_REASONS];
+
+/** WebSocket close codes with a meaning in sluice (RFC 6455 §7.4 and protocol §3, §6). */
+export const CLOSE_CODES = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  /** "A frame over --max-frame-bytes (default 1 MiB) closes the connection (close code 1009)". */
+  MESSAGE_TOO_BIG: 1009,
+  /** "When a connection's token expires it gets UNAUTHORIZED and is closed (code 4001)". */
+  TOKEN_EXPIRED: 4001,
+} as const;
+
+/** First byte of a binary frame. */
+export const FRAME_TYPES = {
+  /** server → client: u8 0x01 | u8 topicLength | topic | u32 partition | batches */
+  DATA: 0x01,
+  /** client → server: u8 0x02 | u32 id | u8 topicLength | topic | u32 partition | batch */
+  PRODUCE: 0x02,
+} as const;
+
+/** PRODUCE partition value that lets the server choose. */
+export const ANY_PARTITION = 0xffffffff;
+
+/** The connection's states; a `state` event `{oldState, newState}` reports every change. */
+export enum ConnectionState {
+  /** Not connected and not trying (before `connect()`). */
+  Disconnected = 'disconnected',
+  /** Opening a socket, or waiting out a backoff delay before the next try. */
+  Connecting = 'connecting',
+  Connected = 'connected',
+  /** `close()` was called or the server refused for good (an expired token); final. */
+  Closed = 'closed',
+}
+
+/** Creates the error for a wire answer `{"op":"error","code","message"}`. */
+export function wireError(code: unknown, message: unknown): SluiceError {
+  const c: ErrorCode = (ERROR_CODES as readonly string[]).includes(code as string) ? (code as ErrorCode) : 'INTERNAL';
+  return new SluiceError(c, typeof message === 'string' ? message : String(code), c);
+}
+
+/** Creates the error for a failure on the client's side. */
+export function clientError(reason: ClientReason, message: string): SluiceError {
+  return new SluiceError(reason === CLIENT_REASONS.FRAME_TOO_LARGE ? 'TOO_LARGE' : 'UNAVAILABLE', message, reason);
+}
