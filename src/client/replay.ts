@@ -34,7 +34,7 @@ export interface ReplayOptions {
   maxBytes?: number;
   /** Keep streaming appends instead of ending at the high watermark. */
   follow?: boolean;
-  /** Sent to the server; ignored while the server runs without auth. */
+  /** A JWT whose acl.sub covers the topic when the server runs with auth; ignored without. */
   token?: string;
   /** Chunks the consumer has not taken yet, in bytes, above which reading pauses. Default 8 MiB. */
   highWaterMarkBytes?: number;

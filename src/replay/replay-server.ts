@@ -27,6 +27,10 @@
  * a replay yields to the event loop after every chunk, and the addon itself returns to the
  * loop after a bounded burst.
  *
+ * Auth: with a key configured, each request's `token` must verify and its acl.sub cover the
+ * topic (UNAUTHORIZED / FORBIDDEN otherwise), checked before the topic is looked up; a token
+ * that expires ends its replay at the next chunk boundary. Without a key it is ignored.
+ *
  * Follow: when a replay reaches the high watermark it waits for PartitionLog.onCommit, whose
  * listener only wakes it; the loop then reads from the log at the client's pace.
  */
@@ -43,6 +47,7 @@ import {
   SluiceError,
   UnavailableError,
 } from '../../engine/index.ts';
+import { type Auth, type Principal, authenticate, authorize, createAuth, msUntilExpiry } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import * as limits from './limits.ts';
@@ -54,6 +59,8 @@ export interface ReplayContext {
   host: string;
   logger: Logger;
   log: LogManager;
+  /** The verifier the fronts share; built from `config` when absent (null: auth off). */
+  auth?: Auth | null;
 }
 
 /**
@@ -100,7 +107,7 @@ class ConnectionLost extends Error {}
 
 interface Shared {
   readonly ctx: ReplayContext;
-  readonly authOn: boolean;
+  readonly auth: Auth | null;
   inFlight: number;
   closing: boolean;
 }
@@ -111,7 +118,7 @@ export async function startReplayServer(ctx: ReplayContext): Promise<ReplayFront
   if (!native) ctx.logger.warn({ SLUICE_SENDFILE: process.env.SLUICE_SENDFILE }, 'replay sends through the read + write fallback, not sendfile(2)');
   const shared: Shared = {
     ctx,
-    authOn: Boolean(ctx.config.authSecret || ctx.config.authPublicKey),
+    auth: ctx.auth !== undefined ? ctx.auth : createAuth(ctx.config),
     inFlight: 0,
     closing: false,
   };
@@ -341,17 +348,22 @@ class ReplayConnection {
       return;
     }
     if (this.shuttingDown || this.shared.closing) return this.writeError(new UnavailableError('the server is shutting down', 'SHUTDOWN'));
-    if (this.shared.authOn) {
-      // Token checks on this port come with the auth work; until then a server with auth
-      // configured refuses replays rather than serve every topic to anyone.
-      return this.writeError(new UnavailableError('replay is disabled while auth is on: token checking on the replay port is not implemented yet', 'AUTH_NOT_IMPLEMENTED'));
+    // Wire contract §4: the token is "checked against acl.sub". Before anything about the
+    // topic is looked up, so that a client without rights cannot learn which topics exist.
+    // With auth off `authenticate` gives null and every topic may be replayed.
+    let principal: Principal | null;
+    try {
+      principal = await authenticate(this.shared.auth, req.token);
+      authorize(principal, 'sub', req.topic);
+    } catch (err) {
+      return this.writeError(err);
     }
     if (this.shared.inFlight >= limits.replaysInFlightMax) {
       return this.writeError(new UnavailableError(`${limits.replaysInFlightMax} replays are in flight, the most this server runs at once`, 'REPLAYS_IN_FLIGHT'));
     }
     this.shared.inFlight++;
     try {
-      await this.replay(req);
+      await this.replay(req, principal);
     } finally {
       this.shared.inFlight--;
     }
@@ -371,7 +383,7 @@ class ReplayConnection {
     }
   }
 
-  private async replay(req: ReplayRequest): Promise<void> {
+  private async replay(req: ReplayRequest, principal: Principal | null): Promise<void> {
     const { log: manager } = this.shared.ctx;
     let log: PartitionLog;
     let file: { segment: Segment; fd: number } | null = null;
@@ -400,6 +412,9 @@ class ReplayConnection {
       for (;;) {
         if (this.closed) throw new ConnectionLost();
         if (this.shuttingDown) throw new UnavailableError('the server is shutting down', 'SHUTDOWN');
+        // A token that expires during a long or follow replay ends it (checked per chunk and
+        // per followCheckMs while waiting); a new request with a fresh token goes on.
+        if (msUntilExpiry(principal) === 0) throw new SluiceError('UNAUTHORIZED', `token expired during the replay; resume from ${offset} with a fresh token`, 'TOKEN_EXPIRED');
         if (req.to !== undefined && offset >= req.to) break;
         if (remaining <= 0) break;
         // The topic may have been deleted (and created again) since the last chunk.
