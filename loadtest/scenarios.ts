@@ -12,7 +12,7 @@ import { produceFrame } from '../src/gateway/frames.ts';
 import { sleep } from './lib/machine.ts';
 import { ProcWindow, cpuNs, rssAnonBytes, rssBytes } from './lib/proc.ts';
 import { PY_SENDFILE_SERVER, buildPartition, firstLine, runReader } from './lib/replay-core.ts';
-import { type ServerProcess, startSluice, stopChild } from './lib/spawn.ts';
+import { type ServerProcess, startSluice, stopChild, track } from './lib/spawn.ts';
 import { scanData } from './lib/sluice-frames.ts';
 import { percentile, sortedCopy } from './lib/stats.ts';
 import { rawConnect } from './raw-ws.ts';
@@ -318,7 +318,7 @@ export async function catchupAndReplay(s: Settings, want: { catchup: boolean; re
         });
       }
       if (want.replay) {
-        const py = spawn('python3', ['-c', PY_SENDFILE_SERVER, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const py = track(spawn('python3', ['-c', PY_SENDFILE_SERVER, file], { stdio: ['ignore', 'pipe', 'inherit'] }));
         try {
           const pyPort = Number(await firstLine(py));
           const request = JSON.stringify({ topic: 'bench', partition: 0, from: 'earliest' });

@@ -15,7 +15,29 @@ import { sleep } from './machine.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export { startServer as startSluice, type ServerProcess } from '../../test/helpers/server.ts';
+import { type ServerProcess, startServer } from '../../test/helpers/server.ts';
+
+export type { ServerProcess };
+
+/**
+ * Every server this run started, killed when the run exits by any path (an exception in a
+ * scenario once left a nats-server running after the bench had died).
+ */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+export function track(proc: ChildProcess): ChildProcess {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+
+export async function startSluice(opts: Parameters<typeof startServer>[0] = {}): Promise<ServerProcess> {
+  const srv = await startServer(opts);
+  track(srv.proc);
+  return srv;
+}
 
 /** The first line a child prints on stdout (rejects if it exits first). */
 export function firstLine(proc: ChildProcess): Promise<string> {
@@ -59,7 +81,7 @@ export function stopChild(proc: ChildProcess): Promise<void> {
 
 /** Spawns `node --import tsx <file>` and reads the {"port":P} line it prints. */
 export async function spawnNodePeer(file: string): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, file)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = track(spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, file)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] }));
   try {
     return { proc, port: (JSON.parse(await firstLine(proc)) as { port: number }).port };
   } catch (e) {

@@ -22,7 +22,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { type RawWs, rawConnect } from '../raw-ws.ts';
 import { natsConnect } from './nats-ws.ts';
 import { type Resp, respConnect } from './resp.ts';
-import { findOrInstall, freePort, spawnNodePeer, startSluice, stopChild, waitForPort } from '../lib/spawn.ts';
+import { findOrInstall, freePort, spawnNodePeer, startSluice, stopChild, track, waitForPort } from '../lib/spawn.ts';
 import { scanData } from '../lib/sluice-frames.ts';
 
 export const PAYLOAD_BYTES = 100;
@@ -119,7 +119,7 @@ export async function natsTarget(jetstream: boolean): Promise<Target> {
   // JetStream's file store syncs on its own interval (2 min by default), not per message:
   // it is comparable with sluice under --flush never/interval, not with --flush always.
   fs.writeFileSync(conf, `listen: "127.0.0.1:${port}"\nmax_payload: 1048576\nwebsocket {\n  listen: "127.0.0.1:${wsPort}"\n  no_tls: true\n}\n${jetstream ? `jetstream {\n  store_dir: "${dir}/js"\n}\n` : ''}`);
-  const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = track(spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   try {
@@ -192,7 +192,7 @@ export async function redisTarget(): Promise<Target> {
   const bin = findOrInstall('redis-server', 'redis-server');
   if (typeof bin !== 'string') throw new Unavailable(bin.missing);
   const port = await freePort();
-  const proc = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '15000', '--protected-mode', 'no', '--client-output-buffer-limit', 'pubsub 0 0 0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = track(spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '15000', '--protected-mode', 'no', '--client-output-buffer-limit', 'pubsub 0 0 0'], { stdio: ['ignore', 'ignore', 'pipe'] }));
   try {
     await waitForPort(port);
   } catch (e) {
