@@ -1,0 +1,215 @@
+/**
+ * Appending and reading one partition: dense offsets from 0, reads that start at the batch
+ * holding the offset asked for and stop at whole batches, the bounds of the readable range,
+ * commit listeners, and the flush policy deciding when the high watermark moves.
+ */
+import assert from 'node:assert/strict';
+import { readBatchHeader } from '../../engine/codec/record-batch.ts';
+import { batchBytesMax } from '../../engine/limits.ts';
+import {
+  type Appended,
+  appendRandom,
+  assertCode,
+  assertRejectsCode,
+  flat,
+  matrix,
+  randomRecords,
+  readAll,
+  seeded,
+} from './helpers.ts';
+
+/** The batches a read returned, as [baseOffset, size] pairs. */
+function batchesIn(bytes: Uint8Array): { baseOffset: number; size: number; next: number }[] {
+  const out = [];
+  for (let pos = 0; pos < bytes.length; ) {
+    const h = readBatchHeader(bytes, pos);
+    assert.ok(h.size >= 61 && pos + h.size <= bytes.length, 'a read returns whole batches only');
+    out.push({ baseOffset: h.baseOffset, size: h.size, next: h.baseOffset + h.recordCount });
+    pos += h.size;
+  }
+  return out;
+}
+
+function holding(batches: Appended[], offset: number): number {
+  return batches.findIndex((b) => b.baseOffset <= offset && offset < b.baseOffset + b.count);
+}
+
+matrix('offsets are dense from 0 and a read from every offset starts at the batch holding it', async (ctx) => {
+  const r = seeded(ctx.t);
+  const log = ctx.openLog();
+  assert.equal(log.hw, 0);
+  assert.equal(log.startOffset, 0);
+  const batches = await appendRandom(ctx, log, r, 60);
+  let expect = 0;
+  for (const b of batches) {
+    assert.equal(b.baseOffset, expect, 'each batch starts where the last one ended');
+    expect += b.count;
+  }
+  assert.equal(log.hw, expect);
+  assert.equal(log.nextOffset, expect);
+  for (let o = 0; o < log.hw; o++) {
+    const i = holding(batches, o);
+    // maxBytes 1: still one whole batch, exactly the one appended (baseOffset assigned).
+    const one = log.read(o, 1);
+    assert.ok(one);
+    assert.equal(one.firstOffset, batches[i].baseOffset);
+    assert.equal(one.nextOffset, batches[i].baseOffset + batches[i].count);
+    assert.equal(Buffer.compare(one.bytes, batches[i].bytes), 0, `bytes read at ${o} are the batch appended`);
+    // Unbounded: everything from that batch to the end, in order.
+    const all = log.read(o, Number.MAX_SAFE_INTEGER);
+    assert.ok(all);
+    assert.deepEqual(
+      batchesIn(all.bytes).map((b) => b.baseOffset),
+      batches.slice(i).map((b) => b.baseOffset),
+    );
+    assert.equal(all.nextOffset, log.hw);
+  }
+  assert.deepEqual(readAll(log), flat(batches), 'decoded records are what was appended');
+  assert.deepEqual(readAll(log, 0, 1), flat(batches), 'also when read one batch at a time');
+});
+
+matrix('maxBytes bounds a read to whole batches, at least one', async (ctx) => {
+  const r = seeded(ctx.t);
+  const log = ctx.openLog();
+  const batches = await appendRandom(ctx, log, r, 40);
+  const sizes = batches.map((b) => b.bytes.length);
+  for (const maxBytes of [0, 1, 60, sizes[0] - 1, sizes[0], sizes[0] + 1, sizes[0] + sizes[1], 5000, 20_000, 1e9]) {
+    for (const from of [0, batches[3].baseOffset, batches[3].baseOffset + batches[3].count - 1, log.hw - 1]) {
+      const res = log.read(from, maxBytes);
+      assert.ok(res);
+      const got = batchesIn(res.bytes);
+      const i = holding(batches, from);
+      assert.ok(got.length >= 1);
+      assert.deepEqual(
+        got.map((g) => g.baseOffset),
+        batches.slice(i, i + got.length).map((b) => b.baseOffset),
+      );
+      if (got.length > 1) assert.ok(res.bytes.length <= maxBytes, `${res.bytes.length} bytes for maxBytes ${maxBytes}`);
+      // Not cut short: the next batch would not have fitted (or there is none).
+      const next = batches[i + got.length];
+      if (next) assert.ok(res.bytes.length + next.bytes.length > maxBytes, 'the read stopped only where the next batch would not fit');
+      assert.equal(res.nextOffset, got[got.length - 1].next);
+    }
+  }
+});
+
+matrix('reading at the hw gives null; above it or below the start is OFFSET_OUT_OF_RANGE', async (ctx) => {
+  const r = seeded(ctx.t);
+  const log = ctx.openLog();
+  assert.equal(log.read(0, 1000), null, 'an empty log reads null at 0');
+  assertCode(() => log.read(1, 1000), 'OFFSET_OUT_OF_RANGE');
+  await appendRandom(ctx, log, r, 5);
+  assert.equal(log.read(log.hw, 1000), null);
+  for (const bad of [log.hw + 1, log.hw + 1000, -1, -1000, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assertCode(() => log.read(bad, 1000), 'OFFSET_OUT_OF_RANGE');
+  }
+});
+
+matrix('commit listeners see every batch once, in offset order, with the stored bytes', async (ctx) => {
+  const r = seeded(ctx.t);
+  const log = ctx.openLog();
+  const seen: { first: number; next: number; bytes: Buffer }[] = [];
+  const stop = log.onCommit((bytes, first, next) => {
+    assert.equal(log.hw, next, 'the hw already covers the batch a listener is told about');
+    seen.push({ first, next, bytes: Buffer.from(bytes) });
+  });
+  const calls: number[] = [];
+  const stop2 = log.onCommit((_b, first) => calls.push(first));
+  // Many in flight at once: under `always` they share fsyncs and commit in runs.
+  const batches = await appendRandom(ctx, log, r, 120, { inFlight: 40 });
+  assert.equal(seen.length, batches.length, 'once per batch');
+  for (let i = 0; i < batches.length; i++) {
+    assert.equal(seen[i].first, batches[i].baseOffset);
+    assert.equal(seen[i].next, batches[i].baseOffset + batches[i].count);
+    assert.equal(Buffer.compare(seen[i].bytes, batches[i].bytes), 0);
+  }
+  assert.deepEqual(calls, batches.map((b) => b.baseOffset), 'every listener, in order');
+  stop();
+  stop2();
+  await appendRandom(ctx, log, r, 3);
+  assert.equal(seen.length, batches.length, 'a stopped listener hears nothing more');
+  assert.equal(calls.length, batches.length);
+});
+
+matrix('a listener that throws does not stop the others or the append', async (ctx) => {
+  const log = ctx.openLog();
+  const got: number[] = [];
+  log.onCommit(() => {
+    throw new Error('listener bug');
+  });
+  log.onCommit((_b, first) => got.push(first));
+  const res = await log.append(ctx.batch([{ value: new Uint8Array([1]) }], 1000));
+  assert.equal(res.baseOffset, 0);
+  assert.deepEqual(got, [0]);
+  assert.equal(log.hw, 1);
+});
+
+matrix('under flush=always the hw moves only once the append is fsynced', async (ctx) => {
+  const r = seeded(ctx.t);
+  const log = ctx.openLog();
+  await appendRandom(ctx, log, r, 3);
+  const before = log.hw;
+  const recs = randomRecords(r, 5, 1_700_000_100_000);
+  const p = log.append(ctx.batch(recs, 1_700_000_100_000));
+  assert.equal(log.nextOffset, before + 5, 'offsets are assigned at once');
+  if (ctx.flush === 'always') {
+    assert.equal(log.hw, before, 'not visible before the fsync');
+    assert.equal(log.read(before, 1e6), null, 'reading at the old hw still finds nothing');
+    assertCode(() => log.read(before + 1, 1e6), 'OFFSET_OUT_OF_RANGE');
+    assert.equal(log.offsetForTime(1_700_000_100_000), before, 'offsetForTime does not see it either');
+  } else {
+    assert.equal(log.hw, before + 5, 'visible as soon as it is written');
+  }
+  const res = await p;
+  assert.equal(res.baseOffset, before);
+  assert.equal(log.hw, before + 5);
+  const got = log.read(before, 1e6);
+  assert.ok(got);
+  assert.equal(got.firstOffset, before);
+});
+
+matrix('concurrent appends get offsets in call order', async (ctx) => {
+  const log = ctx.openLog();
+  const ps = [];
+  for (let i = 0; i < 200; i++) ps.push(log.append(ctx.batch([{ value: new TextEncoder().encode(`v${i}`) }, { value: null }], 1000 + i)));
+  const res = await Promise.all(ps);
+  assert.deepEqual(
+    res.map((x) => x.baseOffset),
+    Array.from({ length: 200 }, (_, i) => i * 2),
+  );
+  assert.equal(log.hw, 400);
+  const all = readAll(log);
+  assert.equal(all.length, 400);
+  assert.equal(Buffer.from(all[398].value!, 'hex').toString(), 'v199');
+});
+
+matrix('a bad batch is refused and stores nothing', async (ctx) => {
+  const log = ctx.openLog();
+  await log.append(ctx.batch([{ value: new Uint8Array([7]) }], 1000));
+  const good = ctx.batch([{ value: new TextEncoder().encode('hello') }], 2000);
+  const sizeBefore = log.bytes;
+  const flipped = Uint8Array.from(good);
+  flipped[flipped.length - 1] ^= 1;
+  await assertRejectsCode(log.append(flipped), 'BAD_REQUEST', 'CRC_MISMATCH');
+  const trailing = new Uint8Array(good.length + 3);
+  trailing.set(good);
+  await assertRejectsCode(log.append(trailing), 'BAD_REQUEST', 'TRAILING_BYTES');
+  await assertRejectsCode(log.append(good.subarray(0, 40)), 'BAD_REQUEST', 'TRUNCATED');
+  const badMagic = Uint8Array.from(good);
+  badMagic[16] = 1;
+  await assertRejectsCode(log.append(badMagic), 'BAD_REQUEST', 'BAD_MAGIC');
+  await assertRejectsCode(log.append(new Uint8Array(batchBytesMax + 1)), 'TOO_LARGE');
+  assert.equal(log.hw, 1);
+  assert.equal(log.nextOffset, 1);
+  assert.equal(log.bytes, sizeBefore);
+  const res = await log.append(good);
+  assert.equal(res.baseOffset, 1, 'the next good batch takes the next offset');
+  assert.equal(readAll(log).length, 2);
+});
+
+matrix('appending to a closed log is UNAVAILABLE', async (ctx) => {
+  const log = ctx.openLog();
+  await log.append(ctx.batch([{ value: null }], 1000));
+  await log.close();
+  await assertRejectsCode(log.append(ctx.batch([{ value: null }], 1000)), 'UNAVAILABLE', 'CLOSED');
+});
