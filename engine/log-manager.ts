@@ -164,7 +164,9 @@ export class LogManager {
 
   private writeMeta(meta: TopicMeta): void {
     const file = this.metaPath(meta.name);
-    const tmp = `${file}.tmp`;
+    // `<name>.tmp`, not `<name>.json.tmp`: with a 249-byte name the latter is 258 bytes,
+    // over the 255-byte file name limit (ENAMETOOLONG).
+    const tmp = path.join(this.dataDir, 'meta', `${meta.name}.tmp`);
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
       fs.writeSync(fd, JSON.stringify(meta));

@@ -144,6 +144,23 @@ matrix('bad topic names are BAD_REQUEST and create nothing anywhere', async (ctx
   for (const d of fs.readdirSync(ctx.root)) assert.equal(d, 'data', 'every topic lives inside the data dir');
 });
 
+matrix('regression: a topic name of the maximum length (249) can be created and reopened', async (ctx) => {
+  // The metadata temp file was `<name>.json.tmp`: 258 bytes for a 249-byte name, over the
+  // 255-byte file name limit, so creating such a topic failed with ENAMETOOLONG.
+  const r = seeded(ctx.t);
+  const longest = 'x'.repeat(topicNameLengthMax);
+  let mgr = await ctx.openManager();
+  const info = mgr.createTopic(longest, { partitions: 2 });
+  mgr.createTopic(`${'y'.repeat(topicNameLengthMax - 2)}.z`, { partitions: 1 });
+  const b = await appendRandom(ctx, mgr.partition(longest, 1), r, 3);
+  await mgr.close();
+  mgr = await ctx.openManager();
+  assert.equal(mgr.listTopics().length, 2);
+  assert.deepEqual(mgr.describe(longest).partitions.map((p) => p.epoch), info.partitions.map((p) => p.epoch));
+  assert.deepEqual(readAll(mgr.partition(longest, 1)), flat(b));
+  assert.ok(!fs.readdirSync(path.join(ctx.dir, 'meta')).some((f) => f.endsWith('.tmp')), 'no temp file is left behind');
+});
+
 matrix('bad partition counts and partition numbers are BAD_REQUEST', async (ctx) => {
   const mgr = await ctx.openManager();
   for (const partitions of [0, -1, 1.5, partitionsMax + 1, Number.NaN, Number.POSITIVE_INFINITY, '2' as unknown as number]) {
