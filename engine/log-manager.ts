@@ -78,14 +78,17 @@ export class LogManager {
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  private constructor(readonly opts: LogManagerOptions) {}
+  private constructor(
+    readonly opts: LogManagerOptions,
+    private readonly lockKey: string,
+  ) {}
 
   static async open(opts: LogManagerOptions): Promise<LogManager> {
     installNativeCodecs();
     const dataDir = path.resolve(opts.dataDir);
     fs.mkdirSync(path.join(dataDir, 'meta'), { recursive: true });
-    lockDataDir(dataDir);
-    const mgr = new LogManager({ ...opts, dataDir });
+    const lockKey = lockDataDir(dataDir);
+    const mgr = new LogManager({ ...opts, dataDir }, lockKey);
     try {
       mgr.load();
     } catch (err) {
@@ -286,6 +289,7 @@ export class LogManager {
 
   private unlock(): void {
     const lock = path.join(this.dataDir, '.lock');
+    lockedHere.delete(this.lockKey);
     try {
       if (fs.readFileSync(lock, 'utf8').trim() === String(process.pid)) fs.rmSync(lock);
     } catch {
@@ -294,21 +298,30 @@ export class LogManager {
   }
 }
 
+/** Data dirs (real paths) locked by a live LogManager of this process. */
+const lockedHere = new Set<string>();
+
 /**
- * Two processes appending to one directory would interleave batches and corrupt it: the
+ * Two writers appending to one directory would interleave batches and corrupt it: the
  * lock file holds the owner's pid, and a lock whose pid is no longer alive is taken over.
+ * A lock with this process's own pid is held only if a LogManager here still holds it;
+ * otherwise it was left by an earlier process that had the same pid (pid 1 in a container).
  */
-function lockDataDir(dataDir: string): void {
+function lockDataDir(dataDir: string): string {
   const lock = path.join(dataDir, '.lock');
+  const key = fs.realpathSync(dataDir);
+  if (lockedHere.has(key)) {
+    throw new SluiceError('UNAVAILABLE', `data directory ${dataDir} is in use by this process`, 'DATA_DIR_LOCKED');
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
-      return;
+      lockedHere.add(key);
+      return key;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(fs.readFileSync(lock, 'utf8').trim());
-      if (pid === process.pid) return;
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      if (pid !== process.pid && Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
         throw new SluiceError('UNAVAILABLE', `data directory ${dataDir} is in use by process ${pid}`, 'DATA_DIR_LOCKED');
       }
       fs.rmSync(lock, { force: true });

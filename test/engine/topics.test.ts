@@ -252,3 +252,20 @@ matrix('the data dir lock: a live owner keeps others out, a dead one is taken ov
   await third.close();
 });
 
+matrix('regression: a second manager in the same process cannot open a locked data dir', async (ctx) => {
+  // The lock took any lock file holding this process's pid as its own, so two managers in
+  // one process both "owned" the directory and would interleave their appends.
+  const first = await ctx.openManager();
+  first.createTopic('t', { partitions: 1 });
+  await assert.rejects(ctx.openManager(), (e: { code?: string; reason?: string }) => e.code === 'UNAVAILABLE' && e.reason === 'DATA_DIR_LOCKED');
+  assert.equal(fs.readFileSync(path.join(ctx.dir, '.lock'), 'utf8'), String(process.pid), 'the failed open left the lock to its owner');
+  await first.close();
+  const second = await ctx.openManager();
+  assert.deepEqual(second.listTopics(), ['t']);
+  await second.close();
+  // A lock left with this pid by a manager that is gone (a crash, or a restart that reused
+  // the pid, as pid 1 in a container) is stale: taken over.
+  fs.writeFileSync(path.join(ctx.dir, '.lock'), String(process.pid));
+  const third = await ctx.openManager();
+  assert.deepEqual(third.listTopics(), ['t']);
+});
