@@ -75,6 +75,11 @@ interface Topic {
 
 export class LogManager {
   private readonly topics = new Map<string, Topic>();
+  /**
+   * Topics whose metadata file exists but could not be read: not served, and their data is
+   * neither removed as a leftover nor overwritten by a create, so someone can repair it.
+   */
+  private readonly unreadable = new Set<string>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -130,6 +135,7 @@ export class LogManager {
         if (meta.name !== name || !isValidTopicName(name) || meta.epochs.length !== meta.partitions) throw new Error('inconsistent');
       } catch (err) {
         this.opts.logger?.error({ err, file: f }, 'skipping unreadable topic metadata');
+        this.unreadable.add(name);
         continue;
       }
       this.topics.set(name, { meta, logs: this.openLogs(meta) });
@@ -138,12 +144,12 @@ export class LogManager {
     for (const d of fs.readdirSync(this.dataDir, { withFileTypes: true })) {
       if (!d.isDirectory() || d.name === 'meta') continue;
       const m = /^(.+)-(\d+)$/.exec(d.name);
-      const t = m ? this.topics.get(m[1]) : undefined;
-      if (m && t && Number(m[2]) < t.meta.partitions) continue;
-      if (m) {
-        this.opts.logger?.warn({ dir: d.name }, 'removing a partition directory that belongs to no topic');
-        fs.rmSync(path.join(this.dataDir, d.name), { recursive: true, force: true });
-      }
+      if (!m) continue;
+      const t = this.topics.get(m[1]);
+      // A topic whose metadata could not be read keeps its data for someone to look at.
+      if (t ? Number(m[2]) < t.meta.partitions : this.unreadable.has(m[1])) continue;
+      this.opts.logger?.warn({ dir: d.name }, 'removing a partition directory that belongs to no topic');
+      fs.rmSync(path.join(this.dataDir, d.name), { recursive: true, force: true });
     }
   }
 
@@ -191,6 +197,9 @@ export class LogManager {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < -1)) throw new BadRequestError(`${k} must be an integer >= -1`, 'BAD_RETENTION');
     }
     if (this.topics.has(name)) throw new TopicExistsError(name);
+    if (this.unreadable.has(name)) {
+      throw new SluiceError('UNAVAILABLE', `topic ${JSON.stringify(name)} has unreadable metadata; repair or remove ${this.metaPath(name)}`, 'TOPIC_METADATA_UNREADABLE');
+    }
     const meta: TopicMeta = {
       name,
       partitions: opts.partitions,

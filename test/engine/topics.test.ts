@@ -269,3 +269,36 @@ matrix('regression: a second manager in the same process cannot open a locked da
   const third = await ctx.openManager();
   assert.deepEqual(third.listTopics(), ['t']);
 });
+
+matrix('regression: damaged topic metadata never deletes the topic data', async (ctx) => {
+  // Partition directories of topics whose metadata could not be read were removed on open
+  // as leftovers, so a damaged (or newer-format) metadata file wiped the topic's records.
+  const r = seeded(ctx.t);
+  let mgr = await ctx.openManager();
+  mgr.createTopic('keep', { partitions: 2 });
+  mgr.createTopic('other', { partitions: 1 });
+  const b = await appendRandom(ctx, mgr.partition('keep', 1), r, 6);
+  await mgr.close();
+  const metaFile = path.join(ctx.dir, 'meta', 'keep.json');
+  const good = fs.readFileSync(metaFile);
+  fs.writeFileSync(metaFile, good.subarray(0, good.length >> 1));
+  mgr = await ctx.openManager();
+  assert.deepEqual(mgr.listTopics(), ['other'], 'the unreadable topic is not served');
+  assert.ok(fs.existsSync(path.join(ctx.dir, 'keep-1')), 'but its data stays on disk');
+  // Nor does creating it again (as auto-create on publish would) overwrite it.
+  assertCode(() => mgr.createTopic('keep', { partitions: 1 }), 'UNAVAILABLE', 'TOPIC_METADATA_UNREADABLE');
+  assert.ok(fs.existsSync(path.join(ctx.dir, 'keep-1')));
+  await mgr.close();
+  fs.writeFileSync(metaFile, good);
+  mgr = await ctx.openManager();
+  assert.deepEqual(mgr.listTopics(), ['keep', 'other']);
+  assert.deepEqual(readAll(mgr.partition('keep', 1)), flat(b));
+  await mgr.close();
+  // Directories of topics with no metadata at all are still leftovers and go.
+  fs.mkdirSync(path.join(ctx.dir, 'ghost-0'));
+  fs.mkdirSync(path.join(ctx.dir, 'other-7'));
+  mgr = await ctx.openManager();
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'ghost-0')));
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'other-7')), 'a partition beyond the count is a leftover too');
+  assert.ok(fs.existsSync(path.join(ctx.dir, 'other-0')));
+});
