@@ -15,7 +15,6 @@ import {
   matrix,
   randomRecords,
   readAll,
-  seeded,
 } from './helpers.ts';
 
 /** The batches a read returned, as [baseOffset, size] pairs. */
@@ -35,7 +34,7 @@ function holding(batches: Appended[], offset: number): number {
 }
 
 matrix('offsets are dense from 0 and a read from every offset starts at the batch holding it', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog();
   assert.equal(log.hw, 0);
   assert.equal(log.startOffset, 0);
@@ -69,7 +68,7 @@ matrix('offsets are dense from 0 and a read from every offset starts at the batc
 });
 
 matrix('maxBytes bounds a read to whole batches, at least one', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog();
   const batches = await appendRandom(ctx, log, r, 40);
   const sizes = batches.map((b) => b.bytes.length);
@@ -94,7 +93,7 @@ matrix('maxBytes bounds a read to whole batches, at least one', async (ctx) => {
 });
 
 matrix('reading at the hw gives null; above it or below the start is OFFSET_OUT_OF_RANGE', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog();
   assert.equal(log.read(0, 1000), null, 'an empty log reads null at 0');
   assertCode(() => log.read(1, 1000), 'OFFSET_OUT_OF_RANGE');
@@ -106,7 +105,7 @@ matrix('reading at the hw gives null; above it or below the start is OFFSET_OUT_
 });
 
 matrix('commit listeners see every batch once, in offset order, with the stored bytes', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog();
   const seen: { first: number; next: number; bytes: Buffer }[] = [];
   const stop = log.onCommit((bytes, first, next) => {
@@ -145,7 +144,7 @@ matrix('a listener that throws does not stop the others or the append', async (c
 });
 
 matrix('under flush=always the hw moves only once the append is fsynced', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog();
   await appendRandom(ctx, log, r, 3);
   const before = log.hw;

@@ -50,6 +50,8 @@ export interface Ctx extends Perm {
   batch(records: ProducerRecord[], timestamp?: number): Uint8Array;
   /** Registers a cleanup step run after the test, last registered first. */
   defer(fn: () => unknown): void;
+  /** This test's seeded generator (its seed printed): SEED, the test name and the permutation. */
+  rng(): Rng;
 }
 
 export function matrix(name: string, fn: (ctx: Ctx) => Promise<void> | void, opts: { timeout?: number } = {}): void {
@@ -76,6 +78,7 @@ export function matrix(name: string, fn: (ctx: Ctx) => Promise<void> | void, opt
           },
           batch: (records, timestamp) => encodeRecordBatch(records, { codec: perm.codec, timestamp }),
           defer: (f) => cleanups.push(f),
+          rng: () => seeded(st, `${name} ${st.name}`),
         };
         try {
           await fn(ctx);
@@ -92,7 +95,7 @@ export function matrix(name: string, fn: (ctx: Ctx) => Promise<void> | void, opt
 export const SEED = process.env.SEED ? Number(process.env.SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 
 /** A seeded generator for one test: derived from SEED and the test's name, and printed. */
-export function seeded(t: TestContext, salt = t.name): Rng {
+export function seeded(t: TestContext, salt: string): Rng {
   t.diagnostic(`SEED=${SEED} (replay with SEED=${SEED})`);
   return rng((SEED ^ hashString(salt)) >>> 0);
 }

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { appendRandom, assertCode, flat, matrix, readAll, seeded, segmentBases } from './helpers.ts';
+import { appendRandom, assertCode, flat, matrix, readAll, segmentBases } from './helpers.ts';
 
 const HOUR = 3600_000;
 
 matrix('retention by bytes deletes whole oldest segments and moves the start', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const segmentBytes = 8 * 1024;
   const retentionBytes = 30 * 1024;
   const log = ctx.openLog(ctx.dir, { segmentBytes, retentionBytes });
@@ -43,7 +43,7 @@ matrix('retention by bytes deletes whole oldest segments and moves the start', a
 });
 
 matrix('retention by time deletes segments whose newest record is older than retentionMs', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const now = 1_700_000_000_000;
   const log = ctx.openLog(ctx.dir, { segmentBytes: 8 * 1024, retentionMs: HOUR });
   const old = await appendRandom(ctx, log, r, 60, { ts0: now - 3 * HOUR, stepMs: 1000 });
@@ -65,7 +65,7 @@ matrix('retention by time deletes segments whose newest record is older than ret
 });
 
 matrix('when retention deletes everything, offsets go on from the hw, also after a restart', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const now = 1_700_000_000_000;
   const opts = { segmentBytes: 8 * 1024, retentionMs: HOUR };
   let log = ctx.openLog(ctx.dir, opts);
@@ -101,7 +101,7 @@ matrix('when retention deletes everything, offsets go on from the hw, also after
 });
 
 matrix('retention keeps everything when the limits are -1, and never deletes the active segment', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog(ctx.dir, { segmentBytes: 8 * 1024 });
   const batches = await appendRandom(ctx, log, r, 60, { ts0: 1000 });
   assert.equal(log.enforceRetention(Number.MAX_SAFE_INTEGER), 0);
@@ -117,7 +117,7 @@ matrix('retention keeps everything when the limits are -1, and never deletes the
 });
 
 matrix('retention set on a topic is applied by the manager and kept across reopen', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const now = Date.now();
   let mgr = await ctx.openManager({ segmentBytes: 8 * 1024 });
   mgr.createTopic('events', { partitions: 2, retentionMs: HOUR });

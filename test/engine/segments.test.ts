@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { readBatchHeader } from '../../engine/codec/record-batch.ts';
-import { type Appended, appendRandom, type Expected, flat, int, matrix, readAll, seeded, segmentBases, segPath } from './helpers.ts';
+import { type Appended, appendRandom, type Expected, flat, int, matrix, readAll, segmentBases, segPath } from './helpers.ts';
 
 /** Asserts that the files of `dir` are whole batches, each segment named by its first offset, offsets continuing across files. */
 function assertSegmentFiles(dir: string, segmentBytes: number): number[] {
@@ -30,7 +30,7 @@ function assertSegmentFiles(dir: string, segmentBytes: number): number[] {
 }
 
 matrix('segments roll by size; reads cross them and stay inside one segment each', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const segmentBytes = 8 * 1024;
   const log = ctx.openLog(ctx.dir, { segmentBytes });
   const batches = await appendRandom(ctx, log, r, 150);
@@ -52,7 +52,7 @@ matrix('segments roll by size; reads cross them and stay inside one segment each
 });
 
 matrix('a single batch larger than segmentBytes gets a segment of its own', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const log = ctx.openLog(ctx.dir, { segmentBytes: 2048 });
   const small = await appendRandom(ctx, log, r, 2, { maxRecords: 1 });
   const big = await appendRandom(ctx, log, r, 1, { maxRecords: 60, ts0: 1_700_000_010_000 });
@@ -85,7 +85,7 @@ matrix('segments roll by age (segmentMs, measured in batch timestamps)', async (
 });
 
 matrix('reopening continues the offsets, the data and the segments where they were', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const opts = { segmentBytes: 8 * 1024 };
   let log = ctx.openLog(ctx.dir, opts, 'epoch-a');
   const batches: Appended[] = await appendRandom(ctx, log, r, 60);
@@ -117,7 +117,7 @@ function bruteForTime(records: Expected[], t: number, hw: number): number {
 }
 
 matrix('offsetForTime finds the first record with timestamp >= T, or the hw', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const opts = { segmentBytes: 8 * 1024 };
   let log = ctx.openLog(ctx.dir, opts);
   assert.equal(log.offsetForTime(0), 0, 'empty log: the hw');

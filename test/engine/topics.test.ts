@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LogManager } from '../../engine/log-manager.ts';
 import { partitionsMax, topicNameLengthMax } from '../../engine/limits.ts';
-import { appendRandom, assertCode, flat, matrix, readAll, seeded } from './helpers.ts';
+import { appendRandom, assertCode, flat, matrix, readAll } from './helpers.ts';
 
 /** Every path under `root`, relative, sorted. */
 function tree(root: string): string[] {
@@ -16,7 +16,7 @@ function tree(root: string): string[] {
 }
 
 matrix('topics are created, listed, described and deleted', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const mgr = await ctx.openManager();
   assert.deepEqual(mgr.listTopics(), []);
   const info = mgr.createTopic('orders', { partitions: 3 });
@@ -60,7 +60,7 @@ matrix('topics are created, listed, described and deleted', async (ctx) => {
 });
 
 matrix('topic metadata, epochs and data persist across reopen', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   let mgr = await ctx.openManager();
   mgr.createTopic('t1', { partitions: 2, retentionMs: 60_000 });
   mgr.createTopic('t2', { partitions: 4, retentionBytes: 1 << 20 });
@@ -79,7 +79,7 @@ matrix('topic metadata, epochs and data persist across reopen', async (ctx) => {
 });
 
 matrix('a topic deleted and created again has new epochs and no old data', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   let mgr = await ctx.openManager();
   const first = mgr.createTopic('t', { partitions: 2 });
   await appendRandom(ctx, mgr.partition('t', 1), r, 5);
@@ -147,7 +147,7 @@ matrix('bad topic names are BAD_REQUEST and create nothing anywhere', async (ctx
 matrix('regression: a topic name of the maximum length (249) can be created and reopened', async (ctx) => {
   // The metadata temp file was `<name>.json.tmp`: 258 bytes for a 249-byte name, over the
   // 255-byte file name limit, so creating such a topic failed with ENAMETOOLONG.
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const longest = 'x'.repeat(topicNameLengthMax);
   let mgr = await ctx.openManager();
   const info = mgr.createTopic(longest, { partitions: 2 });
@@ -177,7 +177,7 @@ matrix('bad partition counts and partition numbers are BAD_REQUEST', async (ctx)
 });
 
 matrix('creating a topic that exists is BAD_REQUEST and leaves it alone', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const mgr = await ctx.openManager();
   const first = mgr.createTopic('t', { partitions: 2 });
   const b = await appendRandom(ctx, mgr.partition('t', 0), r, 4);
@@ -210,7 +210,7 @@ function liveProcess(): { pid: number; kill(): Promise<void> } {
 }
 
 matrix('the data dir lock: a live owner keeps others out, a dead one is taken over', async (ctx) => {
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   const lock = path.join(ctx.dir, '.lock');
   const mgr = await ctx.openManager();
   mgr.createTopic('t', { partitions: 1 });
@@ -273,7 +273,7 @@ matrix('regression: a second manager in the same process cannot open a locked da
 matrix('regression: damaged topic metadata never deletes the topic data', async (ctx) => {
   // Partition directories of topics whose metadata could not be read were removed on open
   // as leftovers, so a damaged (or newer-format) metadata file wiped the topic's records.
-  const r = seeded(ctx.t);
+  const r = ctx.rng();
   let mgr = await ctx.openManager();
   mgr.createTopic('keep', { partitions: 2 });
   mgr.createTopic('other', { partitions: 1 });
