@@ -117,7 +117,12 @@ export class PartitionLog {
       const newest = i === bases.length - 1;
       // The newest segment may hold a torn tail: walk it whole. Older ones were synced at
       // roll; trust their indexes when sane and walk only past the last entry.
-      const trusted = !newest && seg.offsetIndex.isSane(seg.size) && seg.loadTail() && seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset);
+      const trusted =
+        !newest &&
+        seg.offsetIndex.isSane(seg.size) &&
+        seg.loadTail() &&
+        seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset) &&
+        seg.timeIndexMatches();
       if (!trusted) {
         const report = recoverSegment(seg);
         if (report.truncatedBytes > 0) {

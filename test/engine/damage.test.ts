@@ -1,7 +1,7 @@
 /**
  * Damaged files on open, done for real on segment files: the newest segment truncated at
  * many byte positions, bytes flipped in it, garbage after its last batch, its indexes
- * deleted or corrupted. Reopening must never
+ * deleted or corrupted; and the indexes of an older segment damaged. Reopening must never
  * throw, must recover exactly the batches before the damage (as Kafka's LogSegment.recover
  * tests assert), must rebuild the indexes as they were, and appends must go on from there.
  */
@@ -16,6 +16,7 @@ import {
   type Expected,
   type Rng,
   appendRandom,
+  eventValue,
   flat,
   int,
   matrix,
@@ -302,5 +303,88 @@ matrix('damaged indexes of the newest segment are rebuilt from the log', async (
       hurt(dir);
       return keep();
     }, { readEveryOffsetOf: n.base });
+  }
+});
+
+matrix('damaged indexes of an older segment are detected and rebuilt', async (ctx) => {
+  const r = ctx.rng();
+  const layout = await buildPristine(ctx, r);
+  const n = newest(layout);
+  const keep = (): Outcome => ({ batches: layout.batches, newestLog: n.bytes });
+  // One older segment per permutation (they differ by seed): every older one is handled alike.
+  const older = layout.bases.slice(0, -1);
+  const base = older[int(r, 0, older.length - 1)];
+  const cases: [string, number, (dir: string, base: number) => void][] = [];
+  {
+    cases.push([`${base}.index deleted`, base, (d, b) => fs.rmSync(segPath(d, b, 'index'))]);
+    cases.push([`${base}.timeindex deleted`, base, (d, b) => fs.rmSync(segPath(d, b, 'timeindex'))]);
+    cases.push([`${base}.index cut to its first entry`, base, (d, b) => fs.truncateSync(segPath(d, b, 'index'), 8)]);
+    cases.push([`${base}.index with a partial entry`, base, (d, b) => fs.appendFileSync(segPath(d, b, 'index'), Buffer.from([1, 2, 3]))]);
+    cases.push([`${base}.index with garbage entries`, base, (d, b) => fs.appendFileSync(segPath(d, b, 'index'), Buffer.from(Array.from({ length: 16 }, () => int(r, 0, 255))))]);
+  }
+  for (let i = 0; i < 8; i++) {
+    const at = int(r, 0, fs.statSync(segPath(layout.pristine, base, 'index')).size - 1);
+    const xor = int(r, 1, 255);
+    cases.push([`${base}.index byte ${at} ^ ${xor}`, base, (d, b) => {
+      const f = segPath(d, b, 'index');
+      const buf = fs.readFileSync(f);
+      buf[at] ^= xor;
+      fs.writeFileSync(f, buf);
+    }]);
+  }
+  for (const [what, b, hurt] of cases) {
+    await trial(ctx, layout, what, (dir) => {
+      hurt(dir, b);
+      return keep();
+    }, { readEveryOffsetOf: b });
+  }
+});
+
+matrix('regression: a flipped byte in an older segment index never misdirects a read', async (ctx) => {
+  // Older segments' indexes were trusted whenever they were increasing and inside the file:
+  // an entry whose position was moved into the middle of a batch, or whose offset was
+  // lowered, sent reads to garbage or to a later batch. A deleted index was not rebuilt
+  // either, leaving every read of that segment to scan it from the start.
+  const r = ctx.rng();
+  const dir = path.join(ctx.root, 'log');
+  let log = ctx.openLog(dir, { segmentBytes: SEGMENT_BYTES });
+  const batches: Appended[] = [];
+  for (let i = 0; i < 60; i++) {
+    const ts = 1_700_000_000_000 + i * 100;
+    const recs = Array.from({ length: 5 }, (_, j) => ({ value: eventValue(r, i * 5 + j, 300), timestamp: ts + j }));
+    const base = log.nextOffset;
+    batches.push({ baseOffset: base, count: 5, bytes: Buffer.alloc(0), records: [], maxTimestamp: ts + 4 });
+    await log.append(ctx.batch(recs, ts));
+  }
+  const expected = readAll(log);
+  await log.close();
+  const index = segPath(dir, 0, 'index');
+  const pristine = fs.readFileSync(index);
+  const entries = pristine.length / 8;
+  assert.ok(entries >= 3, `${entries} entries in the oldest segment's index`);
+  const mid = entries >> 1;
+  const variants: [string, (b: Buffer) => void][] = [
+    ['a position moved into the middle of a batch', (b) => b.writeUInt32BE(b.readUInt32BE(mid * 8 + 4) + 1, mid * 8 + 4)],
+    ['an offset lowered', (b) => b.writeUInt32BE(b.readUInt32BE(mid * 8) - 1, mid * 8)],
+    ['the index deleted', () => {}],
+  ];
+  for (const [what, hurt] of variants) {
+    if (what === 'the index deleted') fs.rmSync(index);
+    else {
+      const b = Buffer.from(pristine);
+      hurt(b);
+      fs.writeFileSync(index, b);
+    }
+    log = ctx.openLog(dir, { segmentBytes: SEGMENT_BYTES });
+    for (const b of batches.filter((x) => x.baseOffset < log.read(0, 1e9)!.nextOffset)) {
+      for (let o = b.baseOffset; o < b.baseOffset + b.count; o++) {
+        const res = log.read(o, 1)!;
+        assert.equal(res.firstOffset, b.baseOffset, `${what}: read(${o}) starts at the batch holding it`);
+        assert.equal(res.nextOffset, b.baseOffset + 5, `${what}: read(${o})`);
+      }
+    }
+    assert.deepEqual(readAll(log), expected, what);
+    await log.close();
+    assert.equal(Buffer.compare(fs.readFileSync(index), pristine), 0, `${what}: the index was rebuilt as it was`);
   }
 });
