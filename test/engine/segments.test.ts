@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { readBatchHeader } from '../../engine/codec/record-batch.ts';
-import { type Appended, appendRandom, type Expected, flat, int, matrix, readAll, segmentBases, segPath } from './helpers.ts';
+import { type Appended, appendRandom, eventValue, type Expected, expectedOf, flat, int, matrix, readAll, segmentBases, segPath } from './helpers.ts';
 
 /** Asserts that the files of `dir` are whole batches, each segment named by its first offset, offsets continuing across files. */
 function assertSegmentFiles(dir: string, segmentBytes: number): number[] {
@@ -55,9 +55,14 @@ matrix('a single batch larger than segmentBytes gets a segment of its own', asyn
   const r = ctx.rng();
   const log = ctx.openLog(ctx.dir, { segmentBytes: 2048 });
   const small = await appendRandom(ctx, log, r, 2, { maxRecords: 1 });
-  const big = await appendRandom(ctx, log, r, 1, { maxRecords: 60, ts0: 1_700_000_010_000 });
+  const ts = 1_700_000_010_000;
+  const recs = Array.from({ length: 60 }, (_, i) => ({ value: eventValue(r, i, 400), timestamp: ts }));
+  const bigBytes = ctx.batch(recs, ts);
+  assert.ok(bigBytes.length > 2048, `${bigBytes.length} bytes`);
+  const bigBase = log.nextOffset;
+  await log.append(bigBytes);
+  const big: Appended[] = [{ baseOffset: bigBase, count: 60, bytes: Buffer.from(bigBytes), records: expectedOf(recs, bigBase, ts), maxTimestamp: ts }];
   const after = await appendRandom(ctx, log, r, 1, { maxRecords: 1, ts0: 1_700_000_020_000 });
-  assert.ok(big[0].bytes.length > 2048);
   assert.deepEqual(segmentBases(ctx.dir), [0, big[0].baseOffset, after[0].baseOffset]);
   assert.deepEqual(readAll(log), flat([...small, ...big, ...after]));
 });
