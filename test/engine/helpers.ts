@@ -19,6 +19,9 @@ import type { FlushPolicy } from '../../engine/flush.ts';
 import { LogManager, type LogManagerOptions } from '../../engine/log-manager.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import { PartitionLog, type PartitionLogOptions } from '../../engine/partition-log.ts';
+import { type Rng, hashString, int, rng } from './random.ts';
+
+export { type Rng, hashString, int, rng };
 
 installNativeCodecs();
 
@@ -54,10 +57,17 @@ export interface Ctx extends Perm {
   rng(): Rng;
 }
 
-export function matrix(name: string, fn: (ctx: Ctx) => Promise<void> | void, opts: { timeout?: number } = {}): void {
+/**
+ * `concurrency`: how many permutations run at once (default 1), for tests that mostly
+ * wait on child processes; each still has its own directory.
+ */
+export function matrix(name: string, fn: (ctx: Ctx) => Promise<void> | void, opts: { timeout?: number; concurrency?: number } = {}): void {
+  const concurrency = opts.concurrency ?? 1;
   test(name, { timeout: opts.timeout ?? 60_000 }, async (t) => {
+    const running = new Set<Promise<void>>();
     for (const perm of PERMS) {
-      await t.test(`codec=${perm.codec} flush=${perm.flush}`, async (st) => {
+      while (running.size >= concurrency) await Promise.race(running);
+      const run: Promise<void> = t.test(`codec=${perm.codec} flush=${perm.flush}`, async (st) => {
         const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-engine-'));
         const dir = path.join(root, 'data');
         const cleanups: (() => unknown)[] = [];
@@ -87,7 +97,10 @@ export function matrix(name: string, fn: (ctx: Ctx) => Promise<void> | void, opt
           fs.rmSync(root, { recursive: true, force: true });
         }
       });
+      running.add(run);
+      void run.finally(() => running.delete(run));
     }
+    await Promise.all(running);
   });
 }
 
@@ -98,30 +111,6 @@ export const SEED = process.env.SEED ? Number(process.env.SEED) >>> 0 : (Math.ra
 export function seeded(t: TestContext, salt: string): Rng {
   t.diagnostic(`SEED=${SEED} (replay with SEED=${SEED})`);
   return rng((SEED ^ hashString(salt)) >>> 0);
-}
-
-export type Rng = () => number;
-
-/** mulberry32: small, fast and good enough to pick sizes and positions. */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function int(r: Rng, lo: number, hi: number): number {
-  return lo + Math.floor(r() * (hi - lo + 1));
-}
-
-export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 const enc = new TextEncoder();
