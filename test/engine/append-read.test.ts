@@ -4,10 +4,12 @@
  * commit listeners, and the flush policy deciding when the high watermark moves.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { readBatchHeader } from '../../engine/codec/record-batch.ts';
 import { batchBytesMax } from '../../engine/limits.ts';
 import {
   type Appended,
+  FLUSH_MS,
   appendRandom,
   assertCode,
   assertRejectsCode,
@@ -211,4 +213,73 @@ matrix('appending to a closed log is UNAVAILABLE', async (ctx) => {
   await log.append(ctx.batch([{ value: null }], 1000));
   await log.close();
   await assertRejectsCode(log.append(ctx.batch([{ value: null }], 1000)), 'UNAVAILABLE', 'CLOSED');
+});
+
+/** Records the fds fdatasync'ed while it is installed (segments sync through fs.fdatasync). */
+function spyOnFdatasync(ctx: { defer(fn: () => unknown): void }): number[] {
+  const synced: number[] = [];
+  const original = fs.fdatasync;
+  const spy = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    synced.push(fd);
+    return original(fd, cb);
+  }) as typeof fs.fdatasync;
+  fs.fdatasync = spy;
+  ctx.defer(() => {
+    fs.fdatasync = original;
+  });
+  return synced;
+}
+
+matrix('the flush policy fsyncs: always before the ack (sharing syncs), interval within flushMs', async (ctx) => {
+  const log = ctx.openLog();
+  await log.append(ctx.batch([{ value: null }], 1000));
+  const fd = log.read(0, 1)!.segment.logFd;
+  await new Promise((res) => setTimeout(res, FLUSH_MS * 3));
+  const synced = spyOnFdatasync(ctx);
+  const ps = [];
+  for (let i = 0; i < 50; i++) ps.push(log.append(ctx.batch([{ value: new Uint8Array([i]) }], 2000 + i)));
+  if (ctx.flush === 'always') {
+    await Promise.all(ps);
+    assert.ok(synced.includes(fd), 'acked after an fdatasync of the segment');
+    assert.ok(synced.length <= 3, `50 concurrent appends shared ${synced.length} fsyncs`);
+  } else {
+    await Promise.all(ps);
+    assert.equal(synced.length, 0, 'interval: the ack does not wait for a sync');
+    for (let i = 0; i < 50 && synced.length === 0; i++) await new Promise((res) => setTimeout(res, FLUSH_MS));
+    assert.ok(synced.includes(fd), 'interval: the timer syncs the written segment');
+    const n = synced.length;
+    await new Promise((res) => setTimeout(res, FLUSH_MS * 3));
+    assert.equal(synced.length, n, 'interval: nothing to sync when nothing was written');
+  }
+});
+
+matrix('close waits for appends in flight, and they are all there after a reopen', async (ctx) => {
+  let log = ctx.openLog();
+  const ps = [];
+  for (let i = 0; i < 30; i++) ps.push(log.append(ctx.batch([{ value: new Uint8Array([i]) }], 1000 + i)));
+  await log.close();
+  const res = await Promise.all(ps);
+  assert.deepEqual(
+    res.map((r) => r.baseOffset),
+    Array.from({ length: 30 }, (_, i) => i),
+  );
+  log = ctx.openLog();
+  assert.equal(log.hw, 30);
+  assert.deepEqual(
+    readAll(log).map((x) => x.value),
+    Array.from({ length: 30 }, (_, i) => Buffer.from([i]).toString('hex')),
+  );
+});
+
+matrix('a read view stays valid after retention deletes its segment', async (ctx) => {
+  const r = ctx.rng();
+  const log = ctx.openLog(ctx.dir, { segmentBytes: 4096 });
+  const batches = await appendRandom(ctx, log, r, 40);
+  const view = log.read(0, 1e9)!;
+  const copy = Buffer.from(view.bytes);
+  log.retentionBytes = 0;
+  assert.ok(log.enforceRetention() > 0);
+  assert.ok(!fs.existsSync(view.segment.logPath), 'the file is gone');
+  assert.equal(Buffer.compare(view.bytes, copy), 0, 'the bytes a reader holds are still readable and unchanged');
+  assert.equal(Buffer.compare(view.bytes.subarray(0, batches[0].bytes.length), batches[0].bytes), 0);
 });
