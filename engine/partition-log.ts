@@ -282,13 +282,13 @@ export class PartitionLog {
       let end = start;
       let next = offset;
       while (end < seg.readable) {
-        const h = seg.headerAt(end);
-        if (end > start && end + h.size - start > maxBytes) break;
-        end += h.size;
-        next = h.baseOffset + h.lastOffsetDelta + 1;
+        const size = seg.batchSizeAt(end);
+        if (end > start && end + size - start > maxBytes) break;
+        next = seg.batchNextOffsetAt(end);
+        end += size;
       }
       const bytes = seg.view(start, end - start);
-      const firstOffset = seg.headerAt(start).baseOffset;
+      const firstOffset = seg.batchBaseOffsetAt(start);
       return { bytes, segment: seg, position: start, firstOffset, nextOffset: next };
     }
     return null;
