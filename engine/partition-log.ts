@@ -190,8 +190,12 @@ export class PartitionLog {
     }
   }
 
-  private appendNow(batch: Uint8Array): AppendResult {
+  private assertOpen(): void {
     if (this.closed) throw new UnavailableError(`partition ${this.topic}-${this.partition} is closed`, 'CLOSED');
+  }
+
+  private appendNow(batch: Uint8Array): AppendResult {
+    this.assertOpen();
     if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
     const h: BatchHeader = checkBatch(batch, 0, batch.length, batchBytesMax);
     if (h.size !== batch.length) throw new BadRequestError('bytes after the batch', 'TRAILING_BYTES');
@@ -269,6 +273,8 @@ export class PartitionLog {
    * or above the hw throws OffsetOutOfRangeError.
    */
   read(offset: number, maxBytes: number): ReadResult | null {
+    // Closed segments have no file to map: without this, an uncoded EBADF from mmap.
+    this.assertOpen();
     if (!Number.isSafeInteger(offset) || offset < this.startOffset) {
       throw new OffsetOutOfRangeError(`offset ${offset} is below the log start ${this.startOffset}`);
     }
@@ -307,6 +313,7 @@ export class PartitionLog {
 
   /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */
   offsetForTime(timestamp: number): number {
+    this.assertOpen();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
       let pos = seg.positionForTime(timestamp);
@@ -326,6 +333,8 @@ export class PartitionLog {
    * active segment is rolled first when it alone is past the time limit.
    */
   enforceRetention(now = Date.now()): number {
+    // A closed log must not roll (create a file) or delete anything.
+    if (this.closed) return 0;
     let deleted = 0;
     const deletable = (seg: Segment): boolean => seg !== this.active && seg.readable === seg.size && seg.nextOffset <= this.hwValue;
     if (this.retentionMs >= 0) {

@@ -17,6 +17,7 @@ import {
   matrix,
   randomRecords,
   readAll,
+  segmentBases,
 } from './helpers.ts';
 
 /** The batches a read returned, as [baseOffset, size] pairs. */
@@ -213,6 +214,18 @@ matrix('appending to a closed log is UNAVAILABLE', async (ctx) => {
   await log.append(ctx.batch([{ value: null }], 1000));
   await log.close();
   await assertRejectsCode(log.append(ctx.batch([{ value: null }], 1000)), 'UNAVAILABLE', 'CLOSED');
+});
+
+matrix('regression: reading a closed log is UNAVAILABLE, not an uncoded mmap error', async (ctx) => {
+  // read() and offsetForTime() on a closed log mapped a closed fd and threw a bare
+  // "mmap failed, 9" with no code; enforceRetention() would roll a new segment file.
+  const log = ctx.openLog(ctx.dir, { retentionMs: 1 });
+  await log.append(ctx.batch([{ value: null }], 1000));
+  await log.close();
+  assertCode(() => log.read(0, 1000), 'UNAVAILABLE', 'CLOSED');
+  assertCode(() => log.offsetForTime(0), 'UNAVAILABLE', 'CLOSED');
+  assert.equal(log.enforceRetention(Date.now()), 0);
+  assert.deepEqual(segmentBases(ctx.dir), [0], 'retention on a closed log created or deleted nothing');
 });
 
 /** Records the fds fdatasync'ed while it is installed (segments sync through fs.fdatasync). */
