@@ -13,6 +13,7 @@ import {
   appendRandom,
   assertCode,
   assertRejectsCode,
+  expectedOf,
   flat,
   matrix,
   randomRecords,
@@ -295,4 +296,23 @@ matrix('a read view stays valid after retention deletes its segment', async (ctx
   assert.ok(!fs.existsSync(view.segment.logPath), 'the file is gone');
   assert.equal(Buffer.compare(view.bytes, copy), 0, 'the bytes a reader holds are still readable and unchanged');
   assert.equal(Buffer.compare(view.bytes.subarray(0, batches[0].bytes.length), batches[0].bytes), 0);
+});
+
+matrix('batches encoded back to back neither share nor leak bytes', async (ctx) => {
+  // encodeRecordBatch reuses its working buffers between calls: a batch it returned must
+  // not change when the next one is encoded, and a small batch after a large one must not
+  // carry any of the large one's bytes.
+  const r = ctx.rng();
+  const log = ctx.openLog();
+  const big = randomRecords(r, 500, 1000);
+  const small = randomRecords(r, 3, 2000);
+  const b1 = ctx.batch(big, 1000);
+  const copy1 = Buffer.from(b1);
+  const b2 = ctx.batch(small, 2000);
+  const b3 = ctx.batch(big.slice(0, 7), 3000);
+  assert.equal(Buffer.compare(b1, copy1), 0, 'an earlier batch is unchanged');
+  assert.notEqual(b1.buffer, b2.buffer);
+  assert.ok(b2.buffer.byteLength === b2.byteLength, 'a batch owns exactly its bytes');
+  for (const b of [b1, b2, b3]) await log.append(b);
+  assert.deepEqual(readAll(log), [...expectedOf(big, 0, 1000), ...expectedOf(small, 500, 2000), ...expectedOf(big.slice(0, 7), 503, 3000)]);
 });
