@@ -117,7 +117,12 @@ export class PartitionLog {
       const newest = i === bases.length - 1;
       // The newest segment may hold a torn tail: walk it whole. Older ones were synced at
       // roll; trust their indexes when sane and walk only past the last entry.
-      const trusted = !newest && seg.offsetIndex.isSane(seg.size) && seg.loadTail() && seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset);
+      const trusted =
+        !newest &&
+        seg.offsetIndex.isSane(seg.size) &&
+        seg.loadTail() &&
+        seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset) &&
+        seg.timeIndexMatches();
       if (!trusted) {
         const report = recoverSegment(seg);
         if (report.truncatedBytes > 0) {
@@ -185,8 +190,12 @@ export class PartitionLog {
     }
   }
 
-  private appendNow(batch: Uint8Array): AppendResult {
+  private assertOpen(): void {
     if (this.closed) throw new UnavailableError(`partition ${this.topic}-${this.partition} is closed`, 'CLOSED');
+  }
+
+  private appendNow(batch: Uint8Array): AppendResult {
+    this.assertOpen();
     if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
     const h: BatchHeader = checkBatch(batch, 0, batch.length, batchBytesMax);
     if (h.size !== batch.length) throw new BadRequestError('bytes after the batch', 'TRAILING_BYTES');
@@ -264,6 +273,8 @@ export class PartitionLog {
    * or above the hw throws OffsetOutOfRangeError.
    */
   read(offset: number, maxBytes: number): ReadResult | null {
+    // Closed segments have no file to map: without this, an uncoded EBADF from mmap.
+    this.assertOpen();
     if (!Number.isSafeInteger(offset) || offset < this.startOffset) {
       throw new OffsetOutOfRangeError(`offset ${offset} is below the log start ${this.startOffset}`);
     }
@@ -277,13 +288,13 @@ export class PartitionLog {
       let end = start;
       let next = offset;
       while (end < seg.readable) {
-        const h = seg.headerAt(end);
-        if (end > start && end + h.size - start > maxBytes) break;
-        end += h.size;
-        next = h.baseOffset + h.lastOffsetDelta + 1;
+        const size = seg.batchSizeAt(end);
+        if (end > start && end + size - start > maxBytes) break;
+        next = seg.batchNextOffsetAt(end);
+        end += size;
       }
       const bytes = seg.view(start, end - start);
-      const firstOffset = seg.headerAt(start).baseOffset;
+      const firstOffset = seg.batchBaseOffsetAt(start);
       return { bytes, segment: seg, position: start, firstOffset, nextOffset: next };
     }
     return null;
@@ -302,6 +313,7 @@ export class PartitionLog {
 
   /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */
   offsetForTime(timestamp: number): number {
+    this.assertOpen();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
       let pos = seg.positionForTime(timestamp);
@@ -321,6 +333,8 @@ export class PartitionLog {
    * active segment is rolled first when it alone is past the time limit.
    */
   enforceRetention(now = Date.now()): number {
+    // A closed log must not roll (create a file) or delete anything.
+    if (this.closed) return 0;
     let deleted = 0;
     const deletable = (seg: Segment): boolean => seg !== this.active && seg.readable === seg.size && seg.nextOffset <= this.hwValue;
     if (this.retentionMs >= 0) {
