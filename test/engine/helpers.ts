@@ -19,7 +19,7 @@ import type { FlushPolicy } from '../../engine/flush.ts';
 import { LogManager, type LogManagerOptions } from '../../engine/log-manager.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import { PartitionLog, type PartitionLogOptions } from '../../engine/partition-log.ts';
-import { type Rng, hashString, int, rng } from './random.ts';
+import { type Rng, hashString, int, rng } from '../helpers/random.ts';
 
 export { type Rng, hashString, int, rng };
 
