@@ -6,6 +6,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY vendor ./vendor
 COPY native ./native
+# npm ci runs the root install script, which builds the sendfile addon.
+COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build --if-present && npm prune --omit=dev --no-audit --no-fund
