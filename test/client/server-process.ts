@@ -2,9 +2,9 @@
  * Runs a real `sluice serve` in a child process for the SDK and CLI tests: --port 0, a data
  * directory that survives restart(), the listening line read from stdout.
  */
+import { tempDir } from '../helpers/temp-dir.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,7 +64,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 export async function startServer(extra: string[] = []): Promise<ServerProcess> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-sdk-'));
+  const dataDir = tempDir('sluice-sdk-');
   // Ports below the kernel's ephemeral range (32768-60999 here): a --port 0 port is taken from
   // that range, and while the server is down for a restart any outgoing connection on the
   // machine may grab it as its local port, so restarting on it could fail. A bounded number of tries.

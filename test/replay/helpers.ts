@@ -1,15 +1,14 @@
 /** Shared by the replay tests: a log in a temp dir, a replay server on it, a raw wire client. */
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 import { type Codec, LogManager, type PartitionLog, encodeRecordBatch } from '../../engine/index.ts';
 import { ConfigSchema } from '../../src/common/config.ts';
 import { type ReplayFront, startReplayServer } from '../../src/replay/replay-server.ts';
 
 export function tempDir(prefix = 'sluice-replay-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 export interface Harness {
