@@ -3,6 +3,7 @@
  * and shuts them down in the reverse order. Nothing else wires modules together.
  */
 import { LogManager } from '../engine/index.ts';
+import { type Auth, createAuth } from './common/auth.ts';
 import type { Config } from './common/config.ts';
 import type { Logger } from './common/logger.ts';
 import { type Front, startGateway } from './gateway/gateway.ts';
@@ -30,8 +31,16 @@ function isLoopback(host: string): boolean {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const host = resolveHost(config);
-  if (!authEnabled(config) && !isLoopback(host)) {
+  // The verifier is built once, before the log is opened, and shared by both fronts: a bad
+  // key file stops the server here with a ConfigError naming the file, before any I/O.
+  const auth: Auth | null = createAuth(config);
+  if (auth) {
+    logger.info({ auth: auth.description }, 'auth is on');
+    for (const w of auth.warnings) logger.warn({ auth: auth.description }, w);
+  } else if (!isLoopback(host)) {
     logger.warn({ host }, 'auth is off and sluice listens beyond loopback: anyone who can reach it can read and write every topic');
+  } else {
+    logger.info({ host }, 'auth is off (no --auth-secret or --auth-public-key): every client may do everything');
   }
   const log = await LogManager.open({
     dataDir: config.dataDir,
@@ -45,9 +54,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const fronts: Front[] = [];
   try {
-    const gateway = await startGateway({ config, host, logger, log });
+    const gateway = await startGateway({ config, host, logger, log, auth });
     fronts.push(gateway);
-    const replay = await startReplayServer({ config, host, logger, log });
+    const replay = await startReplayServer({ config, host, logger, log, auth });
     fronts.push(replay);
     let closing: Promise<void> | null = null;
     return {
