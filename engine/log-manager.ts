@@ -164,7 +164,10 @@ export class LogManager {
 
   private writeMeta(meta: TopicMeta): void {
     const file = this.metaPath(meta.name);
-    const tmp = `${file}.tmp`;
+    // Not `${file}.tmp`: for a topic name of the full 249 characters that is 258 bytes, over
+    // NAME_MAX (255) on every common file system, and the create failed with ENAMETOOLONG.
+    // A short name of its own (still ending in .tmp, so that load() removes a leftover).
+    const tmp = path.join(path.dirname(file), `.write-${process.pid}.tmp`);
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
       fs.writeSync(fd, JSON.stringify(meta));
