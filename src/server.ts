@@ -29,19 +29,19 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** What startup says about auth: the key in use and its weaknesses, or that auth is off (a warning beyond loopback). */
+export function authStartupLines(auth: Auth | null, host: string): { level: 'info' | 'warn'; msg: string }[] {
+  if (auth) return [{ level: 'info', msg: `auth is on: ${auth.description}` }, ...auth.warnings.map((w) => ({ level: 'warn' as const, msg: w }))];
+  if (!isLoopback(host)) return [{ level: 'warn', msg: `auth is off and sluice listens on ${host}, beyond loopback: anyone who can reach it can read and write every topic` }];
+  return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
+}
+
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const host = resolveHost(config);
   // The verifier is built once, before the log is opened, and shared by both fronts: a bad
   // key file stops the server here with a ConfigError naming the file, before any I/O.
   const auth: Auth | null = createAuth(config);
-  if (auth) {
-    logger.info({ auth: auth.description }, 'auth is on');
-    for (const w of auth.warnings) logger.warn({ auth: auth.description }, w);
-  } else if (!isLoopback(host)) {
-    logger.warn({ host }, 'auth is off and sluice listens beyond loopback: anyone who can reach it can read and write every topic');
-  } else {
-    logger.info({ host }, 'auth is off (no --auth-secret or --auth-public-key): every client may do everything');
-  }
+  for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
   const log = await LogManager.open({
     dataDir: config.dataDir,
     flush: config.flush,

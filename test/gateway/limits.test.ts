@@ -4,10 +4,13 @@
  * does not answer the server's pings is closed; one that does stays). --max-connections is in
  * auth.test.ts, --max-frame-bytes, --max-record-bytes and --publish-rate in publish.test.ts,
  * the replay port's request line and replays in flight in test/replay/suite.ts.
+ * Also: what startup logs about auth (the warning when auth is off beyond loopback).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createAuth } from '../../src/common/auth.ts';
 import { ConfigError, loadConfig } from '../../src/common/config.ts';
+import { authStartupLines } from '../../src/server.ts';
 import { Client, http, startServer } from '../helpers/server.ts';
 
 describe('connection limits', () => {
@@ -62,5 +65,19 @@ describe('connection limits', () => {
     assert.equal(c.maxConnections, 10_000);
     assert.equal(c.idleTimeoutMs, 120_000);
     assert.equal(loadConfig({ idleTimeoutMs: '0' }, {}).idleTimeoutMs, 0);
+  });
+});
+
+describe('startup log about auth', () => {
+  test('auth off: info on loopback, a warning beyond it; auth on: the key and its weaknesses', () => {
+    assert.deepEqual(authStartupLines(null, '127.0.0.1').map((l) => l.level), ['info']);
+    assert.deepEqual(authStartupLines(null, '::1').map((l) => l.level), ['info']);
+    const beyond = authStartupLines(null, '0.0.0.0');
+    assert.equal(beyond[0].level, 'warn');
+    assert.match(beyond[0].msg, /beyond loopback/);
+    const weak = authStartupLines(createAuth({ authSecret: 'short' }), '0.0.0.0');
+    assert.match(weak[0].msg, /auth is on: shared secret \(HS256\)/);
+    assert.equal(weak[1].level, 'warn');
+    assert.match(weak[1].msg, /32 random bytes/);
   });
 });
