@@ -31,8 +31,10 @@ export class Connection {
   principal: Principal | null = null;
   /** Fires when the principal's token expires; re-armed on each refresh. */
   expiry: ExpiryTimer | null = null;
-  /** Counts `auth` ops, so that a slow verification never overrides a later one. */
+  /** Counts `auth` ops; `authApplied` is the latest one whose token replaced the connection's. */
   authSeq = 0;
+  /** Verifications can finish out of order: an older token never replaces a newer one. */
+  authApplied = 0;
   readonly subs = new Map<string, Subscription>();
   private readonly pending: Slot[] = [];
   private head = 0;

@@ -117,10 +117,11 @@ export class WsHandlers {
     authenticate(auth, req.token).then(
       (principal) => {
         if (conn.closed) return;
-        if (seq !== conn.authSeq) {
-          // A later `auth` op is on its way; this one is answered but not applied.
+        if (seq < conn.authApplied) {
+          // A later `auth` op already replaced the token; this older one must not undo it.
           return conn.sendJson({ op: 'authed', id: req.id });
         }
+        conn.authApplied = seq;
         conn.principal = principal;
         this.armExpiry(conn);
         const dropped: { topic: string; partition: number }[] = [];

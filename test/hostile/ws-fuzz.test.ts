@@ -1,5 +1,6 @@
 /**
- * Hostile WebSocket input, bounded and reproducible (`SEED=<n> npm test -- hostile/ws`):
+ * Hostile WebSocket input, bounded and reproducible (`SEED=<n> npm test -- hostile/ws`), run
+ * once with auth off and once with auth on and a narrow ACL (then FORBIDDEN must have no effect):
  * 20,000 frames over 4 connections — random bytes and strings, valid `pub`/PRODUCE frames
  * intact, truncated and mutated, fields of the wrong type, huge, negative and fractional
  * numbers, and topic names aimed at the file system (`../x`, `a/b`, 250 characters, unicode).
@@ -18,6 +19,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { type ProducerRecord, encodeRecordBatch } from '../../engine/codec/index.ts';
 import { installNativeCodecs } from '../../engine/index.ts';
+import { mintToken } from '../../src/cli/token.ts';
 import { startServer, tempDir } from '../helpers/server.ts';
 import { type Rng, assertAlive, assertNothingEscaped, badTopics, errorCodes, goodTopics, readBack, seeded, sumByKey } from './helpers.ts';
 
@@ -31,11 +33,13 @@ const MUTANT_ID_BASE = 3_000_000_000;
 /** RSS may grow by this much between the warm-up and the end (generous: a leak per frame would show far more). */
 const RSS_GROWTH_BYTES_MAX = 96 * 1024 * 1024;
 
-type Expect = 'ack' | 'BAD_REQUEST' | 'any';
+type Expect = 'ack' | 'BAD_REQUEST' | 'FORBIDDEN' | 'any';
 interface Frame {
   data: string | Buffer;
   expect: Expect;
   id?: number;
+  /** The (valid) topic a frame publishes to, when the outcome depends on the token's acl.pub. */
+  topic?: string;
 }
 
 const weird: unknown[] = [-1, 0.5, -0.5, 1e308, -1e308, 2 ** 53, 2 ** 53 + 2, 2 ** 32, 4294967295, '0', '', null, true, [], {}, [0], { offset: 1 }, 'x'.repeat(300)];
@@ -81,9 +85,9 @@ function validPub(rng: Rng, id: number): Record<string, unknown> {
   return m;
 }
 
-function validProduce(rng: Rng, id: number): Buffer {
+function validProduce(rng: Rng, id: number, topic: string = rng.pick(goodTopics)): Buffer {
   const records = Array.from({ length: 1 + rng.int(5) }, () => randomRecord(rng));
-  return produce(id, rng.pick(goodTopics), rng.pick([0, 0xffffffff]), encodeRecordBatch(records, { codec: rng.pick(['none', 'lz4'] as const) }));
+  return produce(id, topic, rng.pick([0, 0xffffffff]), encodeRecordBatch(records, { codec: rng.pick(['none', 'lz4'] as const) }));
 }
 
 function mutateText(rng: Rng, s: string): string {
@@ -111,10 +115,14 @@ function makeFrame(rng: Rng, id: number): Frame {
     }
     case 2:
       return { data: randomString(rng, rng.int(400)), expect: 'any' };
-    case 3:
-      return { data: JSON.stringify(validPub(rng, id)), expect: 'ack', id };
-    case 4:
-      return { data: validProduce(rng, id), expect: 'ack', id };
+    case 3: {
+      const m = validPub(rng, id);
+      return { data: JSON.stringify(m), expect: 'ack', id, topic: m.topic as string };
+    }
+    case 4: {
+      const topic = rng.pick(goodTopics);
+      return { data: validProduce(rng, id, topic), expect: 'ack', id, topic };
+    }
     case 5: {
       // Truncated valid frames.
       if (rng.chance(0.5)) {
@@ -163,7 +171,10 @@ function makeFrame(rng: Rng, id: number): Frame {
     }
     case 10: {
       // A PRODUCE whose partition does not exist (topics have 1), or whose topic length lies.
-      if (rng.chance(0.5)) return { data: produce(id, rng.pick(goodTopics), 1 + rng.int(1000), encodeRecordBatch([randomRecord(rng)])), expect: 'BAD_REQUEST', id };
+      if (rng.chance(0.5)) {
+        const topic = rng.pick(goodTopics);
+        return { data: produce(id, topic, 1 + rng.int(1000), encodeRecordBatch([randomRecord(rng)])), expect: 'BAD_REQUEST', id, topic };
+      }
       const b = validProduce(rng, id);
       b[5] = rng.int(256);
       return { data: b, expect: 'any' };
@@ -189,6 +200,10 @@ interface Conn {
 
 async function connect(url: string): Promise<Conn> {
   const ws = new WebSocket(url);
+  return wrap(ws);
+}
+
+async function wrap(ws: WebSocket): Promise<Conn> {
   const c: Conn = { ws, answers: [], wake: null, closed: null };
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) return; // DATA for the subscriptions the fuzz made
@@ -223,73 +238,88 @@ async function waitAnswers(c: Conn, n: number): Promise<void> {
   }
 }
 
-test(`WebSocket fuzz: ${FRAMES} hostile frames; one answer each, documented codes, exactly the acked records stored`, async () => {
-  const rng = seeded('ws-fuzz');
-  const root = tempDir('sluice-fuzz-');
-  const srv = await startServer({ dataDir: path.join(root, 'data'), args: ['--max-frame-bytes', String(64 * 1024), '--linger-ms', '1'] });
-  try {
-    const conns = await Promise.all(Array.from({ length: CONNECTIONS }, () => connect(srv.url)));
-    const expected = new Map<number, Expect>();
-    const sent = conns.map(() => 0);
-    let id = 0;
-    let rssWarm = 0;
-    let rssMax = 0;
-    while (id < FRAMES) {
-      await Promise.all(
-        conns.map(async (c, ci) => {
-          for (let i = 0; i < WINDOW && id < FRAMES; i++) {
-            const f = makeFrame(rng, ++id);
-            if (f.id !== undefined && f.expect !== 'any') expected.set(f.id, f.expect);
-            if (process.env.FUZZ_DEBUG) console.log('frame', ci, id, typeof f.data === 'string' ? f.data.slice(0, 200) : f.data.subarray(0, 40).toString('hex'));
-            c.ws.send(f.data, { binary: typeof f.data !== 'string' });
-            sent[ci]++;
-          }
-          await waitAnswers(c, sent[ci]);
-        }),
-      );
-      const rss = srv.rss();
-      if (rssWarm === 0 && id >= FRAMES / 10) rssWarm = rss;
-      rssMax = Math.max(rssMax, rss);
-    }
-    // Exactly one answer per frame: a last ping on each connection is the last answer.
-    for (const [ci, c] of conns.entries()) {
-      c.ws.send(JSON.stringify({ op: 'ping', id: 4_000_000_000 }));
-      await waitAnswers(c, sent[ci] + 1);
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(c.answers.length, sent[ci] + 1, `connection ${ci}: ${c.answers.length} answers to ${sent[ci] + 1} frames`);
-    }
+const secret = 'fuzz-secret-fuzz-secret-fuzz-secret-fuzz';
+/** With auth on, the fuzzing connections may publish to two of the good topics only. */
+const fuzzAcl = { pub: ['fz', 'fz.a'], sub: ['fz*'] };
 
-    if (process.env.FUZZ_DEBUG) for (const [ci, c] of conns.entries()) for (const a of c.answers) console.log('answer', ci, JSON.stringify(a).slice(0, 200));
-    const all = conns.flatMap((c) => c.answers);
-    const byId = new Map<number, Record<string, any>[]>();
-    let acked = 0;
-    const codes = new Map<string, number>();
-    for (const a of all) {
-      if (a.op === 'error') {
-        assert.ok(errorCodes.has(a.code), `undocumented code ${a.code}`);
-        assert.notEqual(a.code, 'INTERNAL', `INTERNAL: ${a.message}`);
-        codes.set(a.code, (codes.get(a.code) ?? 0) + 1);
-      } else codes.set(a.op, (codes.get(a.op) ?? 0) + 1);
-      if (a.op === 'ack') acked += a.count ?? 1;
-      if (typeof a.id === 'number') byId.set(a.id, [...(byId.get(a.id) ?? []), a]);
-    }
-    console.log(`ws-fuzz answers: ${JSON.stringify(Object.fromEntries(codes))}; RSS warm ${(rssWarm / 2 ** 20).toFixed(0)} MiB, max ${(rssMax / 2 ** 20).toFixed(0)} MiB`);
-    for (const [fid, want] of expected) {
-      const got = byId.get(fid) ?? [];
-      const ok = got.some((a) => (want === 'ack' ? a.op === 'ack' : a.code === want));
-      assert.ok(ok, `frame ${fid}: expected ${want}, got ${JSON.stringify(got)} (SEED=${rng.seed})`);
-    }
-    assert.ok(acked > FRAMES / 10, `only ${acked} records acked`);
-    assert.ok(rssMax - rssWarm < RSS_GROWTH_BYTES_MAX, `RSS grew from ${rssWarm} to ${rssMax}`);
+for (const authOn of [false, true]) {
+  test(`WebSocket fuzz${authOn ? ' (auth on, narrow ACL)' : ''}: ${FRAMES} hostile frames; one answer each, documented codes, exactly the acked records stored`, async () => {
+    const rng = seeded(`ws-fuzz${authOn ? '-auth' : ''}`);
+    const root = tempDir('sluice-fuzz-');
+    const srv = await startServer({ dataDir: path.join(root, 'data'), args: ['--max-frame-bytes', String(64 * 1024), '--linger-ms', '1', ...(authOn ? ['--auth-secret', secret] : [])] });
+    const token = authOn ? await mintToken({ secret, acl: fuzzAcl }) : null;
+    const reader = authOn ? await mintToken({ secret, acl: { pub: [], sub: ['*'] } }) : null;
+    const mayPub = (topic: string): boolean => !authOn || fuzzAcl.pub.includes(topic);
+    try {
+      const conns = await Promise.all(Array.from({ length: CONNECTIONS }, () => (token ? wrap(new WebSocket(srv.url, { headers: { authorization: `Bearer ${token}` } })) : connect(srv.url))));
+      const expected = new Map<number, Expect>();
+      const sent = conns.map(() => 0);
+      let id = 0;
+      let rssWarm = 0;
+      let rssMax = 0;
+      while (id < FRAMES) {
+        await Promise.all(
+          conns.map(async (c, ci) => {
+            for (let i = 0; i < WINDOW && id < FRAMES; i++) {
+              const f = makeFrame(rng, ++id);
+              if (f.topic !== undefined && !mayPub(f.topic)) f.expect = 'FORBIDDEN';
+              if (f.id !== undefined && f.expect !== 'any') expected.set(f.id, f.expect);
+              if (process.env.FUZZ_DEBUG) console.log('frame', ci, id, typeof f.data === 'string' ? f.data.slice(0, 200) : f.data.subarray(0, 40).toString('hex'));
+              c.ws.send(f.data, { binary: typeof f.data !== 'string' });
+              sent[ci]++;
+            }
+            await waitAnswers(c, sent[ci]);
+          }),
+        );
+        const rss = srv.rss();
+        if (rssWarm === 0 && id >= FRAMES / 10) rssWarm = rss;
+        rssMax = Math.max(rssMax, rss);
+      }
+      // Exactly one answer per frame: a last ping on each connection is the last answer.
+      for (const [ci, c] of conns.entries()) {
+        c.ws.send(JSON.stringify({ op: 'ping', id: 4_000_000_000 }));
+        await waitAnswers(c, sent[ci] + 1);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(c.answers.length, sent[ci] + 1, `connection ${ci}: ${c.answers.length} answers to ${sent[ci] + 1} frames`);
+      }
 
-    await assertAlive(srv.http);
-    const stored = await readBack(srv.http);
-    assert.equal(sumByKey(stored), acked, `the log holds ${sumByKey(stored)} records, ${acked} were acked (SEED=${rng.seed})`);
-    for (const c of conns) c.ws.terminate();
-    assert.equal(await srv.stop(), 0);
-    assert.doesNotMatch(srv.stderr(), /"level":(50|60)/, 'the server logged an error');
-    assertNothingEscaped(root);
-  } finally {
-    await srv.stop();
-  }
-});
+      if (process.env.FUZZ_DEBUG) for (const [ci, c] of conns.entries()) for (const a of c.answers) console.log('answer', ci, JSON.stringify(a).slice(0, 200));
+      const all = conns.flatMap((c) => c.answers);
+      const byId = new Map<number, Record<string, any>[]>();
+      let acked = 0;
+      const codes = new Map<string, number>();
+      for (const a of all) {
+        if (a.op === 'error') {
+          assert.ok(errorCodes.has(a.code), `undocumented code ${a.code}`);
+          assert.notEqual(a.code, 'INTERNAL', `INTERNAL: ${a.message}`);
+          codes.set(a.code, (codes.get(a.code) ?? 0) + 1);
+        } else codes.set(a.op, (codes.get(a.op) ?? 0) + 1);
+        if (a.op === 'ack') acked += a.count ?? 1;
+        if (typeof a.id === 'number') byId.set(a.id, [...(byId.get(a.id) ?? []), a]);
+      }
+      console.log(`ws-fuzz answers: ${JSON.stringify(Object.fromEntries(codes))}; RSS warm ${(rssWarm / 2 ** 20).toFixed(0)} MiB, max ${(rssMax / 2 ** 20).toFixed(0)} MiB`);
+      for (const [fid, want] of expected) {
+        const got = byId.get(fid) ?? [];
+        const ok = got.some((a) => (want === 'ack' ? a.op === 'ack' : a.code === want));
+        assert.ok(ok, `frame ${fid}: expected ${want}, got ${JSON.stringify(got)} (SEED=${rng.seed})`);
+      }
+      assert.ok(acked > FRAMES / 10, `only ${acked} records acked`);
+      assert.ok(rssMax - rssWarm < RSS_GROWTH_BYTES_MAX, `RSS grew from ${rssWarm} to ${rssMax}`);
+
+      await assertAlive(srv.http);
+      const stored = await readBack(srv.http, reader ? { authorization: `Bearer ${reader}` } : {});
+      assert.equal(sumByKey(stored), acked, `the log holds ${sumByKey(stored)} records, ${acked} were acked (SEED=${rng.seed})`);
+      for (const c of conns) c.ws.terminate();
+      assert.equal(await srv.stop(), 0);
+      assert.doesNotMatch(srv.stderr(), /"level":(50|60)/, 'the server logged an error');
+      assertNothingEscaped(root);
+      if (authOn) {
+        // FORBIDDEN had no effect: no topic the token may not publish to was created.
+        assert.ok([...stored.keys()].every((k) => fuzzAcl.pub.includes(k.split('/')[0])), [...stored.keys()].join());
+        assert.ok((codes.get('FORBIDDEN') ?? 0) > 0);
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+}
