@@ -75,17 +75,25 @@ interface Topic {
 
 export class LogManager {
   private readonly topics = new Map<string, Topic>();
+  /**
+   * Topics whose metadata file exists but could not be read: not served, and their data is
+   * neither removed as a leftover nor overwritten by a create, so someone can repair it.
+   */
+  private readonly unreadable = new Set<string>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  private constructor(readonly opts: LogManagerOptions) {}
+  private constructor(
+    readonly opts: LogManagerOptions,
+    private readonly lockKey: string,
+  ) {}
 
   static async open(opts: LogManagerOptions): Promise<LogManager> {
     installNativeCodecs();
     const dataDir = path.resolve(opts.dataDir);
     fs.mkdirSync(path.join(dataDir, 'meta'), { recursive: true });
-    lockDataDir(dataDir);
-    const mgr = new LogManager({ ...opts, dataDir });
+    const lockKey = lockDataDir(dataDir);
+    const mgr = new LogManager({ ...opts, dataDir }, lockKey);
     try {
       mgr.load();
     } catch (err) {
@@ -127,6 +135,7 @@ export class LogManager {
         if (meta.name !== name || !isValidTopicName(name) || meta.epochs.length !== meta.partitions) throw new Error('inconsistent');
       } catch (err) {
         this.opts.logger?.error({ err, file: f }, 'skipping unreadable topic metadata');
+        this.unreadable.add(name);
         continue;
       }
       this.topics.set(name, { meta, logs: this.openLogs(meta) });
@@ -135,12 +144,12 @@ export class LogManager {
     for (const d of fs.readdirSync(this.dataDir, { withFileTypes: true })) {
       if (!d.isDirectory() || d.name === 'meta') continue;
       const m = /^(.+)-(\d+)$/.exec(d.name);
-      const t = m ? this.topics.get(m[1]) : undefined;
-      if (m && t && Number(m[2]) < t.meta.partitions) continue;
-      if (m) {
-        this.opts.logger?.warn({ dir: d.name }, 'removing a partition directory that belongs to no topic');
-        fs.rmSync(path.join(this.dataDir, d.name), { recursive: true, force: true });
-      }
+      if (!m) continue;
+      const t = this.topics.get(m[1]);
+      // A topic whose metadata could not be read keeps its data for someone to look at.
+      if (t ? Number(m[2]) < t.meta.partitions : this.unreadable.has(m[1])) continue;
+      this.opts.logger?.warn({ dir: d.name }, 'removing a partition directory that belongs to no topic');
+      fs.rmSync(path.join(this.dataDir, d.name), { recursive: true, force: true });
     }
   }
 
@@ -164,10 +173,9 @@ export class LogManager {
 
   private writeMeta(meta: TopicMeta): void {
     const file = this.metaPath(meta.name);
-    // Not `${file}.tmp`: for a topic name of the full 249 characters that is 258 bytes, over
-    // NAME_MAX (255) on every common file system, and the create failed with ENAMETOOLONG.
-    // A short name of its own (still ending in .tmp, so that load() removes a leftover).
-    const tmp = path.join(path.dirname(file), `.write-${process.pid}.tmp`);
+    // `<name>.tmp`, not `<name>.json.tmp`: with a 249-byte name the latter is 258 bytes,
+    // over the 255-byte file name limit (ENAMETOOLONG).
+    const tmp = path.join(this.dataDir, 'meta', `${meta.name}.tmp`);
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
       fs.writeSync(fd, JSON.stringify(meta));
@@ -189,6 +197,9 @@ export class LogManager {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < -1)) throw new BadRequestError(`${k} must be an integer >= -1`, 'BAD_RETENTION');
     }
     if (this.topics.has(name)) throw new TopicExistsError(name);
+    if (this.unreadable.has(name)) {
+      throw new SluiceError('UNAVAILABLE', `topic ${JSON.stringify(name)} has unreadable metadata; repair or remove ${this.metaPath(name)}`, 'TOPIC_METADATA_UNREADABLE');
+    }
     const meta: TopicMeta = {
       name,
       partitions: opts.partitions,
@@ -287,6 +298,7 @@ export class LogManager {
 
   private unlock(): void {
     const lock = path.join(this.dataDir, '.lock');
+    lockedHere.delete(this.lockKey);
     try {
       if (fs.readFileSync(lock, 'utf8').trim() === String(process.pid)) fs.rmSync(lock);
     } catch {
@@ -295,21 +307,30 @@ export class LogManager {
   }
 }
 
+/** Data dirs (real paths) locked by a live LogManager of this process. */
+const lockedHere = new Set<string>();
+
 /**
- * Two processes appending to one directory would interleave batches and corrupt it: the
+ * Two writers appending to one directory would interleave batches and corrupt it: the
  * lock file holds the owner's pid, and a lock whose pid is no longer alive is taken over.
+ * A lock with this process's own pid is held only if a LogManager here still holds it;
+ * otherwise it was left by an earlier process that had the same pid (pid 1 in a container).
  */
-function lockDataDir(dataDir: string): void {
+function lockDataDir(dataDir: string): string {
   const lock = path.join(dataDir, '.lock');
+  const key = fs.realpathSync(dataDir);
+  if (lockedHere.has(key)) {
+    throw new SluiceError('UNAVAILABLE', `data directory ${dataDir} is in use by this process`, 'DATA_DIR_LOCKED');
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
-      return;
+      lockedHere.add(key);
+      return key;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(fs.readFileSync(lock, 'utf8').trim());
-      if (pid === process.pid) return;
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      if (pid !== process.pid && Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
         throw new SluiceError('UNAVAILABLE', `data directory ${dataDir} is in use by process ${pid}`, 'DATA_DIR_LOCKED');
       }
       fs.rmSync(lock, { force: true });

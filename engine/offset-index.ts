@@ -39,10 +39,10 @@ export class OffsetIndex {
     return this.count;
   }
 
-  /** Entries strictly increasing, positions inside the log, the first at position 0. */
+  /** Entries strictly increasing, positions inside the log and past its first batch. */
   isSane(logBytes: number): boolean {
     for (let i = 0; i < this.count; i++) {
-      if (this.pos[i] >= logBytes) return false;
+      if (this.pos[i] === 0 || this.pos[i] >= logBytes) return false;
       if (i > 0 && (this.rel[i] <= this.rel[i - 1] || this.pos[i] <= this.pos[i - 1])) return false;
     }
     return true;
@@ -83,6 +83,10 @@ export class OffsetIndex {
       } else hi = mid - 1;
     }
     return best < 0 ? { relativeOffset: 0, position: 0 } : { relativeOffset: this.rel[best], position: this.pos[best] };
+  }
+
+  first(): { relativeOffset: number; position: number } | null {
+    return this.count === 0 ? null : { relativeOffset: this.rel[0], position: this.pos[0] };
   }
 
   last(): { relativeOffset: number; position: number } | null {

@@ -54,10 +54,16 @@ export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset
 
 interface Pending {
   segment: Segment;
+  /** Where the batch starts and ends in `segment`. */
+  start: number;
   end: number;
   nextOffset: number;
   bytes: Uint8Array;
   firstOffset: number;
+  result: AppendResult;
+  /** Under `flush: always`: settles the append once its sync succeeded or failed. */
+  resolve?: (r: AppendResult) => void;
+  reject?: (err: Error) => void;
 }
 
 export class PartitionLog {
@@ -117,7 +123,12 @@ export class PartitionLog {
       const newest = i === bases.length - 1;
       // The newest segment may hold a torn tail: walk it whole. Older ones were synced at
       // roll; trust their indexes when sane and walk only past the last entry.
-      const trusted = !newest && seg.offsetIndex.isSane(seg.size) && seg.loadTail() && seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset);
+      const trusted =
+        !newest &&
+        seg.offsetIndex.isSane(seg.size) &&
+        seg.loadTail() &&
+        seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset) &&
+        seg.timeIndexMatches();
       if (!trusted) {
         const report = recoverSegment(seg);
         if (report.truncatedBytes > 0) {
@@ -178,15 +189,29 @@ export class PartitionLog {
    * change `batch` afterwards: its bytes are handed to commit listeners as they are.
    */
   append(batch: Uint8Array): Promise<AppendResult> {
+    let entry: Pending;
     try {
-      return Promise.resolve(this.appendNow(batch)).then((r) => (this.flush === 'always' ? this.groupCommit.sync().then(() => r) : r));
+      entry = this.appendNow(batch);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.flush !== 'always') return Promise.resolve(entry.result);
+    // Settled by syncDirty: committed after its sync, or rejected when a sync failed and
+    // the tail was cut. The group commit's own promise says nothing about this entry.
+    const settled = new Promise<AppendResult>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    this.groupCommit.sync().catch(() => {});
+    return settled;
   }
 
-  private appendNow(batch: Uint8Array): AppendResult {
+  private assertOpen(): void {
     if (this.closed) throw new UnavailableError(`partition ${this.topic}-${this.partition} is closed`, 'CLOSED');
+  }
+
+  private appendNow(batch: Uint8Array): Pending {
+    this.assertOpen();
     if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
     const h: BatchHeader = checkBatch(batch, 0, batch.length, batchBytesMax);
     if (h.size !== batch.length) throw new BadRequestError('bytes after the batch', 'TRAILING_BYTES');
@@ -195,9 +220,10 @@ export class PartitionLog {
     h.baseOffset = baseOffset;
     this.maybeRoll(batch.length, h.baseTimestamp);
     const seg = this.active;
-    seg.append(batch, h);
+    const start = seg.append(batch, h);
     this.nextOffsetValue = baseOffset + h.recordCount;
-    const entry: Pending = { segment: seg, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset };
+    const result = { baseOffset, lastOffset: baseOffset + h.recordCount - 1, recordCount: h.recordCount };
+    const entry: Pending = { segment: seg, start, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset, result };
     if (this.flush === 'always') {
       this.pending.push(entry);
       this.dirty.add(seg);
@@ -205,7 +231,7 @@ export class PartitionLog {
       if (this.flush === 'interval') this.dirty.add(seg);
       this.commit(entry);
     }
-    return { baseOffset, lastOffset: baseOffset + h.recordCount - 1, recordCount: h.recordCount };
+    return entry;
   }
 
   private commit(e: Pending): void {
@@ -227,11 +253,41 @@ export class PartitionLog {
     try {
       await Promise.all(segs.map((s) => s.sync()));
     } catch (err) {
-      for (const s of segs) this.dirty.add(s);
       const e = err as NodeJS.ErrnoException;
-      throw new UnavailableError(`fsync failed: ${e.code ?? e.message}`, 'FSYNC_FAILED');
+      const failure = new UnavailableError(`fsync failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'FSYNC_FAILED');
+      this.rollBackPending(failure);
+      throw failure;
     }
-    for (const e of this.pending.splice(0, upTo)) this.commit(e);
+    for (const e of this.pending.splice(0, upTo)) {
+      this.commit(e);
+      e.resolve?.(e.result);
+    }
+  }
+
+  /**
+   * After a failed fsync nothing unsynced can be trusted to be on disk (Linux may already have
+   * dropped the dirty pages), and nobody has seen it: cut the log back to the first pending
+   * batch, so that what follows is written again at the same offsets, and reject every
+   * pending append. Segments rolled since then held only pending batches and go too.
+   */
+  private rollBackPending(failure: Error): void {
+    const dropped = this.pending.splice(0);
+    if (dropped.length === 0) return;
+    const first = dropped[0];
+    this.logger?.error({ topic: this.topic, partition: this.partition, from: first.firstOffset, batches: dropped.length, err: failure }, 'fsync failed: cutting the unsynced tail');
+    while (this.segments.length > 1 && this.active !== first.segment) this.segments.pop()!.delete();
+    try {
+      first.segment.truncateFile(first.start);
+      recoverSegment(first.segment);
+      first.segment.readable = Math.min(first.segment.readable, first.segment.size);
+      this.dirty.clear();
+      this.nextOffsetValue = first.firstOffset;
+    } catch (err) {
+      // Cannot even cut the tail: refuse further writes until the partition is reopened.
+      this.closed = true;
+      this.logger?.error({ err, topic: this.topic, partition: this.partition }, 'cannot cut the unsynced tail; the partition is closed');
+    }
+    for (const e of dropped) e.reject?.(failure);
   }
 
   private maybeRoll(incoming: number, timestamp: number): void {
@@ -264,6 +320,8 @@ export class PartitionLog {
    * or above the hw throws OffsetOutOfRangeError.
    */
   read(offset: number, maxBytes: number): ReadResult | null {
+    // Closed segments have no file to map: without this, an uncoded EBADF from mmap.
+    this.assertOpen();
     if (!Number.isSafeInteger(offset) || offset < this.startOffset) {
       throw new OffsetOutOfRangeError(`offset ${offset} is below the log start ${this.startOffset}`);
     }
@@ -277,13 +335,13 @@ export class PartitionLog {
       let end = start;
       let next = offset;
       while (end < seg.readable) {
-        const h = seg.headerAt(end);
-        if (end > start && end + h.size - start > maxBytes) break;
-        end += h.size;
-        next = h.baseOffset + h.lastOffsetDelta + 1;
+        const size = seg.batchSizeAt(end);
+        if (end > start && end + size - start > maxBytes) break;
+        next = seg.batchNextOffsetAt(end);
+        end += size;
       }
       const bytes = seg.view(start, end - start);
-      const firstOffset = seg.headerAt(start).baseOffset;
+      const firstOffset = seg.batchBaseOffsetAt(start);
       return { bytes, segment: seg, position: start, firstOffset, nextOffset: next };
     }
     return null;
@@ -302,6 +360,7 @@ export class PartitionLog {
 
   /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */
   offsetForTime(timestamp: number): number {
+    this.assertOpen();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
       let pos = seg.positionForTime(timestamp);
@@ -321,6 +380,8 @@ export class PartitionLog {
    * active segment is rolled first when it alone is past the time limit.
    */
   enforceRetention(now = Date.now()): number {
+    // A closed log must not roll (create a file) or delete anything.
+    if (this.closed) return 0;
     let deleted = 0;
     const deletable = (seg: Segment): boolean => seg !== this.active && seg.readable === seg.size && seg.nextOffset <= this.hwValue;
     if (this.retentionMs >= 0) {

@@ -45,7 +45,7 @@ export class TimeIndex {
   isSane(nextRelativeOffset: number): boolean {
     for (let i = 0; i < this.count; i++) {
       if (this.rel[i] >= nextRelativeOffset) return false;
-      if (i > 0 && (this.ts[i] <= this.ts[i - 1] || this.rel[i] < this.rel[i - 1])) return false;
+      if (i > 0 && (this.ts[i] <= this.ts[i - 1] || this.rel[i] <= this.rel[i - 1])) return false;
     }
     return true;
   }
@@ -62,6 +62,10 @@ export class TimeIndex {
     this.ts[this.count] = ts;
     this.rel[this.count] = rel;
     this.count++;
+  }
+
+  relativeOffsetAt(i: number): number {
+    return this.rel[i];
   }
 
   /** The largest timestamp indexed, or -Infinity. */

@@ -24,6 +24,11 @@ import { installNativeCodecs } from '../engine/index.ts';
 import { produceFrame } from '../src/gateway/frames.ts';
 import { type RawWs, rawConnect } from './raw-ws.ts';
 import { type ServerProcess, http, startServer } from '../test/helpers/server.ts';
+import { machine } from './lib/machine.ts';
+import { cpuSeconds } from './lib/proc.ts';
+import { scanData } from './lib/sluice-frames.ts';
+import { percentile } from './lib/stats.ts';
+import { formatTable } from './lib/table.ts';
 
 installNativeCodecs();
 
@@ -83,12 +88,6 @@ function request(ws: WebSocket, obj: object & { id: number }): Promise<any> {
     ws.on('message', on);
     ws.send(JSON.stringify(obj));
   });
-}
-
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 interface Row {
@@ -154,21 +153,6 @@ async function ingestProduce(srv: ServerProcess, flush: string): Promise<void> {
   await sleep(300);
   ws.terminate();
   rows.push({ phase: `ingest PRODUCE 1000 x 100 B, 1 conn (flush=${flush})`, result: `${Math.round(rate).toLocaleString('en')} rec/s`, target: '>= 1,000,000 rec/s', note: `${((rate * 100) / 1e6).toFixed(0)} MB/s of values, server CPU ${(cpu * 100).toFixed(0)}%${errors ? `, ${errors} errors` : ''}` });
-}
-
-/** Counts records in a DATA frame from the batch headers, without decoding them. */
-function scanData(d: Buffer, onBatch: (baseOffset: number, count: number) => void): void {
-  let pos = 2 + d[1] + 4;
-  while (pos + 61 <= d.length) {
-    const base = d.readUInt32BE(pos) * 4294967296 + d.readUInt32BE(pos + 4);
-    const size = d.readInt32BE(pos + 8) + 12;
-    onBatch(base, d.readInt32BE(pos + 57));
-    pos += size;
-  }
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 async function fanout(srv: ServerProcess): Promise<void> {
@@ -258,7 +242,7 @@ async function fanout(srv: ServerProcess): Promise<void> {
   lat.sort((a, b) => a - b);
   rows.push({
     phase: `fan-out latency at ~half rate (${Math.round(pacedRate).toLocaleString('en')} rec/s delivered)`,
-    result: lat.length ? `p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms` : 'no samples',
+    result: lat.length ? `p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms` : 'no samples',
     target: 'p99 <= 20 ms',
     note: `${lat.length} samples from ${Math.ceil(FANOUT_SUBS / sampleEvery)} subscribers`,
   });
@@ -311,21 +295,12 @@ async function stalledSubscriber(srv: ServerProcess): Promise<void> {
   stalled.terminate();
 }
 
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} x ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${os.release()}, Node ${process.version}`;
-}
-
 function printTable(): void {
   const cols: (keyof Row)[] = ['phase', 'result', 'target', 'note'];
-  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
-  const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(w[i])).join(' | ')} |`;
   console.log(`\nsluice gateway benchmark — ${machine()}`);
   console.log(`load generator and server share the machine; ${SECONDS} s per measurement${quick ? ' (--quick)' : ''}`);
   console.log(`load average at start ${loadAtStart.map((l) => l.toFixed(1)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (anything above ~2 means other processes took CPU too)\n`);
-  console.log(line(cols));
-  console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(cols.map((c) => r[c])));
+  console.log(formatTable(cols, rows.map((r) => cols.map((c) => r[c]))));
 }
 
 async function withServer(args: string[], fn: (srv: ServerProcess) => Promise<void>): Promise<void> {

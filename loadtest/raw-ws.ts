@@ -55,8 +55,23 @@ export function rawConnect(port: number, path: string, onMessage: (data: Buffer,
     };
     sock.once('error', reject);
     sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    // Chunks of a frame not yet complete wait in `pending` and are joined once, when enough
+    // bytes are there: joining on every chunk would copy a 1 MiB frame ~16 times over.
+    const pending: Buffer[] = [];
+    let pendingLen = 0;
+    let need = 0;
     sock.on('data', (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length + pendingLen + chunk.length < need) {
+        pending.push(chunk);
+        pendingLen += chunk.length;
+        return;
+      }
+      if (pending.length) {
+        buf = Buffer.concat([buf, ...pending, chunk]);
+        pending.length = 0;
+        pendingLen = 0;
+      } else buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      need = 0;
       if (!upgraded) {
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) return;
@@ -79,7 +94,10 @@ export function rawConnect(port: number, path: string, onMessage: (data: Buffer,
           len = buf.readUInt32BE(pos + 6);
           hdr = 10;
         }
-        if (buf.length - pos < hdr + len) break;
+        if (buf.length - pos < hdr + len) {
+          need = hdr + len;
+          break;
+        }
         if (op === 1 || op === 2) onMessage(buf.subarray(pos + hdr, pos + hdr + len), op === 2);
         pos += hdr + len;
       }

@@ -29,43 +29,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { LogManager, encodeRecordBatch } from '../engine/index.ts';
+import { PY_SENDFILE_SERVER, buildPartition, firstLine, runReader } from './lib/replay-core.ts';
+import { cpuNs } from './lib/proc.ts';
+import { median } from './lib/stats.ts';
 import { loadSendfile } from '../src/replay/sendfile.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const GiB = 1024 ** 3;
-const runTimeoutMs = 30_000;
-
-const PY_SENDFILE_SERVER = `
-import socket, sys
-path = sys.argv[1]
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen(16)
-print(s.getsockname()[1], flush=True)
-while True:
-    c, _ = s.accept()
-    with open(path, "rb") as f:
-        try: c.sendfile(f)
-        except OSError: pass
-    c.close()
-`;
-
-const PY_READER = `
-import socket, sys, time
-port = int(sys.argv[1]); req = sys.argv[2] if len(sys.argv) > 2 else ""
-buf = bytearray(1 << 20); n = 0
-t0 = time.perf_counter()
-s = socket.create_connection(("127.0.0.1", port))
-if req:
-    s.sendall(req.encode() + b"\\n"); s.shutdown(socket.SHUT_WR)
-while True:
-    k = s.recv_into(buf)
-    if k == 0: break
-    n += k
-t1 = time.perf_counter()
-print(n, t1 - t0, flush=True)
-`;
 
 interface Method {
   name: string;
@@ -76,68 +46,6 @@ interface Method {
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
-}
-
-function cpuNs(pid: number): number {
-  let ns = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread exited
-    }
-  }
-  return ns;
-}
-
-function firstLine(proc: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    readline.createInterface({ input: proc.stdout! }).once('line', resolve);
-    proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
-
-async function buildPartition(dataDir: string, bytes: number): Promise<string> {
-  const log = await LogManager.open({ dataDir, segmentBytes: 2 ** 31 - 1, flush: 'never', retentionCheckMs: 0 });
-  log.createTopic('bench', { partitions: 1 });
-  const p = log.partition('bench', 0);
-  // 64 records of 1 KiB per batch (~66 KB), values that LZ4 could not shrink anyway.
-  const value = () => {
-    const b = Buffer.allocUnsafe(1024);
-    for (let i = 0; i < b.length; i++) b[i] = (Math.random() * 256) | 0;
-    return b;
-  };
-  const template = encodeRecordBatch(Array.from({ length: 64 }, () => ({ key: null, value: value() })), { codec: 'none' });
-  while (p.bytes < bytes) await p.append(Buffer.from(template));
-  const segments = p.segmentCount;
-  await log.close();
-  if (segments !== 1) throw new Error(`expected one segment, got ${segments}`);
-  return path.join(dataDir, 'bench-0', '00000000000000000000.log');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function runReader(port: number, request?: string): Promise<{ bytes: number; seconds: number }> {
-  const args = ['-c', PY_READER, String(port)];
-  if (request) args.push(request);
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let s = '';
-    // Bounded: a run that stalls fails the benchmark instead of hanging it.
-    const timer = setTimeout(() => p.kill('SIGKILL'), runTimeoutMs);
-    p.stdout!.on('data', (d) => (s += d));
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(s);
-      else reject(new Error(`reader on port ${port} exited with ${code}${code === null ? ' (killed after a stall)' : ''}`));
-    });
-  });
-  const [bytes, seconds] = out.trim().split(' ').map(Number);
-  return { bytes, seconds };
 }
 
 async function main(): Promise<void> {

@@ -33,38 +33,49 @@ const headerChecksum = ((): number => {
   return (xxhash32(d) >>> 8) & 0xff;
 })();
 
-const scratch = new Uint8Array(compressBound(BLOCK_MAX));
+/** Bytes `lz4FrameEncodeInto` may write for `n` bytes of input. */
+export function lz4FrameBound(n: number): number {
+  const full = Math.floor(n / BLOCK_MAX);
+  const rest = n - full * BLOCK_MAX;
+  return 7 + full * (4 + compressBound(BLOCK_MAX)) + (rest > 0 || n === 0 ? 4 + compressBound(rest) : 0) + 4;
+}
 
 /** Compresses `src` into a whole LZ4 frame. */
 export function lz4FrameEncode(src: Uint8Array): Uint8Array {
-  const blocks = Math.max(1, Math.ceil(src.length / BLOCK_MAX));
-  // Worst case: every block stored raw plus its size word.
-  const out = new Uint8Array(7 + src.length + blocks * 4 + 4);
-  out[0] = 0x04;
-  out[1] = 0x22;
-  out[2] = 0x4d;
-  out[3] = 0x18;
-  out[4] = FLG_V1_INDEPENDENT;
-  out[5] = BD_64K;
-  out[6] = headerChecksum;
-  let op = 7;
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const out = new Uint8Array(lz4FrameBound(src.length));
+  return out.subarray(0, lz4FrameEncodeInto(src, out, 0));
+}
+
+/**
+ * Writes the frame of `src` into `dst` from `pos` (which must leave `lz4FrameBound` bytes)
+ * and returns where it ends. Blocks are compressed in place: no scratch copy, and the
+ * caller can put the frame where it will stay (behind a batch header).
+ */
+export function lz4FrameEncodeInto(src: Uint8Array, dst: Uint8Array, pos: number): number {
+  if (dst.length - pos < lz4FrameBound(src.length)) throw new RangeError('lz4 frame: output too small');
+  dst[pos] = 0x04;
+  dst[pos + 1] = 0x22;
+  dst[pos + 2] = 0x4d;
+  dst[pos + 3] = 0x18;
+  dst[pos + 4] = FLG_V1_INDEPENDENT;
+  dst[pos + 5] = BD_64K;
+  dst[pos + 6] = headerChecksum;
+  let op = pos + 7;
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
   for (let ip = 0; ip < src.length; ip += BLOCK_MAX) {
     const chunk = src.subarray(ip, Math.min(ip + BLOCK_MAX, src.length));
-    const n = block.compress(chunk, scratch);
+    const n = block.compress(chunk, dst.subarray(op + 4, op + 4 + compressBound(chunk.length)));
     if (n > 0 && n < chunk.length) {
       dv.setUint32(op, n, true);
-      out.set(scratch.subarray(0, n), op + 4);
       op += 4 + n;
     } else {
       dv.setUint32(op, (chunk.length | STORED) >>> 0, true);
-      out.set(chunk, op + 4);
+      dst.set(chunk, op + 4);
       op += 4 + chunk.length;
     }
   }
   dv.setUint32(op, 0, true);
-  op += 4;
-  return out.subarray(0, op);
+  return op + 4;
 }
 
 const BLOCK_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];

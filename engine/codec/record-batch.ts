@@ -20,7 +20,7 @@
  */
 import { CorruptBatchError } from '../errors.ts';
 import { crc32c } from './crc32c.ts';
-import { lz4FrameDecode, lz4FrameEncode } from './lz4-frame.ts';
+import { lz4FrameBound, lz4FrameDecode, lz4FrameEncodeInto } from './lz4-frame.ts';
 import { Reader, varintSize, writeVarint } from './varint.ts';
 
 export const MAGIC = 2;
@@ -150,9 +150,20 @@ export function encodeRecordBatch(records: readonly ProducerRecord[], opts: Enco
     bodySizes[i] = s;
     total += varintSize(s) + s;
   }
-  // Pass 2: write the records.
-  const recs = new Uint8Array(total);
-  let p = 0;
+  // Pass 2: write the records, straight behind the header when they are stored plain;
+  // into a reused buffer when they are to be compressed (they do not outlive this call).
+  const codec = opts.codec === 'lz4' ? CODEC_LZ4 : CODEC_NONE;
+  let out: Uint8Array;
+  let recs: Uint8Array;
+  let p: number;
+  if (codec === CODEC_NONE) {
+    out = recs = new Uint8Array(BATCH_HEADER_BYTES + total);
+    p = BATCH_HEADER_BYTES;
+  } else {
+    out = recs = scratch(0, total);
+    p = 0;
+  }
+  const recordsStart = p;
   for (let i = 0; i < n; i++) {
     const r = records[i];
     p = writeVarint(recs, p, bodySizes[i]);
@@ -191,9 +202,15 @@ export function encodeRecordBatch(records: readonly ProducerRecord[], opts: Enco
       recs[p++] = 0;
     }
   }
-  const codec = opts.codec === 'lz4' ? CODEC_LZ4 : CODEC_NONE;
-  const body = codec === CODEC_LZ4 ? lz4FrameEncode(recs) : recs;
-  const out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
+  // Every byte was written: a reused buffer must never leak an earlier batch's bytes.
+  if (p !== recordsStart + total) throw new Error(`encodeRecordBatch wrote ${p - recordsStart} of ${total} record bytes`);
+  if (codec === CODEC_LZ4) {
+    const frame = scratch(1, BATCH_HEADER_BYTES + lz4FrameBound(total));
+    const end = lz4FrameEncodeInto(recs.subarray(0, total), frame, BATCH_HEADER_BYTES);
+    // One exact copy, so the batch does not pin the worst-case buffer; the header is
+    // written over the stale bytes below.
+    out = frame.slice(0, end);
+  }
   const dv = view(out);
   setInt64(dv, 0, opts.baseOffset ?? 0);
   dv.setInt32(8, out.length - LOG_OVERHEAD);
@@ -207,9 +224,23 @@ export function encodeRecordBatch(records: readonly ProducerRecord[], opts: Enco
   dv.setInt16(51, -1);
   dv.setInt32(53, -1);
   dv.setInt32(57, n);
-  out.set(body, BATCH_HEADER_BYTES);
   dv.setUint32(17, crc32c(out, CRC_START, out.length));
   return out;
+}
+
+/**
+ * Two buffers reused by encodeRecordBatch (0: plain records before compression, 1: the
+ * compressed batch before its exact copy), so the common batch allocates once, not three
+ * times. Up to `scratchBytesMax` each; a larger batch gets fresh buffers. Encoding is
+ * synchronous and does not re-enter, so one pair per realm is enough.
+ */
+const scratchBytesMax = 2 * 1024 * 1024;
+const scratchBuffers = [new Uint8Array(0), new Uint8Array(0)];
+
+function scratch(which: 0 | 1, bytes: number): Uint8Array {
+  if (bytes > scratchBytesMax) return new Uint8Array(bytes);
+  if (scratchBuffers[which].length < bytes) scratchBuffers[which] = new Uint8Array(Math.min(scratchBytesMax, Math.max(bytes, scratchBuffers[which].length * 2)));
+  return scratchBuffers[which];
 }
 
 /**

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { CONFIG_KEYS, ConfigError, flagName, loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
-import { startServer } from '../server.ts';
 
 export function registerServe(program: Command): void {
   const cmd = program.command('serve').description('run the sluice server');
@@ -22,6 +21,8 @@ export function registerServe(program: Command): void {
     const logger = createLogger(config.logLevel);
     let server;
     try {
+      // Loaded here so that the everyday subcommands do not pay for uWS and the engine.
+      const { startServer } = await import('../server.ts');
       server = await startServer(config, logger);
     } catch (err) {
       if (err instanceof ConfigError) {

@@ -4,20 +4,11 @@
  */
 import type { Command } from 'commander';
 import { type ErrorCode, SluiceError } from '../../engine/errors.ts';
+import type { TopicInfo as EngineTopicInfo } from '../../engine/index.ts';
 import { type CommonFlags, action, addUrl, httpBase, int, out } from './common.ts';
 
-interface PartitionInfo {
-  partition: number;
-  epoch: string;
-  start: number;
-  hw: number;
-  bytes: number;
-  segments: number;
-}
-interface TopicInfo {
-  name: string;
-  partitions: PartitionInfo[];
-}
+/** What GET /v1/topics/{t} answers (the engine's description of the topic). */
+type TopicInfo = Pick<EngineTopicInfo, 'name' | 'partitions'>;
 
 async function api(flags: CommonFlags, method: string, path: string, body?: unknown): Promise<unknown> {
   const headers: Record<string, string> = {};

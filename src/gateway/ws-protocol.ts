@@ -26,32 +26,22 @@ export const From = z.union([
 export type From = z.infer<typeof From>;
 
 /** One record to publish: the fields `pub` and `POST /v1/topics/{t}/records` share. */
-export const RecordInput = z
-  .object({
-    partition: Partition.optional(),
-    key: z.string().optional(),
-    value: z.string().optional(),
-    value64: Base64.optional(),
-    headers: z.record(z.string(), z.string()).optional(),
-  })
-  .refine((r) => r.value === undefined || r.value64 === undefined, { message: 'give value or value64, not both' });
+const RecordFields = z.object({
+  partition: Partition.optional(),
+  key: z.string().optional(),
+  value: z.string().optional(),
+  value64: Base64.optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+const oneValue = (r: { value?: string; value64?: string }): boolean => r.value === undefined || r.value64 === undefined;
+const oneValueMessage = { message: 'give value or value64, not both' };
+export const RecordInput = RecordFields.refine(oneValue, oneValueMessage);
 export type RecordInput = z.infer<typeof RecordInput>;
 
 const Meta = z.object({ op: z.literal('meta'), id: Id.optional(), topic: Topic });
 const Sub = z.object({ op: z.literal('sub'), id: Id.optional(), topic: Topic, partition: Partition.optional(), from: From.default('latest') });
 const Unsub = z.object({ op: z.literal('unsub'), id: Id.optional(), topic: Topic, partition: Partition.optional() });
-const Pub = z
-  .object({
-    op: z.literal('pub'),
-    id: Id.optional(),
-    topic: Topic,
-    partition: Partition.optional(),
-    key: z.string().optional(),
-    value: z.string().optional(),
-    value64: Base64.optional(),
-    headers: z.record(z.string(), z.string()).optional(),
-  })
-  .refine((r) => r.value === undefined || r.value64 === undefined, { message: 'give value or value64, not both' });
+const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage);
 const Ping = z.object({ op: z.literal('ping'), id: Id.optional() });
 const Auth = z.object({ op: z.literal('auth'), id: Id.optional(), token: z.string() });
 
