@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ERROR_CODES } from '../../engine/errors.ts';
+import { rng } from '../helpers/random.ts';
 import { http } from '../helpers/server.ts';
 
 export interface Rng {
@@ -20,18 +21,11 @@ export interface Rng {
   chance(p: number): boolean;
 }
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+/** The shared mulberry32 (test/helpers/random.ts) with a printed seed and a few conveniences. */
 export function seeded(name: string): Rng {
   const seed = process.env.SEED ? Number(process.env.SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
   console.log(`${name}: SEED=${seed}`);
-  let a = seed;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = rng(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return {
     seed,
