@@ -3,6 +3,7 @@
  * and shuts them down in the reverse order. Nothing else wires modules together.
  */
 import { LogManager } from '../engine/index.ts';
+import { type Auth, createAuth } from './common/auth.ts';
 import type { Config } from './common/config.ts';
 import type { Logger } from './common/logger.ts';
 import { type Front, startGateway } from './gateway/gateway.ts';
@@ -28,11 +29,19 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** What startup says about auth: the key in use and its weaknesses, or that auth is off (a warning beyond loopback). */
+export function authStartupLines(auth: Auth | null, host: string): { level: 'info' | 'warn'; msg: string }[] {
+  if (auth) return [{ level: 'info', msg: `auth is on: ${auth.description}` }, ...auth.warnings.map((w) => ({ level: 'warn' as const, msg: w }))];
+  if (!isLoopback(host)) return [{ level: 'warn', msg: `auth is off and sluice listens on ${host}, beyond loopback: anyone who can reach it can read and write every topic` }];
+  return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
+}
+
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const host = resolveHost(config);
-  if (!authEnabled(config) && !isLoopback(host)) {
-    logger.warn({ host }, 'auth is off and sluice listens beyond loopback: anyone who can reach it can read and write every topic');
-  }
+  // The verifier is built once, before the log is opened, and shared by both fronts: a bad
+  // key file stops the server here with a ConfigError naming the file, before any I/O.
+  const auth: Auth | null = createAuth(config);
+  for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
   const log = await LogManager.open({
     dataDir: config.dataDir,
     flush: config.flush,
@@ -45,9 +54,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const fronts: Front[] = [];
   try {
-    const gateway = await startGateway({ config, host, logger, log });
+    const gateway = await startGateway({ config, host, logger, log, auth });
     fronts.push(gateway);
-    const replay = await startReplayServer({ config, host, logger, log });
+    const replay = await startReplayServer({ config, host, logger, log, auth });
     fronts.push(replay);
     let closing: Promise<void> | null = null;
     return {

@@ -25,6 +25,12 @@ export function registerServe(program: Command): void {
       const { startServer } = await import('../server.ts');
       server = await startServer(config, logger);
     } catch (err) {
+      if (err instanceof ConfigError) {
+        // A bad key file: a configuration problem, reported like one.
+        logger.flush();
+        process.stderr.write(`sluice: ${err.message}\n`);
+        process.exit(2);
+      }
       logger.fatal({ err }, 'sluice could not start');
       logger.flush();
       process.stderr.write(`sluice: ${(err as Error).message}\n`);

@@ -30,6 +30,18 @@ export const ConfigSchema = z
     maxRecordBytes: int(1, 256 * 1024 * 1024).default(1024 * 1024),
     /** Records per second per connection; 0 = unlimited. */
     publishRate: int(0).default(0),
+    /** Topic-partitions one WebSocket connection may follow at once; one more `sub` is BAD_REQUEST. */
+    maxSubscriptions: int(1, 1_000_000).default(1000),
+    /** WebSocket connections open at once (upgrades in progress count); one more upgrade gets 503 UNAVAILABLE. */
+    maxConnections: int(1, 10_000_000).default(10_000),
+    /**
+     * A WebSocket with no traffic for this long is closed; the server pings it before that, so
+     * a live client (which answers pings) stays. uWS counts in seconds, at least 8: 0 (off) or
+     * 8000 and more, rounded to the second.
+     */
+    idleTimeoutMs: int(0, 24 * 3600 * 1000)
+      .refine((ms) => ms === 0 || ms >= 8000, { message: 'is 0 (off) or at least 8000 (uWS needs 8 s or more)' })
+      .default(120_000),
     /** How long the batcher waits to gather a partition's batch, in ms. */
     lingerMs: int(0, 1000).default(2),
     /** A partition's batch is appended as soon as it holds this many bytes. */

@@ -11,11 +11,14 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { ErrorCode } from '../../engine/index.ts';
+import type { ExpiryTimer, Principal } from '../common/auth.ts';
 import { errorMessage } from './ws-protocol.ts';
 import type { Subscription } from './subscription.ts';
 
 export interface SocketData {
   conn: Connection | null;
+  /** Who the upgrade's token says the peer is (null: auth off); handed to the Connection in `open`. */
+  principal: Principal | null;
 }
 
 interface Slot {
@@ -24,6 +27,14 @@ interface Slot {
 
 export class Connection {
   closed = false;
+  /** Who this connection acts as (null: auth off). Replaced by a successful `auth` op. */
+  principal: Principal | null = null;
+  /** Fires when the principal's token expires; re-armed on each refresh. */
+  expiry: ExpiryTimer | null = null;
+  /** Counts `auth` ops; `authApplied` is the latest one whose token replaced the connection's. */
+  authSeq = 0;
+  /** Verifications can finish out of order: an older token never replaces a newer one. */
+  authApplied = 0;
   readonly subs = new Map<string, Subscription>();
   private readonly pending: Slot[] = [];
   private head = 0;

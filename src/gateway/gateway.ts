@@ -11,6 +11,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { LogManager } from '../../engine/index.ts';
+import { type Auth, type Principal, authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import { Metrics } from '../common/metrics.ts';
@@ -27,6 +28,8 @@ export interface GatewayContext {
   host: string;
   logger: Logger;
   log: LogManager;
+  /** The verifier both fronts share (server.ts builds it once); null: auth is off. */
+  auth: Auth | null;
 }
 
 export interface Front {
@@ -41,8 +44,10 @@ export interface Front {
  * PR #1662). Every socket joins this topic in `open`; nothing is ever published to it.
  */
 const LARGE_SEND_WORKAROUND_TOPIC = 'sluice/large-send-workaround';
-/** Seconds without traffic before uWS closes a socket; it pings before that. */
-const idleTimeoutSeconds = 120;
+/** uWS counts the idle timeout in whole seconds (0 = off); config.ts keeps it 0 or >= 8 s. */
+export function idleTimeoutSeconds(idleTimeoutMs: number): number {
+  return Math.round(idleTimeoutMs / 1000);
+}
 /**
  * uWS drops a send (status 2) once a socket holds more than this. sluice keeps each socket
  * near backpressureBytesMax (1 MiB) itself, so this only guards against a bug.
@@ -55,14 +60,12 @@ export function frameHardCapBytes(maxFrameBytes: number): number {
 }
 
 export async function startGateway(ctx: GatewayContext): Promise<Front> {
-  const { config, log, logger } = ctx;
-  if (config.authSecret || config.authPublicKey) {
-    // Fail closed: serving without checking tokens would open what the operator meant to protect.
-    throw new Error('auth (--auth-secret / --auth-public-key) is not implemented in this build of the gateway');
-  }
+  const { config, log, logger, auth } = ctx;
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
+  /** Upgrades waiting for their token to verify: they count against --max-connections. */
+  let upgrading = 0;
   let ready = true;
 
   const metrics = new Metrics({
@@ -81,7 +84,7 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
   });
   const fanout = new Fanout(metrics);
   const batcher = new Batcher(log, { lingerMs: config.lingerMs, batchBytes: config.batchBytes, compression: config.compression, autoCreate: config.autoCreate, partitions: config.partitions }, metrics);
-  const handlers = new WsHandlers({ config, log, batcher, fanout, metrics, logger });
+  const handlers = new WsHandlers({ config, log, batcher, fanout, metrics, logger, auth });
 
   app.ws<SocketData>('/v1/ws', {
     compression: uws.DISABLED,
@@ -91,26 +94,62 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
     maxPayloadLength: frameHardCapBytes(config.maxFrameBytes),
     maxBackpressure: uwsBackpressureBytesMax,
     closeOnBackpressureLimit: 0,
-    idleTimeout: idleTimeoutSeconds,
+    idleTimeout: idleTimeoutSeconds(config.idleTimeoutMs),
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      if (!ready) {
-        res.writeStatus('503 Service Unavailable').end('{"code":"UNAVAILABLE","message":"shutting down"}');
+      const refuse = (status: string, code: string, message: string): void => {
+        res.cork(() => {
+          res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }), true);
+        });
+      };
+      if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
+      if (sockets.size + upgrading >= config.maxConnections) {
+        return refuse('503 Service Unavailable', 'UNAVAILABLE', `${config.maxConnections} connections are open, the most this server takes (--max-connections)`);
+      }
+      // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      if (auth === null) {
+        res.upgrade<SocketData>({ conn: null, principal: null }, key, protocol, extensions, context);
         return;
       }
-      res.upgrade<SocketData>(
-        { conn: null },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
+      let token: string | null;
+      try {
+        token = tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') });
+      } catch (err) {
+        return refuse('401 Unauthorized', 'UNAUTHORIZED', (err as Error).message);
+      }
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      upgrading++;
+      authenticate(auth, token).then(
+        (principal) => {
+          upgrading--;
+          if (aborted) return;
+          if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
+          res.cork(() => {
+            res.upgrade<SocketData>({ conn: null, principal }, key, protocol, extensions, context);
+          });
+        },
+        (err) => {
+          upgrading--;
+          if (aborted) return;
+          // "missing/bad → HTTP 401 with {code,message} and no upgrade"
+          refuse('401 Unauthorized', 'UNAUTHORIZED', (err as Error).message);
+        },
       );
     },
     open: (ws) => {
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
-      ws.getUserData().conn = new Connection(ws, config.publishRate);
+      const data = ws.getUserData();
+      const conn = new Connection(ws, config.publishRate);
+      data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
+      handlers.onOpen(conn, data.principal);
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().conn;
@@ -158,6 +197,7 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
 
   registerHttpApi(app, {
     config,
+    auth,
     log,
     batcher,
     metrics,

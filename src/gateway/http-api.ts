@@ -7,9 +7,10 @@
  * ArrayBuffers are valid only during the call (copied), and are capped at
  * `bodyBytesMax` (413); answers given outside the handler are written inside `cork`.
  */
-import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { type ErrorCode, type LogManager, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
+import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
@@ -18,6 +19,8 @@ import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts
 
 export interface HttpContext {
   config: Config;
+  /** null: auth is off and every request is allowed. */
+  auth: Auth | null;
   log: LogManager;
   batcher: Batcher;
   metrics: Metrics;
@@ -128,6 +131,19 @@ class Reply {
   }
 }
 
+/**
+ * The `{topic}` of a route, percent-decoded. A malformed escape (`%E0%A4%A`) would make
+ * decodeURIComponent throw inside a uWS handler; it gives '' instead, which no topic is
+ * named (BAD_REQUEST where a name is checked, UNKNOWN_TOPIC otherwise).
+ */
+function topicParam(req: HttpRequest): string {
+  try {
+    return decodeURIComponent(req.getParameter(0) ?? '');
+  } catch {
+    return '';
+  }
+}
+
 function zodMessage(err: z.ZodError): string {
   return err.issues
     .slice(0, 3)
@@ -147,8 +163,32 @@ function textOrBase64(b: Uint8Array | null, name: string, out: Record<string, un
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
-  const { log, batcher, config, logger } = ctx;
+  const { log, batcher, config, logger, auth } = ctx;
   const bodyBytesMax = Math.max(config.maxFrameBytes, 64 * 1024);
+
+  /**
+   * The principal of a request (null with auth off), from `?token=` or `Authorization:
+   * Bearer`. Reads the HttpRequest now (it is valid only during the handler); rejects with
+   * UNAUTHORIZED. With auth off it is resolved at once.
+   */
+  const principalOf = (req: HttpRequest): Promise<Principal | null> => {
+    if (auth === null) return Promise.resolve(null);
+    try {
+      return authenticate(auth, tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+  /** Runs `fn` with the request's principal; answers 401 instead when the token does not verify. */
+  const withPrincipal = (reply: Reply, req: HttpRequest, fn: (p: Principal | null) => void): void => {
+    if (auth === null) return fn(null);
+    principalOf(req).then(
+      (p) => {
+        if (!reply.aborted) fn(p);
+      },
+      (err) => reply.error(err, logger),
+    );
+  };
 
   app.get('/healthz', (res) => {
     new Reply(res).json(200, { ok: true });
@@ -165,139 +205,177 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
     );
   });
 
-  app.get('/v1/topics', (res) => {
+  app.get('/v1/topics', (res, req) => {
     const reply = new Reply(res);
-    try {
-      reply.json(200, { topics: log.listTopics().map((t) => log.describe(t)) });
-    } catch (err) {
-      reply.error(err, logger);
-    }
+    withPrincipal(reply, req, (principal) => {
+      try {
+        // Only the topics the token may sub: listing the others would tell what exists.
+        reply.json(200, { topics: log.listTopics().filter((t) => can(principal, 'sub', t)).map((t) => log.describe(t)) });
+      } catch (err) {
+        reply.error(err, logger);
+      }
+    });
   });
 
   app.put('/v1/topics/:topic', (res, req) => {
     const reply = new Reply(res);
-    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    const topic = topicParam(req);
+    const principal = principalOf(req);
+    principal.catch((err) => reply.error(err, logger)); // 401 at once, without waiting for the body
     reply.jsonBody(bodyBytesMax, (body) => {
-      const r = CreateTopic.safeParse(body);
-      if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
-      try {
-        reply.json(201, log.createTopic(topic, { partitions: r.data.partitions ?? config.partitions, retentionMs: r.data.retentionMs, retentionBytes: r.data.retentionBytes }));
-      } catch (err) {
-        reply.error(err, logger);
-      }
+      principal.then((p) => {
+        if (reply.aborted || reply.done) return;
+        try {
+          authorize(p, 'admin');
+        } catch (err) {
+          return reply.error(err, logger);
+        }
+        const r = CreateTopic.safeParse(body);
+        if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
+        try {
+          reply.json(201, log.createTopic(topic, { partitions: r.data.partitions ?? config.partitions, retentionMs: r.data.retentionMs, retentionBytes: r.data.retentionBytes }));
+        } catch (err) {
+          reply.error(err, logger);
+        }
+      }, () => {});
     });
   });
 
   app.get('/v1/topics/:topic', (res, req) => {
     const reply = new Reply(res);
-    try {
-      reply.json(200, log.describe(decodeURIComponent(req.getParameter(0) ?? '')));
-    } catch (err) {
-      reply.error(err, logger);
-    }
-  });
-
-  app.del('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
-    const topic = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!log.hasTopic(topic)) return reply.error(new UnknownTopicError(topic));
-    ctx.deleteTopic(topic).then(
-      () => reply.json(200, { deleted: topic }),
-      (err) => reply.error(err, logger),
-    );
-  });
-
-  app.post('/v1/topics/:topic/records', (res, req) => {
-    const reply = new Reply(res);
-    const topic = decodeURIComponent(req.getParameter(0) ?? '');
-    reply.jsonBody(bodyBytesMax, (body) => {
-      const r = PostRecords.safeParse(body);
-      if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
+    const topic = topicParam(req);
+    withPrincipal(reply, req, (principal) => {
       try {
-        assertTopicName(topic);
-        // Everything is checked before anything is queued: a refused request stores nothing.
-        const records = r.data.records.map((rec) => {
-          const p = toProducerRecord(rec, config.maxRecordBytes);
-          if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
-          return p;
-        });
-        const count = batcher.partitionCountFor(topic);
-        for (const rec of r.data.records) {
-          if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
-        }
-        batcher.ensureTopic(topic);
-        const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
-        let left = records.length;
-        let firstError: SluiceError | null = null;
-        records.forEach((rec, i) => {
-          batcher.publish(topic, r.data.records[i].partition, rec, (err, partition, offset) => {
-            if (err) {
-              firstError ??= err;
-              offsets[i] = { partition, code: err.code, message: err.message };
-            } else offsets[i] = { partition, offset };
-            if (--left === 0) {
-              if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
-              else reply.json(200, { offsets });
-            }
-          });
-        });
+        authorize(principal, 'sub', topic);
+        reply.json(200, log.describe(topic));
       } catch (err) {
         reply.error(err, logger);
       }
     });
   });
 
+  app.del('/v1/topics/:topic', (res, req) => {
+    const reply = new Reply(res);
+    const topic = topicParam(req);
+    withPrincipal(reply, req, (principal) => {
+      try {
+        authorize(principal, 'admin');
+      } catch (err) {
+        return reply.error(err, logger);
+      }
+      if (!log.hasTopic(topic)) return reply.error(new UnknownTopicError(topic));
+      ctx.deleteTopic(topic).then(
+        () => reply.json(200, { deleted: topic }),
+        (err) => reply.error(err, logger),
+      );
+    });
+  });
+
+  app.post('/v1/topics/:topic/records', (res, req) => {
+    const reply = new Reply(res);
+    const topic = topicParam(req);
+    const principal = principalOf(req);
+    principal.catch((err) => reply.error(err, logger)); // 401 at once, without waiting for the body
+    reply.jsonBody(bodyBytesMax, (body) => {
+      principal.then((p) => {
+        if (reply.aborted || reply.done) return;
+        try {
+          // Before anything else, auto-creation included: FORBIDDEN and nothing else happens.
+          authorize(p, 'pub', topic);
+        } catch (err) {
+          return reply.error(err, logger);
+        }
+        const r = PostRecords.safeParse(body);
+        if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
+        try {
+          assertTopicName(topic);
+          // Everything is checked before anything is queued: a refused request stores nothing.
+          const records = r.data.records.map((rec) => {
+            const p = toProducerRecord(rec, config.maxRecordBytes);
+            if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
+            return p;
+          });
+          const count = batcher.partitionCountFor(topic);
+          for (const rec of r.data.records) {
+            if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
+          }
+          batcher.ensureTopic(topic);
+          const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
+          let left = records.length;
+          let firstError: SluiceError | null = null;
+          records.forEach((rec, i) => {
+            batcher.publish(topic, r.data.records[i].partition, rec, (err, partition, offset) => {
+              if (err) {
+                firstError ??= err;
+                offsets[i] = { partition, code: err.code, message: err.message };
+              } else offsets[i] = { partition, offset };
+              if (--left === 0) {
+                if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
+                else reply.json(200, { offsets });
+              }
+            });
+          });
+        } catch (err) {
+          reply.error(err, logger);
+        }
+      }, () => {});
+    });
+  });
+
   app.get('/v1/topics/:topic/records', (res, req) => {
     const reply = new Reply(res);
-    const topic = decodeURIComponent(req.getParameter(0) ?? '');
+    const topic = topicParam(req);
     const q = new URLSearchParams(req.getQuery() ?? '');
-    try {
-      const partition = q.has('partition') ? Number(q.get('partition')) : 0;
-      const plog = log.partition(topic, partition);
-      const fromText = q.get('from') ?? 'earliest';
-      let from: number;
-      if (fromText === 'earliest') from = plog.startOffset;
-      else if (fromText === 'latest') from = plog.hw;
-      else {
-        from = Number(fromText);
-        if (!Number.isSafeInteger(from) || from < 0) throw new SluiceError('BAD_REQUEST', 'from is earliest, latest or an offset', 'BAD_OFFSET');
-      }
-      const limit = q.has('limit') ? Number(q.get('limit')) : 100;
-      if (!Number.isInteger(limit) || limit < 1 || limit > readRecordsLimitMax) throw new SluiceError('BAD_REQUEST', `limit is 1..${readRecordsLimitMax}`, 'BAD_LIMIT');
-      if (from > plog.hw) throw new OffsetOutOfRangeError(`offset ${from} is above the high watermark ${plog.hw}`);
-      const out: Record<string, unknown> = { topic, partition, epoch: plog.epoch };
-      let pos = from;
-      if (from < plog.startOffset) {
-        // Never skip silently: say what retention took, then read from the start.
-        out.gap = { from, to: plog.startOffset };
-        pos = plog.startOffset;
-      }
-      const records: Record<string, unknown>[] = [];
-      while (records.length < limit) {
-        const chunk = plog.read(pos, 1024 * 1024);
-        if (chunk === null) break;
-        for (const rec of decodeBatches(chunk.bytes, pos)) {
-          if (records.length >= limit) break;
-          const o: Record<string, unknown> = { offset: rec.offset, timestamp: rec.timestamp };
-          textOrBase64(rec.key, 'key', o);
-          textOrBase64(rec.value, 'value', o);
-          if (rec.headers.length > 0) {
-            const hs: Record<string, string> = {};
-            for (const h of rec.headers) hs[h.key] = h.value === null ? '' : Buffer.from(h.value).toString('utf8');
-            o.headers = hs;
-          }
-          records.push(o);
-          pos = rec.offset + 1;
+    withPrincipal(reply, req, (principal) => {
+      try {
+        authorize(principal, 'sub', topic);
+        const partition = q.has('partition') ? Number(q.get('partition')) : 0;
+        const plog = log.partition(topic, partition);
+        const fromText = q.get('from') ?? 'earliest';
+        let from: number;
+        if (fromText === 'earliest') from = plog.startOffset;
+        else if (fromText === 'latest') from = plog.hw;
+        else {
+          from = Number(fromText);
+          if (!Number.isSafeInteger(from) || from < 0) throw new SluiceError('BAD_REQUEST', 'from is earliest, latest or an offset', 'BAD_OFFSET');
         }
-        if (records.length < limit) pos = chunk.nextOffset;
+        const limit = q.has('limit') ? Number(q.get('limit')) : 100;
+        if (!Number.isInteger(limit) || limit < 1 || limit > readRecordsLimitMax) throw new SluiceError('BAD_REQUEST', `limit is 1..${readRecordsLimitMax}`, 'BAD_LIMIT');
+        if (from > plog.hw) throw new OffsetOutOfRangeError(`offset ${from} is above the high watermark ${plog.hw}`);
+        const out: Record<string, unknown> = { topic, partition, epoch: plog.epoch };
+        let pos = from;
+        if (from < plog.startOffset) {
+          // Never skip silently: say what retention took, then read from the start.
+          out.gap = { from, to: plog.startOffset };
+          pos = plog.startOffset;
+        }
+        const records: Record<string, unknown>[] = [];
+        while (records.length < limit) {
+          const chunk = plog.read(pos, 1024 * 1024);
+          if (chunk === null) break;
+          for (const rec of decodeBatches(chunk.bytes, pos)) {
+            if (records.length >= limit) break;
+            const o: Record<string, unknown> = { offset: rec.offset, timestamp: rec.timestamp };
+            textOrBase64(rec.key, 'key', o);
+            textOrBase64(rec.value, 'value', o);
+            if (rec.headers.length > 0) {
+              const hs: Record<string, string> = {};
+              for (const h of rec.headers) hs[h.key] = h.value === null ? '' : Buffer.from(h.value).toString('utf8');
+              o.headers = hs;
+            }
+            records.push(o);
+            pos = rec.offset + 1;
+          }
+          if (records.length < limit) pos = chunk.nextOffset;
+        }
+        out.records = records;
+        out.next = pos;
+        out.hw = plog.hw;
+        reply.json(200, out);
+      } catch (err) {
+        reply.error(err, logger);
       }
-      out.records = records;
-      out.next = pos;
-      out.hw = plog.hw;
-      reply.json(200, out);
-    } catch (err) {
-      reply.error(err, logger);
-    }
+    });
   });
 
   app.any('/*', (res) => {

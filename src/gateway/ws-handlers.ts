@@ -5,6 +5,7 @@
  * can throw out of here.
  */
 import { CorruptBatchError, type LogManager, SluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
@@ -14,6 +15,7 @@ import type { Fanout } from './fanout.ts';
 import { PARTITION_ANY, parseProduceFrame } from './frames.ts';
 import { Subscription, backpressureBytesMax } from './subscription.ts';
 import {
+  type AuthRequest,
   type MetaRequest,
   type PubRequest,
   type SubRequest,
@@ -31,7 +33,12 @@ export interface WsContext {
   fanout: Fanout;
   metrics: Metrics;
   logger: Logger;
+  /** null: auth is off and every request is allowed. */
+  auth: Auth | null;
 }
+
+/** Close code for a connection whose token expired (wire contract §6). */
+export const closeCodeTokenExpired = 4001;
 
 function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
   const idPart = id === undefined ? '' : `"id":${id},`;
@@ -64,8 +71,7 @@ export class WsHandlers {
         case 'ping':
           return conn.sendJson({ op: 'pong', id: req.id });
         case 'auth':
-          // Auth is off (the gateway refuses to start with a key until auth lands): any token is accepted.
-          return conn.sendJson({ op: 'authed', id: req.id });
+          return this.auth(conn, req);
       }
     } catch (err) {
       const e = this.wireError(err);
@@ -79,9 +85,73 @@ export class WsHandlers {
     return e;
   }
 
+  /** A new socket: keep its principal and arm the expiry of its token. */
+  onOpen(conn: Connection, principal: Principal | null): void {
+    conn.principal = principal;
+    this.armExpiry(conn);
+  }
+
+  /**
+   * "When a connection's token expires it gets `UNAUTHORIZED` and is closed (code 4001)
+   * unless an `auth` op refreshed it."
+   */
+  private armExpiry(conn: Connection): void {
+    conn.expiry?.cancel();
+    conn.expiry = onExpiry(conn.principal, () => {
+      if (conn.closed) return;
+      conn.sendError('UNAUTHORIZED', 'token expired: reconnect with a fresh token (or refresh it with the auth op before it expires)');
+      conn.ws.end(closeCodeTokenExpired, 'token expired');
+    });
+  }
+
+  /**
+   * `auth`: verifies the new token and, once it verifies, makes it the connection's token.
+   * A token that fails leaves the old one in place (until it expires). Subscriptions the new
+   * ACL no longer allows are ended, each with FORBIDDEN (with topic and partition, no id).
+   * Requests that arrive while the token verifies are checked against the old one.
+   */
+  private auth(conn: Connection, req: AuthRequest): void {
+    const auth = this.ctx.auth;
+    if (auth === null) return conn.sendJson({ op: 'authed', id: req.id });
+    const seq = ++conn.authSeq;
+    authenticate(auth, req.token).then(
+      (principal) => {
+        if (conn.closed) return;
+        if (seq < conn.authApplied) {
+          // A later `auth` op already replaced the token; this older one must not undo it.
+          return conn.sendJson({ op: 'authed', id: req.id });
+        }
+        conn.authApplied = seq;
+        conn.principal = principal;
+        this.armExpiry(conn);
+        const dropped: { topic: string; partition: number }[] = [];
+        for (const [k, sub] of conn.subs) {
+          if (can(principal, 'sub', sub.topic)) continue;
+          sub.close();
+          conn.subs.delete(k);
+          dropped.push({ topic: sub.topic, partition: sub.partition });
+        }
+        if (dropped.length > 0) this.ctx.fanout.prune();
+        conn.sendJson({ op: 'authed', id: req.id });
+        for (const d of dropped) {
+          conn.sendError('FORBIDDEN', `the new token does not allow sub on topic ${JSON.stringify(d.topic)}: subscription ended`, undefined, d);
+        }
+      },
+      (err) => {
+        if (conn.closed) return;
+        const e = this.wireError(err);
+        conn.sendError(e.code, `${e.message} (the connection keeps its current token)`, req.id);
+      },
+    );
+  }
+
   private pub(conn: Connection, req: PubRequest): void {
     const slot = conn.reserve();
     const id = req.id;
+    // ACL first: a publish the token does not allow gets FORBIDDEN whatever else is wrong with it.
+    if (!can(conn.principal, 'pub', req.topic)) {
+      return conn.answer(slot, errorMessage({ id, code: 'FORBIDDEN', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
+    }
     const rec = toProducerRecord(req, this.ctx.config.maxRecordBytes);
     if (isProtocolError(rec)) return conn.answer(slot, errorMessage({ id, code: rec.code, message: rec.message }));
     if (!conn.takeTokens(1)) {
@@ -109,6 +179,7 @@ export class WsHandlers {
     };
     try {
       if (!isValidTopicName(topic)) throw new SluiceError('BAD_REQUEST', `invalid topic name ${JSON.stringify(topic)}`, 'BAD_TOPIC_NAME');
+      authorize(conn.principal, 'pub', topic);
       const view = p.frame.batch;
       // "The batch is validated whole before it is stored — CRC, codec 0 or 3, the records inside."
       const h = checkBatch(view, 0, view.length);
@@ -130,6 +201,8 @@ export class WsHandlers {
   }
 
   private meta(conn: Connection, req: MetaRequest): void {
+    // Before the topic is looked up, so that UNKNOWN_TOPIC does not tell which topics exist.
+    authorize(conn.principal, 'sub', req.topic);
     const info = this.ctx.log.describe(req.topic);
     conn.sendJson({
       op: 'meta',
@@ -140,7 +213,8 @@ export class WsHandlers {
   }
 
   private sub(conn: Connection, req: SubRequest): void {
-    const { log, fanout, metrics } = this.ctx;
+    const { log, fanout, metrics, config } = this.ctx;
+    authorize(conn.principal, 'sub', req.topic);
     const count = log.partitionCount(req.topic);
     if (req.partition !== undefined && req.partition >= count) {
       throw new SluiceError('BAD_REQUEST', `partition ${req.partition} does not exist in ${req.topic} (0..${count - 1})`, 'BAD_PARTITION');
@@ -150,6 +224,13 @@ export class WsHandlers {
       if (conn.subs.has(Connection.key(req.topic, p))) {
         throw new SluiceError('BAD_REQUEST', `already subscribed to ${req.topic} partition ${p}: unsub first`, 'ALREADY_SUBSCRIBED');
       }
+    }
+    if (conn.subs.size + parts.length > config.maxSubscriptions) {
+      throw new SluiceError(
+        'BAD_REQUEST',
+        `this would follow ${conn.subs.size + parts.length} topic-partitions on one connection, more than --max-subscriptions ${config.maxSubscriptions}: unsub first`,
+        'TOO_MANY_SUBSCRIPTIONS',
+      );
     }
     // Positions first, so that an offset out of range refuses the whole request.
     const from = req.from;
@@ -200,6 +281,7 @@ export class WsHandlers {
 
   onClose(conn: Connection): void {
     conn.closed = true;
+    conn.expiry?.cancel();
     for (const sub of conn.subs.values()) sub.close();
     conn.subs.clear();
     this.ctx.fanout.prune();

@@ -130,8 +130,8 @@ export class Client {
     });
   }
 
-  static async connect(url: string): Promise<Client> {
-    const ws = new WebSocket(url, { maxPayload: 512 * 1024 * 1024 });
+  static async connect(url: string, opts: { headers?: Record<string, string>; autoPong?: boolean } = {}): Promise<Client> {
+    const ws = new WebSocket(url, { maxPayload: 512 * 1024 * 1024, headers: opts.headers, autoPong: opts.autoPong ?? true });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -208,3 +208,50 @@ export async function http(method: string, url: string, body?: unknown): Promise
 }
 
 export const utf8 = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('utf8'));
+
+/**
+ * Tries a WebSocket upgrade that the server is expected to refuse: the HTTP status and the
+ * JSON body it answered with (`upgraded` true if it upgraded after all).
+ */
+export async function refusedUpgrade(url: string, headers: Record<string, string> = {}): Promise<{ upgraded: boolean; status: number; body: any }> {
+  const ws = new WebSocket(url, { headers });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.terminate();
+      resolve({ upgraded: true, status: 101, body: null });
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => {
+        let body: any = null;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+        resolve({ upgraded: false, status: res.statusCode ?? 0, body });
+      });
+      res.on('error', reject);
+    });
+    ws.once('error', (err) => {
+      if (!/Unexpected server response/.test(String(err))) reject(err);
+    });
+  });
+}
+
+/** GET/PUT/... with an Authorization: Bearer token. */
+export async function httpAs(token: string | null, method: string, url: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: any = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed, text };
+}
