@@ -191,20 +191,8 @@ export class Client {
   }
 }
 
-export async function http(method: string, url: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? (body as string) : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON (metrics)
-  }
-  return { status: res.status, body: parsed, text };
+export function http(method: string, url: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+  return httpAs(null, method, url, body);
 }
 
 export const utf8 = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('utf8'));
@@ -245,7 +233,8 @@ export async function httpAs(token: string | null, method: string, url: string, 
   const headers: Record<string, string> = {};
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const payload = body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? (body as string) : JSON.stringify(body);
+  const res = await fetch(url, { method, headers, body: payload });
   const text = await res.text();
   let parsed: any = null;
   try {
