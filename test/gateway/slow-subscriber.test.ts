@@ -124,8 +124,12 @@ async function largeFrames(env: NodeJS.ProcessEnv = {}): Promise<void> {
     await sub.request({ op: 'sub', topic: 'big', from: 'earliest' });
     let published = 0;
     // Catch-up frames may carry several batches, so publish until 100,000 frames have arrived.
-    for (let round = 0; round < 4 && frames < 100_000; round++) {
-      const n = round === 0 ? 100_000 : Math.max(5_000, (100_000 - frames) * 2);
+    // A reader that falls to the disk path gets several batches per frame, and how often it does
+    // depends on the machine's load: size each later round from the records-per-frame seen so
+    // far. Bounded: at most 12 rounds, each at most 400,000 records.
+    for (let round = 0; round < 12 && frames < 100_000; round++) {
+      const perFrame = frames > 0 ? published / frames : 1;
+      const n = round === 0 ? 100_000 : Math.min(400_000, Math.max(5_000, Math.ceil((100_000 - frames) * perFrame * 1.2)));
       const base = published;
       await produceAll(pub, 'big', n, (i) => encodeRecordBatch([{ value: valueOf(base + i) }]), 64);
       published += n;
