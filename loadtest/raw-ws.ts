@@ -10,7 +10,7 @@ import net from 'node:net';
 
 export interface RawWs {
   sendText(text: string): void;
-  sendBinary(data: Buffer): void;
+  sendBinary(data: Uint8Array): void;
   destroy(): void;
 }
 
@@ -24,14 +24,14 @@ export function rawConnect(port: number, path: string, onMessage: (data: Buffer,
       sendText(text: string) {
         send(Buffer.from(text), 0x81);
       },
-      sendBinary(data: Buffer) {
+      sendBinary(data: Uint8Array) {
         send(data, 0x82);
       },
       destroy() {
         sock.destroy();
       },
     };
-    const send = (payload: Buffer, opcode: number): void => {
+    const send = (payload: Uint8Array, opcode: number): void => {
       const len = payload.length;
       const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
       const f = Buffer.alloc(head + 4 + len);
@@ -45,7 +45,7 @@ export function rawConnect(port: number, path: string, onMessage: (data: Buffer,
         f.writeUInt32BE(len, 6);
       }
       // RFC 6455: "a client MUST mask all frames that it sends to the server"; a zero key is a valid key.
-      payload.copy(f, head + 4);
+      f.set(payload, head + 4);
       // Frames written in one tick leave in one write(2), as an SDK batching them would.
       if (!sock.writableCorked) {
         sock.cork();

@@ -16,7 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeRecordBatch, portableLz4, useCrc32c, crc32cPortable, useLz4BlockCodec } from '../engine/codec/index.ts';
+import { crc32cPortable, dataHeader, encodeRecordBatch, portableLz4, useCrc32c, useLz4BlockCodec } from '../engine/codec/index.ts';
+import { dataFrame } from '../src/gateway/frames.ts';
 import { createRequire } from 'node:module';
 import { connect, decodeData, parseDataFrame } from '../src/client/index.ts';
 import { startServer } from '../test/client/server-process.ts';
@@ -45,22 +46,12 @@ function value(i: number): Uint8Array {
   return enc.encode(`${s.padEnd(99, ' ')}}`);
 }
 
-function dataFrame(topic: string, partition: number, batch: Uint8Array): Uint8Array {
-  const t = enc.encode(topic);
-  const f = new Uint8Array(2 + t.length + 4 + batch.length);
-  f[0] = 1;
-  f[1] = t.length;
-  f.set(t, 2);
-  new DataView(f.buffer).setUint32(2 + t.length, partition);
-  f.set(batch, 6 + t.length);
-  return f;
-}
 
 function buildFrames(): Uint8Array[] {
   const frames: Uint8Array[] = [];
   for (let base = 0; base < recordsTotal; base += recordsPerBatch) {
     const recs = Array.from({ length: Math.min(recordsPerBatch, recordsTotal - base) }, (_, i) => ({ key: null, value: value(base + i) }));
-    frames.push(dataFrame('bench', 0, encodeRecordBatch(recs, { codec: 'lz4', baseOffset: base })));
+    frames.push(dataFrame(dataHeader('bench', 0), encodeRecordBatch(recs, { codec: 'lz4', baseOffset: base })));
   }
   return frames;
 }

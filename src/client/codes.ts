@@ -10,6 +10,7 @@
  * look at `reason` when it cares why.
  */
 import { ERROR_CODES, type ErrorCode, SluiceError } from '../../engine/errors.ts';
+import { FRAME_DATA, FRAME_PRODUCE, PARTITION_ANY } from '../../engine/codec/frames.ts';
 
 export { ERROR_CODES, type ErrorCode, SluiceError };
 
@@ -41,16 +42,11 @@ export const CLOSE_CODES = {
   TOKEN_EXPIRED: 4001,
 } as const;
 
-/** First byte of a binary frame. */
-export const FRAME_TYPES = {
-  /** server → client: u8 0x01 | u8 topicLength | topic | u32 partition | batches */
-  DATA: 0x01,
-  /** client → server: u8 0x02 | u32 id | u8 topicLength | topic | u32 partition | batch */
-  PRODUCE: 0x02,
-} as const;
+/** First byte of a binary frame (the layouts are in engine/codec/frames.ts). */
+export const FRAME_TYPES = { DATA: FRAME_DATA, PRODUCE: FRAME_PRODUCE } as const;
 
 /** PRODUCE partition value that lets the server choose. */
-export const ANY_PARTITION = 0xffffffff;
+export const ANY_PARTITION = PARTITION_ANY;
 
 /** The connection's states; a `state` event `{oldState, newState}` reports every change. */
 export enum ConnectionState {

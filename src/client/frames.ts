@@ -5,7 +5,7 @@
  *   DATA    (server → client): u8 0x01 | u8 topicLength | topic utf8 | u32 partition | whole RecordBatch v2 ...
  *   PRODUCE (client → server): u8 0x02 | u32 id | u8 topicLength | topic utf8 | u32 partition | one RecordBatch v2
  */
-import { type RecordHeader, type StoredRecord, decodeBatches } from '../../engine/codec/index.ts';
+import { type DataFrame, type RecordHeader, type StoredRecord, decodeBatches, parseDataFrame as splitDataFrame, produceFrame as buildProduceFrame } from '../../engine/codec/index.ts';
 import { CLIENT_REASONS, FRAME_TYPES, clientError } from './codes.ts';
 
 const utf8 = new TextEncoder();
@@ -40,24 +40,15 @@ export class Message {
   }
 }
 
-export interface DataFrame {
-  topic: string;
-  partition: number;
-  /** The whole batches (a view of the frame). */
-  batches: Uint8Array;
-}
+export type { DataFrame };
 
+/** Splits a DATA frame; a malformed one is the SDK's PROTOCOL error. */
 export function parseDataFrame(frame: Uint8Array): DataFrame {
-  const fail = (what: string): never => {
-    throw clientError(CLIENT_REASONS.PROTOCOL, `bad DATA frame: ${what}`);
-  };
-  if (frame.length < 6 || frame[0] !== FRAME_TYPES.DATA) fail('type or length');
-  const tl = frame[1];
-  if (2 + tl + 4 > frame.length) fail('truncated header');
-  const topic = utf8Decoder.decode(frame.subarray(2, 2 + tl));
-  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const partition = dv.getUint32(2 + tl);
-  return { topic, partition, batches: frame.subarray(2 + tl + 4) };
+  try {
+    return splitDataFrame(frame);
+  } catch (err) {
+    throw clientError(CLIENT_REASONS.PROTOCOL, `bad DATA frame: ${(err as Error).message}`);
+  }
 }
 
 /** Decodes a DATA frame's batches (CRC-checked) and keeps the records at or after `minOffset`. */
@@ -73,17 +64,11 @@ export function decodeData(df: DataFrame, minOffset: number): Message[] {
 
 /** Builds a PRODUCE frame around one encoded batch. */
 export function produceFrame(id: number, topic: string, partition: number, batch: Uint8Array): Uint8Array {
-  const t = utf8.encode(topic);
-  if (t.length > 255) throw clientError(CLIENT_REASONS.PROTOCOL, 'topic name longer than 255 bytes');
-  const out = new Uint8Array(1 + 4 + 1 + t.length + 4 + batch.length);
-  const dv = new DataView(out.buffer);
-  out[0] = FRAME_TYPES.PRODUCE;
-  dv.setUint32(1, id >>> 0);
-  out[5] = t.length;
-  out.set(t, 6);
-  dv.setUint32(6 + t.length, partition >>> 0);
-  out.set(batch, 10 + t.length);
-  return out;
+  try {
+    return buildProduceFrame(id, topic, partition, batch);
+  } catch (err) {
+    throw clientError(CLIENT_REASONS.PROTOCOL, (err as Error).message);
+  }
 }
 
 /** Rewrites the request id of a PRODUCE frame (when it is sent again on a new connection). */

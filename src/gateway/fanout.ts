@@ -15,7 +15,7 @@ import { dataFrame, dataHeader } from './frames.ts';
 import { Subscription, backpressureBytesMax } from './subscription.ts';
 
 export class PartitionFanout {
-  readonly header: Buffer;
+  readonly header: Uint8Array;
   /** Caught-up subscribers, fed from commits. */
   readonly live = new Set<Subscription>();
   /** Every subscriber of the partition, live or catching up. */

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeRecordBatch } from '../../engine/codec/index.ts';
+import { dataHeader, encodeRecordBatch } from '../../engine/codec/index.ts';
+import { dataFrame as frameOf } from '../../src/gateway/frames.ts';
 import { Backoff, ConnectionState, type GapEvent, SluiceClient, SluiceError, type SubscribedEvent, type WebSocketLike } from '../../src/client/index.ts';
 
 const enc = new TextEncoder();
@@ -14,14 +15,8 @@ const enc = new TextEncoder();
 /** A DATA frame holding one batch of `values` from `baseOffset` (protocol §3). */
 function dataFrame(topic: string, partition: number, baseOffset: number, values: string[]): ArrayBuffer {
   const batch = encodeRecordBatch(values.map((v) => ({ value: enc.encode(v) })), { codec: 'lz4', baseOffset });
-  const t = enc.encode(topic);
-  const f = new Uint8Array(2 + t.length + 4 + batch.length);
-  f[0] = 0x01;
-  f[1] = t.length;
-  f.set(t, 2);
-  new DataView(f.buffer).setUint32(2 + t.length, partition);
-  f.set(batch, 6 + t.length);
-  return f.buffer;
+  const f = frameOf(dataHeader(topic, partition), batch);
+  return f.buffer.slice(f.byteOffset, f.byteOffset + f.length) as ArrayBuffer;
 }
 
 class FakeSocket implements WebSocketLike {
