@@ -1,7 +1,9 @@
 export * from './errors.ts';
 export * from './codec/index.ts';
-export { LogManager, type LogManagerOptions, type TopicInfo, type PartitionInfo, type CreateTopicOptions } from './log-manager.ts';
-export { PartitionLog, type AppendResult, type ReadResult, type CommitListener, type PartitionLogOptions } from './partition-log.ts';
+export type * from './log.ts';
+export { LogManager, type LogManagerOptions } from './log-manager.ts';
+export { PartitionLog, type PartitionLogOptions, type SegmentReadResult } from './partition-log.ts';
+export { LocalOffsetStore } from './offset-store.ts';
 export type { FlushPolicy } from './flush.ts';
 export type { Logger } from './logger.ts';
 export { Segment } from './segment.ts';

@@ -16,8 +16,10 @@ import { z } from 'zod';
 import { BadRequestError, SluiceError, TopicExistsError, UnknownTopicError } from './errors.ts';
 import type { FlushPolicy } from './flush.ts';
 import { partitionsMax } from './limits.ts';
+import type { CreateTopicOptions, Log, OffsetStore, TopicInfo, TopicListener } from './log.ts';
 import type { Logger } from './logger.ts';
 import { installNativeCodecs } from './native-codecs.ts';
+import { LocalOffsetStore } from './offset-store.ts';
 import { PartitionLog, syncDir } from './partition-log.ts';
 import { assertTopicName, isValidTopicName } from './topic-name.ts';
 
@@ -35,29 +37,6 @@ export interface LogManagerOptions {
   logger?: Logger;
 }
 
-export interface CreateTopicOptions {
-  partitions: number;
-  retentionMs?: number;
-  retentionBytes?: number;
-}
-
-export interface PartitionInfo {
-  partition: number;
-  epoch: string;
-  start: number;
-  hw: number;
-  bytes: number;
-  segments: number;
-}
-
-export interface TopicInfo {
-  name: string;
-  partitions: PartitionInfo[];
-  retentionMs: number;
-  retentionBytes: number;
-  createdAt: number;
-}
-
 const TopicMeta = z.object({
   name: z.string(),
   partitions: z.number().int().min(1).max(partitionsMax),
@@ -73,20 +52,24 @@ interface Topic {
   logs: PartitionLog[];
 }
 
-export class LogManager {
+export class LogManager implements Log {
   private readonly topics = new Map<string, Topic>();
   /**
    * Topics whose metadata file exists but could not be read: not served, and their data is
    * neither removed as a leftover nor overwritten by a create, so someone can repair it.
    */
   private readonly unreadable = new Set<string>();
+  private readonly topicListeners = new Set<TopicListener>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  readonly offsets: OffsetStore;
 
   private constructor(
     readonly opts: LogManagerOptions,
     private readonly lockKey: string,
-  ) {}
+  ) {
+    this.offsets = new LocalOffsetStore(path.join(opts.dataDir, 'groups'));
+  }
 
   static async open(opts: LogManagerOptions): Promise<LogManager> {
     installNativeCodecs();
@@ -187,7 +170,8 @@ export class LogManager {
     syncDir(path.dirname(file));
   }
 
-  createTopic(name: string, opts: CreateTopicOptions): TopicInfo {
+  /** The local engine has created the topic (metadata and directories synced) when this resolves. */
+  async createTopic(name: string, opts: CreateTopicOptions): Promise<TopicInfo> {
     this.assertOpen();
     assertTopicName(name);
     if (!Number.isInteger(opts.partitions) || opts.partitions < 1 || opts.partitions > partitionsMax) {
@@ -213,6 +197,7 @@ export class LogManager {
     const topic = { meta, logs: this.openLogs(meta) };
     this.topics.set(name, topic);
     syncDir(this.dataDir);
+    this.emit({ type: 'created', topic: name });
     return this.describe(name);
   }
 
@@ -223,7 +208,23 @@ export class LogManager {
     this.topics.delete(name);
     fs.rmSync(this.metaPath(name), { force: true });
     syncDir(path.join(this.dataDir, 'meta'));
+    this.emit({ type: 'deleted', topic: name });
     for (const log of t.logs) await log.destroy();
+  }
+
+  onTopicEvent(listener: TopicListener): () => void {
+    this.topicListeners.add(listener);
+    return () => this.topicListeners.delete(listener);
+  }
+
+  private emit(event: Parameters<TopicListener>[0]): void {
+    for (const l of this.topicListeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.opts.logger?.error({ err, event }, 'topic listener threw');
+      }
+    }
   }
 
   hasTopic(name: string): boolean {
@@ -293,6 +294,7 @@ export class LogManager {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     for (const t of this.topics.values()) for (const l of t.logs) await l.close();
     this.topics.clear();
+    this.topicListeners.clear();
     this.unlock();
   }
 

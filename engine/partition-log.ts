@@ -15,6 +15,7 @@ import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from 
 import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, GroupCommit } from './flush.ts';
 import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } from './limits.ts';
+import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
 import type { Logger } from './logger.ts';
 import { recoverSegment } from './recovery.ts';
 import { Segment, parseSegmentFileName } from './segment.ts';
@@ -30,27 +31,10 @@ export interface PartitionLogOptions {
   logger?: Logger;
 }
 
-export interface AppendResult {
-  baseOffset: number;
-  /** Offset of the batch's last record. */
-  lastOffset: number;
-  recordCount: number;
-}
-
-export interface ReadResult {
-  /** Whole stored batches: a view of the segment's mapping, valid while referenced. */
-  bytes: Buffer;
+/** A read of the local engine: the segment is the engine's own. */
+export interface SegmentReadResult extends ReadResult {
   segment: Segment;
-  /** Byte position of `bytes` in the segment file. */
-  position: number;
-  /** baseOffset of the first batch (may be below the offset asked for). */
-  firstOffset: number;
-  /** Offset after the last record in `bytes`. */
-  nextOffset: number;
 }
-
-/** Called in offset order with each run of batches that became visible. */
-export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset: number) => void;
 
 interface Pending {
   segment: Segment;
@@ -66,7 +50,7 @@ interface Pending {
   reject?: (err: Error) => void;
 }
 
-export class PartitionLog {
+export class PartitionLog implements LogPartition {
   private segments: Segment[] = [];
   private nextOffsetValue = 0;
   private hwValue = 0;
@@ -319,7 +303,7 @@ export class PartitionLog {
    * from one segment; null when `offset` is the high watermark. An offset below the start
    * or above the hw throws OffsetOutOfRangeError.
    */
-  read(offset: number, maxBytes: number): ReadResult | null {
+  read(offset: number, maxBytes: number): SegmentReadResult | null {
     // Closed segments have no file to map: without this, an uncoded EBADF from mmap.
     this.assertOpen();
     if (!Number.isSafeInteger(offset) || offset < this.startOffset) {

@@ -49,7 +49,7 @@ export function firstLine(proc: ChildProcess): Promise<string> {
 
 export async function buildPartition(dataDir: string, bytes: number): Promise<string> {
   const log = await LogManager.open({ dataDir, segmentBytes: 2 ** 31 - 1, flush: 'never', retentionCheckMs: 0 });
-  log.createTopic('bench', { partitions: 1 });
+  await log.createTopic('bench', { partitions: 1 });
   const p = log.partition('bench', 0);
   // 64 records of 1 KiB per batch (~66 KB), values that LZ4 could not shrink anyway.
   const value = () => {

@@ -43,7 +43,7 @@ import {
   type PartitionLog,
   batchSizeAt,
   readBatchHeader,
-  type Segment,
+  type SegmentFile,
   SluiceError,
   UnavailableError,
 } from '../../engine/index.ts';
@@ -386,7 +386,7 @@ class ReplayConnection {
   private async replay(req: ReplayRequest, principal: Principal | null): Promise<void> {
     const { log: manager } = this.shared.ctx;
     let log: PartitionLog;
-    let file: { segment: Segment; fd: number } | null = null;
+    let file: { segment: SegmentFile; fd: number } | null = null;
     let unsubscribe: (() => void) | null = null;
     try {
       log = manager.partition(req.topic, req.partition);

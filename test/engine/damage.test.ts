@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readBatchHeader } from '../../engine/codec/record-batch.ts';
-import type { PartitionLog, ReadResult } from '../../engine/partition-log.ts';
+import type { PartitionLog, SegmentReadResult as ReadResult } from '../../engine/partition-log.ts';
 import {
   type Appended,
   type Ctx,

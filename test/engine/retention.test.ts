@@ -120,7 +120,7 @@ matrix('retention set on a topic is applied by the manager and kept across reope
   const r = ctx.rng();
   const now = Date.now();
   let mgr = await ctx.openManager({ segmentBytes: 8 * 1024 });
-  mgr.createTopic('events', { partitions: 2, retentionMs: HOUR });
+  await mgr.createTopic('events', { partitions: 2, retentionMs: HOUR });
   for (const p of [0, 1]) await appendRandom(ctx, mgr.partition('events', p), r, 60, { ts0: now - 5 * HOUR, stepMs: 1000 });
   const hws = mgr.describe('events').partitions.map((p) => p.hw);
   await mgr.close();

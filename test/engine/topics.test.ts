@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LogManager } from '../../engine/log-manager.ts';
 import { partitionsMax, topicNameLengthMax } from '../../engine/limits.ts';
-import { appendRandom, assertCode, flat, matrix, readAll } from './helpers.ts';
+import { appendRandom, assertCode, assertRejectsCode, flat, matrix, readAll } from './helpers.ts';
 
 /** Every path under `root`, relative, sorted. */
 function tree(root: string): string[] {
@@ -19,8 +19,8 @@ matrix('topics are created, listed, described and deleted', async (ctx) => {
   const r = ctx.rng();
   const mgr = await ctx.openManager();
   assert.deepEqual(mgr.listTopics(), []);
-  const info = mgr.createTopic('orders', { partitions: 3 });
-  mgr.createTopic('a.b_c-9', { partitions: 1, retentionMs: 1000, retentionBytes: 5000 });
+  const info = await mgr.createTopic('orders', { partitions: 3 });
+  await mgr.createTopic('a.b_c-9', { partitions: 1, retentionMs: 1000, retentionBytes: 5000 });
   assert.deepEqual(mgr.listTopics(), ['a.b_c-9', 'orders']);
   assert.equal(info.name, 'orders');
   assert.equal(info.partitions.length, 3);
@@ -62,8 +62,8 @@ matrix('topics are created, listed, described and deleted', async (ctx) => {
 matrix('topic metadata, epochs and data persist across reopen', async (ctx) => {
   const r = ctx.rng();
   let mgr = await ctx.openManager();
-  mgr.createTopic('t1', { partitions: 2, retentionMs: 60_000 });
-  mgr.createTopic('t2', { partitions: 4, retentionBytes: 1 << 20 });
+  await mgr.createTopic('t1', { partitions: 2, retentionMs: 60_000 });
+  await mgr.createTopic('t2', { partitions: 4, retentionBytes: 1 << 20 });
   const b0 = await appendRandom(ctx, mgr.partition('t1', 0), r, 12);
   const b3 = await appendRandom(ctx, mgr.partition('t2', 3), r, 7);
   const before = [mgr.describe('t1'), mgr.describe('t2')];
@@ -81,10 +81,10 @@ matrix('topic metadata, epochs and data persist across reopen', async (ctx) => {
 matrix('a topic deleted and created again has new epochs and no old data', async (ctx) => {
   const r = ctx.rng();
   let mgr = await ctx.openManager();
-  const first = mgr.createTopic('t', { partitions: 2 });
+  const first = await mgr.createTopic('t', { partitions: 2 });
   await appendRandom(ctx, mgr.partition('t', 1), r, 5);
   await mgr.deleteTopic('t');
-  const second = mgr.createTopic('t', { partitions: 2 });
+  const second = await mgr.createTopic('t', { partitions: 2 });
   for (const p of [0, 1]) assert.notEqual(second.partitions[p].epoch, first.partitions[p].epoch);
   assert.deepEqual(
     second.partitions.map((p) => [p.start, p.hw, p.bytes]),
@@ -134,12 +134,12 @@ matrix('bad topic names are BAD_REQUEST and create nothing anywhere', async (ctx
     ['a'],
   ];
   for (const name of bad) {
-    assertCode(() => mgr.createTopic(name as string, { partitions: 1 }), 'BAD_REQUEST', 'BAD_TOPIC_NAME');
+    await assertRejectsCode(mgr.createTopic(name as string, { partitions: 1 }), 'BAD_REQUEST', 'BAD_TOPIC_NAME');
   }
   assert.deepEqual(tree(ctx.root), rootBefore, 'nothing was created inside or beside the data dir');
   assert.deepEqual(mgr.listTopics(), []);
   // Edge names that are fine: dots other than "." and "..", the longest allowed name.
-  for (const name of ['...', '.a', 'a..b', '-', '_', 'A-Z.0_9']) mgr.createTopic(name, { partitions: 1 });
+  for (const name of ['...', '.a', 'a..b', '-', '_', 'A-Z.0_9']) await mgr.createTopic(name, { partitions: 1 });
   assert.equal(mgr.listTopics().length, 6);
   for (const d of fs.readdirSync(ctx.root)) assert.equal(d, 'data', 'every topic lives inside the data dir');
 });
@@ -150,8 +150,8 @@ matrix('regression: a topic name of the maximum length (249) can be created and 
   const r = ctx.rng();
   const longest = 'x'.repeat(topicNameLengthMax);
   let mgr = await ctx.openManager();
-  const info = mgr.createTopic(longest, { partitions: 2 });
-  mgr.createTopic(`${'y'.repeat(topicNameLengthMax - 2)}.z`, { partitions: 1 });
+  const info = await mgr.createTopic(longest, { partitions: 2 });
+  await mgr.createTopic(`${'y'.repeat(topicNameLengthMax - 2)}.z`, { partitions: 1 });
   const b = await appendRandom(ctx, mgr.partition(longest, 1), r, 3);
   await mgr.close();
   mgr = await ctx.openManager();
@@ -164,14 +164,14 @@ matrix('regression: a topic name of the maximum length (249) can be created and 
 matrix('bad partition counts and partition numbers are BAD_REQUEST', async (ctx) => {
   const mgr = await ctx.openManager();
   for (const partitions of [0, -1, 1.5, partitionsMax + 1, Number.NaN, Number.POSITIVE_INFINITY, '2' as unknown as number]) {
-    assertCode(() => mgr.createTopic('t', { partitions }), 'BAD_REQUEST', 'BAD_PARTITIONS');
+    await assertRejectsCode(mgr.createTopic('t', { partitions }), 'BAD_REQUEST', 'BAD_PARTITIONS');
   }
   for (const opts of [{ retentionMs: -2 }, { retentionBytes: 1.5 }, { retentionMs: Number.NaN }]) {
-    assertCode(() => mgr.createTopic('t', { partitions: 1, ...opts }), 'BAD_REQUEST', 'BAD_RETENTION');
+    await assertRejectsCode(mgr.createTopic('t', { partitions: 1, ...opts }), 'BAD_REQUEST', 'BAD_RETENTION');
   }
   assert.deepEqual(mgr.listTopics(), []);
   assert.deepEqual(fs.readdirSync(path.join(ctx.dir, 'meta')), []);
-  mgr.createTopic('t', { partitions: 3 });
+  await mgr.createTopic('t', { partitions: 3 });
   for (const p of [-1, 3, 1.5, Number.NaN, 1000]) assertCode(() => mgr.partition('t', p), 'BAD_REQUEST', 'BAD_PARTITION');
   assert.equal(mgr.partition('t', 2).partition, 2);
 });
@@ -179,10 +179,10 @@ matrix('bad partition counts and partition numbers are BAD_REQUEST', async (ctx)
 matrix('creating a topic that exists is BAD_REQUEST and leaves it alone', async (ctx) => {
   const r = ctx.rng();
   const mgr = await ctx.openManager();
-  const first = mgr.createTopic('t', { partitions: 2 });
+  const first = await mgr.createTopic('t', { partitions: 2 });
   const b = await appendRandom(ctx, mgr.partition('t', 0), r, 4);
-  assertCode(() => mgr.createTopic('t', { partitions: 2 }), 'BAD_REQUEST', 'TOPIC_EXISTS');
-  assertCode(() => mgr.createTopic('t', { partitions: 5 }), 'BAD_REQUEST', 'TOPIC_EXISTS');
+  await assertRejectsCode(mgr.createTopic('t', { partitions: 2 }), 'BAD_REQUEST', 'TOPIC_EXISTS');
+  await assertRejectsCode(mgr.createTopic('t', { partitions: 5 }), 'BAD_REQUEST', 'TOPIC_EXISTS');
   const now = mgr.describe('t');
   assert.deepEqual(now.partitions.map((p) => p.epoch), first.partitions.map((p) => p.epoch));
   assert.deepEqual(readAll(mgr.partition('t', 0)), flat(b));
@@ -190,9 +190,9 @@ matrix('creating a topic that exists is BAD_REQUEST and leaves it alone', async 
 
 matrix('a closed manager refuses work with UNAVAILABLE', async (ctx) => {
   const mgr = await ctx.openManager();
-  mgr.createTopic('t', { partitions: 1 });
+  await mgr.createTopic('t', { partitions: 1 });
   await mgr.close();
-  assertCode(() => mgr.createTopic('u', { partitions: 1 }), 'UNAVAILABLE', 'CLOSED');
+  await assertRejectsCode(mgr.createTopic('u', { partitions: 1 }), 'UNAVAILABLE', 'CLOSED');
   await mgr.close();
 });
 
@@ -213,7 +213,7 @@ matrix('the data dir lock: a live owner keeps others out, a dead one is taken ov
   const r = ctx.rng();
   const lock = path.join(ctx.dir, '.lock');
   const mgr = await ctx.openManager();
-  mgr.createTopic('t', { partitions: 1 });
+  await mgr.createTopic('t', { partitions: 1 });
   const b = await appendRandom(ctx, mgr.partition('t', 0), r, 3);
   assert.equal(fs.readFileSync(lock, 'utf8'), String(process.pid));
 
@@ -256,7 +256,7 @@ matrix('regression: a second manager in the same process cannot open a locked da
   // The lock took any lock file holding this process's pid as its own, so two managers in
   // one process both "owned" the directory and would interleave their appends.
   const first = await ctx.openManager();
-  first.createTopic('t', { partitions: 1 });
+  await first.createTopic('t', { partitions: 1 });
   await assert.rejects(ctx.openManager(), (e: { code?: string; reason?: string }) => e.code === 'UNAVAILABLE' && e.reason === 'DATA_DIR_LOCKED');
   assert.equal(fs.readFileSync(path.join(ctx.dir, '.lock'), 'utf8'), String(process.pid), 'the failed open left the lock to its owner');
   await first.close();
@@ -275,8 +275,8 @@ matrix('regression: damaged topic metadata never deletes the topic data', async 
   // as leftovers, so a damaged (or newer-format) metadata file wiped the topic's records.
   const r = ctx.rng();
   let mgr = await ctx.openManager();
-  mgr.createTopic('keep', { partitions: 2 });
-  mgr.createTopic('other', { partitions: 1 });
+  await mgr.createTopic('keep', { partitions: 2 });
+  await mgr.createTopic('other', { partitions: 1 });
   const b = await appendRandom(ctx, mgr.partition('keep', 1), r, 6);
   await mgr.close();
   const metaFile = path.join(ctx.dir, 'meta', 'keep.json');
@@ -286,7 +286,7 @@ matrix('regression: damaged topic metadata never deletes the topic data', async 
   assert.deepEqual(mgr.listTopics(), ['other'], 'the unreadable topic is not served');
   assert.ok(fs.existsSync(path.join(ctx.dir, 'keep-1')), 'but its data stays on disk');
   // Nor does creating it again (as auto-create on publish would) overwrite it.
-  assertCode(() => mgr.createTopic('keep', { partitions: 1 }), 'UNAVAILABLE', 'TOPIC_METADATA_UNREADABLE');
+  await assertRejectsCode(mgr.createTopic('keep', { partitions: 1 }), 'UNAVAILABLE', 'TOPIC_METADATA_UNREADABLE');
   assert.ok(fs.existsSync(path.join(ctx.dir, 'keep-1')));
   await mgr.close();
   fs.writeFileSync(metaFile, good);

@@ -45,7 +45,7 @@ test('retention overtaking a reader gives a gap message, then records from the s
   const dir = tempDir();
   const log = await LogManager.open({ dataDir: dir, flush: 'never', segmentBytes: 64 * 1024, retentionCheckMs: 0 });
   try {
-    log.createTopic('t', { partitions: 1, retentionBytes: 128 * 1024 });
+    await log.createTopic('t', { partitions: 1, retentionBytes: 128 * 1024 });
     const plog = log.partition('t', 0);
     const append = async (n: number) => {
       for (let i = 0; i < n; i++) await plog.append(encodeRecordBatch([{ value: Buffer.alloc(1000, i) }, { value: Buffer.alloc(1000, i) }]));

@@ -61,7 +61,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       test(`a multi-segment partition replays record by record (${codec})`, async () => {
         const h = await startHarness({ segmentBytes: 64 * 1024 });
         try {
-          h.log.createTopic('t', { partitions: 2 });
+          await h.log.createTopic('t', { partitions: 2 });
           const p = h.log.partition('t', 1);
           const hw = await fill(p, 120, 7, 300, codec);
           assert.ok(p.segmentCount >= 4, `segments: ${p.segmentCount}`);
@@ -81,7 +81,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('a replay from the middle of a segment starts at that offset', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         const hw = await fill(p, 100, 5, 500);
         const from = 233; // inside a batch (base 230) inside a later segment
@@ -102,7 +102,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('`to` ends the replay; a batch straddling it is sent whole', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         await fill(p, 100, 10, 200);
         const c = await RawClient.connect(h.url);
@@ -136,7 +136,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('maxBytes bounds the body bytes, but at least one whole batch is sent', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         await fill(p, 100, 4, 1000);
         const batchBytes = p.read(0, 1)!.bytes.length;
@@ -169,7 +169,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('follow streams appends as they come, and a new request line ends it', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024, flush: 'always' });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         await fill(p, 10, 5, 100);
         const c = await RawClient.connect(h.url);
@@ -221,7 +221,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('two requests on one connection, sequential and pipelined', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         const hw = await fill(p, 60, 10, 250);
         const c = await RawClient.connect(h.url);
@@ -251,7 +251,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('concurrent replays each get the whole partition', async () => {
       const h = await startHarness({ segmentBytes: 256 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         const hw = await fill(p, 400, 10, 500, 'lz4');
         const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => collect(h.url, { topic: 't', partition: 0, from: i * 7 })));
@@ -265,8 +265,8 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('a small replay is not held up behind a large one (fairness)', async () => {
       const h = await startHarness({ segmentBytes: 256 * 1024 * 1024 });
       try {
-        h.log.createTopic('big', { partitions: 1 });
-        h.log.createTopic('small', { partitions: 1 });
+        await h.log.createTopic('big', { partitions: 1 });
+        await h.log.createTopic('small', { partitions: 1 });
         await fill(h.log.partition('big', 0), 512, 64, 4000); // ~ 128 MiB
         await fill(h.log.partition('small', 0), 3, 2, 10);
         const total = h.log.partition('big', 0).bytes;
@@ -288,7 +288,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('the SDK rejects with the wire code, and leaving the loop early closes the replay', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         await fill(p, 200, 10, 500);
         await assert.rejects(
@@ -329,7 +329,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('bad requests get errors and the connection stays', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 2 });
+        await h.log.createTopic('t', { partitions: 2 });
         await fill(h.log.partition('t', 0), 20, 5, 100);
         const c = await RawClient.connect(h.url);
         const cases: [unknown, string][] = [
@@ -367,7 +367,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('a line that is not JSON, or over requestLineBytesMax, closes the connection', async () => {
       const h = await startHarness();
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         await fill(h.log.partition('t', 0), 3, 2, 10);
         const a = await RawClient.connect(h.url);
         a.send('{"topic": "t", \n');
@@ -394,7 +394,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('random bytes never crash the server', async () => {
       const h = await startHarness();
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         await fill(h.log.partition('t', 0), 5, 2, 10);
         const seed = Number(process.env.SEED ?? Date.now() % 1e9);
         const rnd = prng(seed);
@@ -424,7 +424,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       const h = await startHarness();
       const clients: RawClient[] = [];
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         for (let i = 0; i < limits.replaysInFlightMax; i++) {
           const c = await RawClient.connect(h.url);
           c.send({ topic: 't', partition: 0, from: 'latest', follow: true });
@@ -453,7 +453,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       const h = await startHarness({ segmentBytes: 16 * 1024 * 1024 });
       const clients: RawClient[] = [];
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         await fill(h.log.partition('t', 0), 32 * 16, 64, 1000); // ~ 32 MiB
         const gc = runInNewContext('gc') as () => void;
         gc();
@@ -486,7 +486,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       const segmentBytes = 16 * 1024 * 1024; // larger than the socket buffers, so the transfer parks inside it
       const h = await startHarness({ segmentBytes });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         await fill(p, 3 * 16 * 16, 64, 1000); // ~ 3 segments of 16 MiB
         assert.ok(p.segmentCount >= 3);
@@ -527,7 +527,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('a segment file gone from the directory gives a clean error, and the server goes on', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         const hw = await fill(p, 60, 10, 250);
         assert.ok(p.segmentCount >= 3);
@@ -553,7 +553,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
 
     test('shutdown ends replays in flight with UNAVAILABLE and closes every connection', async () => {
       const h = await startHarness();
-      h.log.createTopic('t', { partitions: 1 });
+      await h.log.createTopic('t', { partitions: 1 });
       await fill(h.log.partition('t', 0), 5, 2, 10);
       const following = await RawClient.connect(h.url);
       following.send({ topic: 't', partition: 0, from: 0, follow: true });
@@ -570,7 +570,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('chunks stay within chunkBytesMax', async () => {
       const h = await startHarness({ segmentBytes: 128 * 1024 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         const hw = await fill(p, 320, 64, 4000); // ~ 80 MiB of 256 KB batches in one segment
         assert.equal(p.segmentCount, 1);
@@ -590,7 +590,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('chunks of tiny batches stay within chunkBatchesMax batches', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         const p = h.log.partition('t', 0);
         const hw = await fill(p, 40_000, 1, 8); // one-record batches of ~80 bytes
         const c = await RawClient.connect(h.url);
@@ -612,7 +612,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
     test('a follow replay ends with UNKNOWN_TOPIC when its topic is deleted (followCheckMs)', async () => {
       const h = await startHarness();
       try {
-        h.log.createTopic('t', { partitions: 1 });
+        await h.log.createTopic('t', { partitions: 1 });
         await fill(h.log.partition('t', 0), 2, 2, 10);
         const c = await RawClient.connect(h.url);
         c.send({ topic: 't', partition: 0, from: 0, follow: true });
@@ -628,7 +628,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
 
     test('shutdown does not wait beyond shutdownGraceMs for a client that stopped reading', async () => {
       const h = await startHarness({ segmentBytes: 64 * 1024 * 1024 });
-      h.log.createTopic('t', { partitions: 1 });
+      await h.log.createTopic('t', { partitions: 1 });
       await fill(h.log.partition('t', 0), 32 * 16, 64, 1000); // ~ 32 MiB: more than the socket buffers hold
       const stalled = await RawClient.connect(h.url);
       stalled.socket.pause();
@@ -650,8 +650,8 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
         return jwt.sign(key);
       };
       try {
-        h.log.createTopic('orders', { partitions: 1 });
-        h.log.createTopic('secret', { partitions: 1 });
+        await h.log.createTopic('orders', { partitions: 1 });
+        await h.log.createTopic('secret', { partitions: 1 });
         await fill(h.log.partition('orders', 0), 3, 2, 10);
         const good = await mint({ acl: { sub: ['ord*'] } });
         const [head, body, sig] = good.split('.');
@@ -692,7 +692,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
       const dir = tempDir();
       try {
         const log = await LogManager.open({ dataDir: dir, segmentBytes: 64 * 1024, flush: 'never', retentionCheckMs: 0 });
-        log.createTopic('t', { partitions: 1 });
+        await log.createTopic('t', { partitions: 1 });
         const hw = await fill(log.partition('t', 0), 80, 5, 400, 'lz4');
         await log.close();
         const child = spawn(process.execPath, [path.join(repoRoot, 'bin/sluice.js'), 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dir, '--segment-bytes', '65536', '--log-level', 'warn'], {

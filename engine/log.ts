@@ -1,0 +1,147 @@
+/**
+ * The log as the fronts see it: what the WebSocket gateway, the HTTP API, the TCP replay
+ * server and the Kafka listener need of it, and nothing more. Two implementations satisfy
+ * it: the local engine (LogManager and its PartitionLogs, one node with its own disk) and
+ * the cluster log (src/cluster/: appends go to NATS JetStream, reads come from a local
+ * mirror kept in this same engine format). `src/server.ts` picks one; no front knows which.
+ *
+ * The contract every implementation keeps:
+ * - Offsets are dense per partition, start at 0 and are never given to two records.
+ * - `append` resolves only once the batch is durable as the deployment defines it (fsynced
+ *   under `flush: always`; stored by a JetStream quorum in cluster mode), and the batch is
+ *   then visible: `hw` has moved past it and commit listeners have been told.
+ * - Commit listeners are called synchronously, in offset order, with each run of batches
+ *   that became visible, right after `hw` moved: a reader that reads up to `hw` and then
+ *   listens (in one turn of the event loop) misses nothing and sees nothing twice.
+ * - `read` hands out whole stored batches, never beyond `hw`, as views of the segment
+ *   files (no copy), with the file they lie in so that sendfile(2) can send them.
+ * - A partition's `epoch` never changes while it lives; a topic deleted and created again
+ *   gets new epochs (and new LogPartition objects).
+ */
+export interface CreateTopicOptions {
+  partitions: number;
+  /** -1 keeps everything; absent takes the log's default. */
+  retentionMs?: number;
+  retentionBytes?: number;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  epoch: string;
+  start: number;
+  hw: number;
+  bytes: number;
+  segments: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: PartitionInfo[];
+  retentionMs: number;
+  retentionBytes: number;
+  createdAt: number;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  /** Offset of the batch's last record. */
+  lastOffset: number;
+  recordCount: number;
+}
+
+/** A segment file that batches handed out by `read` lie in. Compared by identity. */
+export interface SegmentFile {
+  /** The file's path, for a reader that opens its own descriptor (sendfile). */
+  readonly logPath: string;
+}
+
+export interface ReadResult {
+  /** Whole stored batches: a view of the segment's mapping, valid while referenced. */
+  bytes: Buffer;
+  segment: SegmentFile;
+  /** Byte position of `bytes` in the segment file. */
+  position: number;
+  /** baseOffset of the first batch (may be below the offset asked for). */
+  firstOffset: number;
+  /** Offset after the last record in `bytes`. */
+  nextOffset: number;
+}
+
+/** Called in offset order with each run of batches that became visible. */
+export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset: number) => void;
+
+/** One partition of a topic. */
+export interface LogPartition {
+  readonly topic: string;
+  readonly partition: number;
+  /** Random id given at creation; a different epoch is a different history. */
+  readonly epoch: string;
+  /** First offset still stored (retention moves it). */
+  readonly startOffset: number;
+  /** High watermark: the offset after the last record readers may see. */
+  readonly hw: number;
+  /**
+   * Appends one whole RecordBatch v2 (validated: lengths, magic, CRC), assigning its
+   * offsets by writing baseOffset in place. The caller must not change `batch` afterwards.
+   */
+  append(batch: Uint8Array): Promise<AppendResult>;
+  /**
+   * Whole batches from the one holding `offset`, up to `maxBytes` (at least one batch), all
+   * from one segment; null when `offset` is the hw. OffsetOutOfRangeError below the start
+   * or above the hw.
+   */
+  read(offset: number, maxBytes: number): ReadResult | null;
+  /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */
+  offsetForTime(timestamp: number): number;
+  /** Listens for newly visible batches; returns the function that stops listening. */
+  onCommit(listener: CommitListener): () => void;
+}
+
+export type TopicEvent = { type: 'created'; topic: string } | { type: 'deleted'; topic: string };
+export type TopicListener = (event: TopicEvent) => void;
+
+/** A committed consumer-group position (Kafka's OffsetCommit), kept durably by the log. */
+export interface CommittedOffset {
+  topic: string;
+  partition: number;
+  /** The next offset the group will read. */
+  offset: number;
+  metadata: string | null;
+  committedAt: number;
+}
+
+/**
+ * Consumer-group offsets, stored where the log is (a file beside the local engine's data,
+ * a key-value bucket in cluster mode), so they survive a restart and, in a cluster, a node.
+ */
+export interface OffsetStore {
+  /** Every offset the group has committed. */
+  fetch(group: string): Promise<CommittedOffset[]>;
+  /** Stores the offsets durably (under the log's durability) before resolving. */
+  commit(group: string, offsets: CommittedOffset[]): Promise<void>;
+}
+
+export interface Log {
+  hasTopic(topic: string): boolean;
+  /** Topic names, sorted. */
+  listTopics(): string[];
+  /** UnknownTopicError when the topic does not exist. */
+  partitionCount(topic: string): number;
+  /** UnknownTopicError when the topic does not exist. */
+  describe(topic: string): TopicInfo;
+  /** BadRequestError (TOPIC_EXISTS) when it exists; resolves once every node would see it. */
+  createTopic(topic: string, opts: CreateTopicOptions): Promise<TopicInfo>;
+  /** UnknownTopicError when the topic does not exist. */
+  deleteTopic(topic: string): Promise<void>;
+  /**
+   * Topic created or deleted, by this process or (cluster mode) by another node. A deleted
+   * event is sent after the topic is gone from `hasTopic` and before its files are removed.
+   */
+  onTopicEvent(listener: TopicListener): () => void;
+  /** UnknownTopicError for an unknown topic, BadRequestError (BAD_PARTITION) for a bad partition. */
+  partition(topic: string, partition: number): LogPartition;
+  /** Consumer-group offsets. */
+  readonly offsets: OffsetStore;
+  /** Finishes appends in flight, syncs, releases files. */
+  close(): Promise<void>;
+}
