@@ -232,11 +232,10 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
         }
         const r = CreateTopic.safeParse(body);
         if (!r.success) return reply.json(400, { code: 'BAD_REQUEST', message: zodMessage(r.error) });
-        try {
-          reply.json(201, log.createTopic(topic, { partitions: r.data.partitions ?? config.partitions, retentionMs: r.data.retentionMs, retentionBytes: r.data.retentionBytes }));
-        } catch (err) {
-          reply.error(err, logger);
-        }
+        log.createTopic(topic, { partitions: r.data.partitions ?? config.partitions, retentionMs: r.data.retentionMs, retentionBytes: r.data.retentionBytes }).then(
+          (info) => reply.json(201, info),
+          (err) => reply.error(err, logger),
+        );
       }, () => {});
     });
   });
