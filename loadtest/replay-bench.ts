@@ -32,7 +32,7 @@ import path from 'node:path';
 import { PY_SENDFILE_SERVER, buildPartition, firstLine, runReader } from './lib/replay-core.ts';
 import { cpuNs } from './lib/proc.ts';
 import { median } from './lib/stats.ts';
-import { loadSendfile } from '../src/replay/sendfile.ts';
+import { loadSendfile } from '../src/common/sendfile.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const GiB = 1024 ** 3;

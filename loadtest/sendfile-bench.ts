@@ -31,7 +31,7 @@ import {
   sendFileRange,
   type SendFileRangeOptions,
   type SendfileStats,
-} from '../src/replay/sendfile.ts';
+} from '../src/common/sendfile.ts';
 
 // mmap-io's typings declare an ES default export, but at run time Node's default import of
 // this CommonJS package is module.exports itself, which is the mmap object.

@@ -1,6 +1,6 @@
 // Builds sluice's own native addon (native/sendfile) during `npm ci` / `npm install`: the
 // root package's "install" script runs this. A failed build must not fail the install,
-// since src/replay/sendfile.ts falls back to read + write without the addon, but it is
+// since src/common/sendfile.ts falls back to read + write without the addon, but it is
 // reported loudly here and again (once) when sluice starts.
 //
 // node-gyp: npm runs lifecycle scripts with npm_config_node_gyp set to the node-gyp it

@@ -14,6 +14,16 @@ if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: missing ${need[*]}: install them with apt-get" >&2; exit 1
   fi
 fi
+# Real peers for the cluster and Kafka tests: nats-server (JetStream) and kcat (librdkafka).
+for bin in nats-server kcat; do
+  if ! command -v "$bin" >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq "$bin"
+    else
+      echo "setup: $bin is missing: the tests that need it will fail (apt-get install -y $bin as root)" >&2
+    fi
+  fi
+done
 # Chromium for the browser tests (test/client/browser.test.ts skips without it). Only root
 # installs it; anyone else gets a note, since the other tests do not need it.
 if [ ! -x /usr/bin/chromium ]; then

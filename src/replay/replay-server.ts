@@ -52,7 +52,7 @@ import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import * as limits from './limits.ts';
 import { type ReplayRequest, parseReplayRequest } from './request.ts';
-import { type SendfileError, loadSendfile, sendFileRange } from './sendfile.ts';
+import { type SendfileError, loadSendfile, sendFileRange } from '../common/sendfile.ts';
 
 export interface ReplayContext {
   config: Config;

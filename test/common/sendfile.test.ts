@@ -20,7 +20,7 @@ import {
   sendFileRange,
   type SendFileRangeOptions,
   type SendfileStats,
-} from '../../src/replay/sendfile.ts';
+} from '../../src/common/sendfile.ts';
 
 const FILE_BYTES = (16 << 20) + 4099; // several times what a paused reader's kernel buffers hold
 const TEST_TIMEOUT_MS = 60_000; // a hang fails the test instead of CI
