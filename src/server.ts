@@ -1,18 +1,23 @@
 /**
- * The composition root: reads config, opens the log, starts the fronts (gateway, replay),
- * and shuts them down in the reverse order. Nothing else wires modules together.
+ * The composition root: reads config, opens the log, builds the context every front shares
+ * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay), and shuts them
+ * down in the reverse order before closing the log. Nothing else wires modules together,
+ * and only this file knows which implementation of the log is in use.
  */
-import { LogManager } from '../engine/index.ts';
+import { type Log, LogManager } from '../engine/index.ts';
 import { type Auth, createAuth } from './common/auth.ts';
 import type { Config } from './common/config.ts';
+import type { Front, FrontContext, StartFront } from './common/front.ts';
+import { resolveLimits } from './common/limits.ts';
 import type { Logger } from './common/logger.ts';
-import { type Front, startGateway } from './gateway/gateway.ts';
+import { Metrics } from './common/metrics.ts';
+import { startGateway } from './gateway/gateway.ts';
 import { startReplayServer } from './replay/replay-server.ts';
 
 export interface RunningServer {
   port: number;
   replayPort: number;
-  log: LogManager;
+  log: Log;
   close(): Promise<void>;
 }
 
@@ -36,13 +41,9 @@ export function authStartupLines(auth: Auth | null, host: string): { level: 'inf
   return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const host = resolveHost(config);
-  // The verifier is built once, before the log is opened, and shared by both fronts: a bad
-  // key file stops the server here with a ConfigError naming the file, before any I/O.
-  const auth: Auth | null = createAuth(config);
-  for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
-  const log = await LogManager.open({
+/** Opens the log the configuration asks for: the local engine in the data directory. */
+async function openLog(config: Config, logger: Logger): Promise<Log> {
+  return LogManager.open({
     dataDir: config.dataDir,
     flush: config.flush,
     flushMs: config.flushMs,
@@ -52,27 +53,53 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     retentionBytes: config.retentionBytes,
     logger,
   });
+}
+
+/** The context every front is started with; metrics report the log's partitions. */
+export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config)): FrontContext {
+  const metrics = new Metrics();
+  metrics.setPartitionSource(() => {
+    const out: { topic: string; partition: number; bytes: number }[] = [];
+    for (const t of log.listTopics()) {
+      try {
+        for (const p of log.describe(t).partitions) out.push({ topic: t, partition: p.partition, bytes: p.bytes });
+      } catch {
+        // deleted meanwhile
+      }
+    }
+    return out;
+  });
+  return { config, host, log, auth, metrics, logger, limits: resolveLimits(config) };
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const host = resolveHost(config);
+  // The verifier is built once, before the log is opened, and shared by every front: a bad
+  // key file stops the server here with a ConfigError naming the file, before any I/O.
+  const auth: Auth | null = createAuth(config);
+  for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
+  const log = await openLog(config, logger);
+  const ctx = createFrontContext(config, log, logger, auth, host);
+  const starts: StartFront[] = [startGateway, startReplayServer];
   const fronts: Front[] = [];
   try {
-    const gateway = await startGateway({ config, host, logger, log, auth });
-    fronts.push(gateway);
-    const replay = await startReplayServer({ config, host, logger, log, auth });
-    fronts.push(replay);
+    for (const start of starts) fronts.push(await start(ctx));
+    const portOf = (name: string): number => fronts.find((f) => f.name === name)?.port ?? -1;
     let closing: Promise<void> | null = null;
     return {
-      port: gateway.port,
-      replayPort: replay.port,
+      port: portOf('gateway'),
+      replayPort: portOf('replay'),
       log,
       close() {
         closing ??= (async () => {
-          for (const f of fronts.reverse()) await f.close().catch((err) => logger.error({ err }, 'front did not close cleanly'));
+          for (const f of [...fronts].reverse()) await f.close().catch((err: unknown) => logger.error({ err, front: f.name }, 'front did not close cleanly'));
           await log.close();
         })();
         return closing;
       },
     };
   } catch (err) {
-    for (const f of fronts.reverse()) await f.close().catch(() => {});
+    for (const f of [...fronts].reverse()) await f.close().catch(() => {});
     await log.close();
     throw err;
   }

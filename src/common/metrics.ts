@@ -1,7 +1,9 @@
 /**
  * Prometheus metrics (prom-client), one registry per server so that tests can run several
- * in one process. Hot paths only `inc`/`observe` unlabelled metrics; what depends on the
- * log (bytes on disk, subscriber lag) is computed when /metrics is scraped.
+ * in one process. server.ts builds it and hands it to every front (FrontContext). Hot paths
+ * only `inc`/`observe` unlabelled metrics; what depends on the log (bytes on disk) or on a
+ * front's state (subscriber lag, transfers in flight) is computed when /metrics is scraped,
+ * from sources the owners register.
  */
 import client from 'prom-client';
 
@@ -11,11 +13,10 @@ export interface LagSample {
   lag: number;
 }
 
-export interface MetricsSources {
-  /** Bytes on disk per partition. */
-  partitions(): { topic: string; partition: number; bytes: number }[];
-  /** Records between each subscription's position and the high watermark. */
-  lags(): LagSample[];
+export interface PartitionBytesSample {
+  topic: string;
+  partition: number;
+  bytes: number;
 }
 
 export class Metrics {
@@ -58,7 +59,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(sources: MetricsSources) {
+  /** Replay body bytes sent, by path: `sendfile` (zero-copy) or `fallback` (read + write). */
+  readonly replayBytes = new client.Counter({
+    name: 'sluice_replay_bytes_total',
+    help: 'Replay chunk body bytes sent, by path (sendfile or the read + write fallback)',
+    labelNames: ['path'],
+    registers: [this.registry],
+  });
+  readonly replayTransfers = new client.Gauge({ name: 'sluice_replay_in_flight', help: 'Replays running now (follow replays included)', registers: [this.registry] });
+  readonly replayConnections = new client.Gauge({ name: 'sluice_replay_connections', help: 'Open replay connections', registers: [this.registry] });
+  private readonly lagSources = new Set<() => Iterable<LagSample>>();
+  private partitionSource: () => PartitionBytesSample[] = () => [];
+
+  constructor() {
+    const lagSources = this.lagSources;
+    const partitions = (): PartitionBytesSample[] => this.partitionSource();
     client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
     new client.Gauge({
       name: 'sluice_partition_bytes',
@@ -67,7 +82,7 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const p of sources.partitions()) this.set({ topic: p.topic, partition: String(p.partition) }, p.bytes);
+        for (const p of partitions()) this.set({ topic: p.topic, partition: String(p.partition) }, p.bytes);
       },
     });
     new client.Gauge({
@@ -78,14 +93,27 @@ export class Metrics {
       collect() {
         this.reset();
         const max = new Map<string, LagSample>();
-        for (const s of sources.lags()) {
-          const k = `${s.topic}\0${s.partition}`;
-          const m = max.get(k);
-          if (!m || s.lag > m.lag) max.set(k, s);
+        for (const source of lagSources) {
+          for (const s of source()) {
+            const k = `${s.topic}\0${s.partition}`;
+            const m = max.get(k);
+            if (!m || s.lag > m.lag) max.set(k, s);
+          }
         }
         for (const s of max.values()) this.set({ topic: s.topic, partition: String(s.partition) }, s.lag);
       },
     });
+  }
+
+  /** Bytes on disk per partition: the log's, set by server.ts. */
+  setPartitionSource(source: () => PartitionBytesSample[]): void {
+    this.partitionSource = source;
+  }
+
+  /** A front's subscriptions and how far each is behind; returns the function that removes it. */
+  addLagSource(source: () => Iterable<LagSample>): () => void {
+    this.lagSources.add(source);
+    return () => this.lagSources.delete(source);
   }
 
   text(): Promise<string> {

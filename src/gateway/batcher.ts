@@ -13,15 +13,20 @@
  * Kafka default; unkeyed ones stick to one partition of the topic until that partition's
  * batch is flushed, then move to the next (Kafka's sticky partitioner, round-robin order).
  *
+ * A publish to a topic that does not exist yet (with auto-create on) waits for the topic's
+ * creation, which may go over the network in cluster mode; publishes that arrive meanwhile
+ * wait for the same creation and are queued in arrival order behind it.
+ *
  * Every append in flight is tracked, so `close()` can wait for them at shutdown.
  */
 import {
   type Codec,
-  type LogManager,
-  type PartitionLog,
+  type Log,
+  type LogPartition,
   type ProducerRecord,
   BadRequestError,
   SluiceError,
+  TopicExistsError,
   UnknownTopicError,
   encodeRecordBatch,
   partitionForKey,
@@ -41,7 +46,7 @@ export interface BatcherOptions {
 interface PendingBatch {
   topic: string;
   partition: number;
-  log: PartitionLog;
+  log: LogPartition;
   records: ProducerRecord[];
   callbacks: AppendCallback[];
   bytes: number;
@@ -58,10 +63,12 @@ export class Batcher {
   private readonly pending = new Map<string, PendingBatch>();
   private readonly sticky = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Topics being auto-created, and the publishes waiting for each. */
+  private readonly creating = new Map<string, Promise<void>>();
   private closing = false;
 
   constructor(
-    private readonly log: LogManager,
+    private readonly log: Log,
     private readonly opts: BatcherOptions,
     private readonly metrics: Metrics,
   ) {}
@@ -76,13 +83,43 @@ export class Batcher {
     throw new UnknownTopicError(topic);
   }
 
-  /** The topic's partition count, creating the topic first when allowed ("auto-creation happens on publish only"). */
-  ensureTopic(topic: string): number {
-    if (!this.log.hasTopic(topic) && this.opts.autoCreate) {
-      // Interim: the local engine creates the topic before createTopic's promise settles.
-      this.log.createTopic(topic, { partitions: this.opts.partitions }).catch(() => {});
+  /**
+   * Runs `then` once the topic exists: at once when it does, after its auto-creation when it
+   * does not (several publishes share one creation and run in arrival order). `failed` gets
+   * the error when it cannot be created. Throws UnknownTopicError, creating nothing, when it
+   * does not exist and may not be created.
+   */
+  private whenTopic(topic: string, then: () => void, failed: (err: SluiceError) => void): void {
+    const pending = this.creating.get(topic);
+    if (pending === undefined && this.log.hasTopic(topic)) return then();
+    if (!this.opts.autoCreate) throw new UnknownTopicError(topic);
+    let creation = pending;
+    if (creation === undefined) {
+      creation = this.log.createTopic(topic, { partitions: this.opts.partitions }).then(
+        () => {},
+        (err) => {
+          // Created meanwhile by another node or request: as good as ours.
+          if (!(err instanceof TopicExistsError)) throw err;
+        },
+      );
+      this.creating.set(topic, creation);
+      const done = creation;
+      void creation.finally(() => {
+        if (this.creating.get(topic) === done) this.creating.delete(topic);
+      }).catch(() => {});
     }
-    return this.log.partitionCount(topic);
+    const waited = creation.then(
+      () => {
+        try {
+          then();
+        } catch (err) {
+          failed(asSluiceError(err));
+        }
+      },
+      (err) => failed(asSluiceError(err)),
+    );
+    this.inFlight.add(waited);
+    void waited.finally(() => this.inFlight.delete(waited));
   }
 
   private choosePartition(topic: string, count: number, partition: number | undefined, key: Uint8Array | null): number {
@@ -107,7 +144,11 @@ export class Batcher {
     if (this.closing) throw new SluiceError('UNAVAILABLE', 'the server is shutting down', 'SHUTTING_DOWN');
     // The partition is checked before the topic is created: a refused publish creates nothing.
     if (partition !== undefined) this.choosePartition(topic, this.partitionCountFor(topic), partition, null);
-    const count = this.ensureTopic(topic);
+    this.whenTopic(topic, () => this.gather(topic, partition, record, cb), (err) => cb(err, partition ?? -1, -1));
+  }
+
+  private gather(topic: string, partition: number | undefined, record: ProducerRecord, cb: AppendCallback): void {
+    const count = this.log.partitionCount(topic);
     const key = record.key ?? null;
     const p = this.choosePartition(topic, count, partition, key);
     const k = `${topic}\0${p}`;
@@ -158,7 +199,11 @@ export class Batcher {
   appendBatch(topic: string, partition: number | undefined, batch: Uint8Array, recordCount: number, cb: AppendCallback): void {
     if (this.closing) throw new SluiceError('UNAVAILABLE', 'the server is shutting down', 'SHUTTING_DOWN');
     if (partition !== undefined) this.choosePartition(topic, this.partitionCountFor(topic), partition, null);
-    const count = this.ensureTopic(topic);
+    this.whenTopic(topic, () => this.appendNow(topic, partition, batch, recordCount, cb), (err) => cb(err, partition ?? -1, -1));
+  }
+
+  private appendNow(topic: string, partition: number | undefined, batch: Uint8Array, recordCount: number, cb: AppendCallback): void {
+    const count = this.log.partitionCount(topic);
     let p: number;
     if (partition === undefined) {
       p = this.choosePartition(topic, count, undefined, null);
@@ -173,7 +218,7 @@ export class Batcher {
     this.track(this.log.partition(topic, p), batch, recordCount, (err, base) => cb(err, p, base));
   }
 
-  private track(log: PartitionLog, batch: Uint8Array, records: number, done: (err: SluiceError | null, base: number) => void): void {
+  private track(log: LogPartition, batch: Uint8Array, records: number, done: (err: SluiceError | null, base: number) => void): void {
     const t0 = performance.now();
     const promise = log.append(batch);
     const t1 = performance.now();

@@ -13,7 +13,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { ErrorCode } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
 import { errorMessage } from './ws-protocol.ts';
-import type { Subscription } from './subscription.ts';
+import type { SubscriberSocket, Subscription } from './fanout.ts';
 
 export interface SocketData {
   conn: Connection | null;
@@ -25,7 +25,7 @@ interface Slot {
   text: string | null;
 }
 
-export class Connection {
+export class Connection implements SubscriberSocket {
   closed = false;
   /** Who this connection acts as (null: auth off). Replaced by a successful `auth` op. */
   principal: Principal | null = null;

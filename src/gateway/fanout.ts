@@ -1,18 +1,131 @@
 /**
- * Outbound: one PartitionFanout per topic-partition that has subscribers. It listens to
- * the log's commits and frames each committed batch ONCE (DATA header + the batch bytes,
- * as stored) and sends those same bytes to every caught-up subscriber.
+ * Delivery: how committed batches reach subscribers. One module owns the three pieces and
+ * the switch between them, so that nothing is lost or repeated on the way:
+ *
+ * - `Subscription`: one subscribed topic-partition of one connection, and its position
+ *   `next`, the offset of the first record it has not been sent yet. Everything it is sent
+ *   starts at `next`. It is in one of two modes:
+ *   - `disk` (catch-up): `pump()` reads whole batches from `next` through the mmap'd
+ *     segment views (LogPartition.read) and sends them while the socket's buffered amount
+ *     stays under backpressureBytesMax; uWS's `drain` calls it again. When a read finds
+ *     nothing left (next == hw) it joins the partition's live set. JavaScript runs one
+ *     thing at a time and commit listeners run right after hw moves (the Log contract), so
+ *     no batch can slip between the last read and joining.
+ *   - `live`: the fan-out hands it each committed batch whose firstOffset == next. A batch
+ *     that does not start at `next`, a socket above the high-water mark, or a dropped send
+ *     sends it back to `disk`, where it is served from the log at its own pace: no
+ *     per-client queue grows without bound; what it has not read stays in the log.
+ * - `PartitionFanout`: the subscribers of one topic-partition. It listens to the log's
+ *   commits and frames each committed batch ONCE (DATA header + the batch bytes as stored),
+ *   then sends those same bytes to every live subscriber.
+ * - `Fanout`: the PartitionFanouts of every topic-partition with subscribers.
  *
  * Per-socket `send` rather than uWS's topic `publish`: publish skips sockets above
  * maxBackpressure without telling anyone, which would leave a gap in a stream that promises
- * none. Here every send is checked: a subscriber whose socket holds more than
- * `backpressureBytesMax` leaves the live path and is fed from disk (subscription.ts), so
- * no per-client queue grows without bound — what it has not read stays in the log.
+ * none. Here every send is checked.
+ *
+ * A position below the log start (a `sub` from an old offset, or retention deleting what a
+ * slow reader had not read) is never skipped silently: a `gap` message tells the client
+ * which offsets are gone, then it goes on from the start.
  */
-import type { PartitionLog } from '../../engine/index.ts';
+import { type ErrorCode, type LogPartition, OffsetOutOfRangeError } from '../../engine/index.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { dataFrame, dataHeader } from './frames.ts';
-import { Subscription, backpressureBytesMax } from './subscription.ts';
+import { backpressureBytesMax, catchUpReadBytesMax } from './limits.ts';
+
+/** What delivery needs of a connection's socket (Connection satisfies it). */
+export interface SubscriberSocket {
+  readonly closed: boolean;
+  readonly bufferedAmount: number;
+  /** uWS's status: 1 sent, 0 queued (still delivered), 2 dropped. */
+  sendBinary(frame: Uint8Array): number;
+  sendJson(obj: object): void;
+  sendError(code: ErrorCode, message: string, id?: number, extra?: { topic?: string; partition?: number }): void;
+  /** Runs `fn` with the socket corked: its sends leave in one write. */
+  cork(fn: () => void): void;
+}
+
+export type SubscriptionMode = 'disk' | 'live' | 'closed';
+
+export class Subscription {
+  mode: SubscriptionMode = 'disk';
+
+  constructor(
+    readonly conn: SubscriberSocket,
+    readonly log: LogPartition,
+    readonly fanout: PartitionFanout,
+    public next: number,
+    private readonly metrics: Metrics,
+    /** Called once when the server ends the subscription (`end`): a read failed, the topic was deleted. */
+    private readonly onEnded: (sub: Subscription) => void,
+  ) {}
+
+  get topic(): string {
+    return this.log.topic;
+  }
+
+  get partition(): number {
+    return this.log.partition;
+  }
+
+  get lag(): number {
+    return Math.max(0, this.log.hw - this.next);
+  }
+
+  /** Leaves the live path; `drain` (or the next pump) feeds it from disk. */
+  fallBack(): void {
+    if (this.mode !== 'live') return;
+    this.mode = 'disk';
+    this.fanout.live.delete(this);
+    this.metrics.slowSubscriberSwitches.inc();
+  }
+
+  /** Sends from disk while the socket has room; joins the live path once caught up. */
+  pump(): void {
+    if (this.mode !== 'disk') return;
+    const conn = this.conn;
+    while (!conn.closed && conn.bufferedAmount < backpressureBytesMax) {
+      let r;
+      try {
+        r = this.log.read(this.next, catchUpReadBytesMax);
+      } catch (err) {
+        const start = this.log.startOffset;
+        if (err instanceof OffsetOutOfRangeError && this.next < start) {
+          conn.sendJson({ op: 'gap', topic: this.topic, partition: this.partition, from: this.next, to: start });
+          this.next = start;
+          continue;
+        }
+        this.end('INTERNAL', `reading ${this.topic}-${this.partition} at ${this.next}: ${(err as Error).message}`);
+        return;
+      }
+      if (r === null) {
+        this.mode = 'live';
+        this.fanout.live.add(this);
+        return;
+      }
+      const frame = dataFrame(this.fanout.header, r.bytes);
+      if (conn.sendBinary(frame) === 2) return; // dropped: nothing moved, the next drain retries
+      this.metrics.recordsOut.inc(r.nextOffset - Math.max(r.firstOffset, this.next));
+      this.metrics.bytesOut.inc(frame.length);
+      this.next = r.nextOffset;
+    }
+  }
+
+  /** Ends the subscription from the server's side, telling the client why (an error with topic and partition, no id). */
+  end(code: ErrorCode, message: string): void {
+    if (this.mode === 'closed') return;
+    this.conn.sendError(code, message, undefined, { topic: this.topic, partition: this.partition });
+    this.close();
+    this.onEnded(this);
+  }
+
+  close(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'closed';
+    this.fanout.remove(this);
+    this.metrics.subscriptions.dec();
+  }
+}
 
 export class PartitionFanout {
   readonly header: Uint8Array;
@@ -25,17 +138,23 @@ export class PartitionFanout {
   private flushScheduled = false;
 
   constructor(
-    readonly topic: string,
-    readonly partition: number,
-    readonly log: PartitionLog,
+    readonly log: LogPartition,
     private readonly metrics: Metrics,
   ) {
-    this.header = dataHeader(topic, partition);
+    this.header = dataHeader(log.topic, log.partition);
   }
 
-  add(sub: Subscription): void {
+  get topic(): string {
+    return this.log.topic;
+  }
+
+  /** A new subscriber from `next`, in disk mode; call `pump()` once its `subbed` answer is out. */
+  subscribe(conn: SubscriberSocket, next: number, onEnded: (sub: Subscription) => void): Subscription {
+    const sub = new Subscription(conn, this.log, this, next, this.metrics, onEnded);
     this.all.add(sub);
-    this.unlisten ??= this.log.onCommit((bytes, first, next) => this.onCommit(bytes, first, next));
+    this.metrics.subscriptions.inc();
+    this.unlisten ??= this.log.onCommit((bytes, first, nextOffset) => this.onCommit(bytes, first, nextOffset));
+    return sub;
   }
 
   remove(sub: Subscription): void {
@@ -105,7 +224,7 @@ export class Fanout {
 
   constructor(private readonly metrics: Metrics) {}
 
-  get(log: PartitionLog): PartitionFanout {
+  get(log: LogPartition): PartitionFanout {
     const k = `${log.topic}\0${log.partition}`;
     let pf = this.partitions.get(k);
     if (pf && pf.log !== log) {
@@ -114,7 +233,7 @@ export class Fanout {
       pf = undefined;
     }
     if (!pf) {
-      pf = new PartitionFanout(log.topic, log.partition, log, this.metrics);
+      pf = new PartitionFanout(log, this.metrics);
       this.partitions.set(k, pf);
     }
     return pf;

@@ -1,7 +1,7 @@
 /**
  * The HTTP/WebSocket front on uWebSockets.js: wiring only. What each piece does lives in
  * its own file: ws-protocol (control messages), frames (DATA/PRODUCE), connection (per
- * socket), ws-handlers (the ops), batcher (inbound), fanout + subscription (outbound),
+ * socket), ws-handlers (the ops), batcher (inbound), fanout (delivery), limits,
  * http-api (§5), ../common/metrics.
  *
  * Shutdown, in order: stop accepting (listen socket closed, /readyz 503), let the batcher
@@ -10,33 +10,16 @@
  * `app.close()`, so the sockets are tracked here.
  */
 import type { WebSocket } from 'uWebSockets.js';
-import type { LogManager } from '../../engine/index.ts';
-import { type Auth, type Principal, authenticate, tokenFromRequest } from '../common/auth.ts';
-import type { Config } from '../common/config.ts';
-import type { Logger } from '../common/logger.ts';
-import { Metrics } from '../common/metrics.ts';
+import { authenticate, tokenFromRequest } from '../common/auth.ts';
+import type { Front, FrontContext } from '../common/front.ts';
 import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
+import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
 import { WsHandlers } from './ws-handlers.ts';
-
-export interface GatewayContext {
-  config: Config;
-  host: string;
-  logger: Logger;
-  log: LogManager;
-  /** The verifier both fronts share (server.ts builds it once); null: auth is off. */
-  auth: Auth | null;
-}
-
-export interface Front {
-  readonly port: number;
-  /** Stops accepting, finishes what is in flight, closes connections. */
-  close(): Promise<void>;
-}
 
 /**
  * uWS 20.30 can lose the payload of a message of 16 KiB or more sent while nothing is
@@ -48,19 +31,9 @@ const LARGE_SEND_WORKAROUND_TOPIC = 'sluice/large-send-workaround';
 export function idleTimeoutSeconds(idleTimeoutMs: number): number {
   return Math.round(idleTimeoutMs / 1000);
 }
-/**
- * uWS drops a send (status 2) once a socket holds more than this. sluice keeps each socket
- * near backpressureBytesMax (1 MiB) itself, so this only guards against a bug.
- */
-const uwsBackpressureBytesMax = 64 * 1024 * 1024;
 
-/** The most uWS buffers of one incoming message before dropping the connection. */
-export function frameHardCapBytes(maxFrameBytes: number): number {
-  return Math.min(maxFrameBytes * 2, maxFrameBytes + 64 * 1024 * 1024);
-}
-
-export async function startGateway(ctx: GatewayContext): Promise<Front> {
-  const { config, log, logger, auth } = ctx;
+export async function startGateway(ctx: FrontContext): Promise<Front> {
+  const { config, log, logger, auth, metrics, limits } = ctx;
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
@@ -68,33 +41,25 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
   let upgrading = 0;
   let ready = true;
 
-  const metrics = new Metrics({
-    partitions: () => {
-      const out: { topic: string; partition: number; bytes: number }[] = [];
-      for (const t of log.listTopics()) {
-        try {
-          for (const p of log.describe(t).partitions) out.push({ topic: t, partition: p.partition, bytes: p.bytes });
-        } catch {
-          // deleted meanwhile
-        }
-      }
-      return out;
-    },
-    lags: () => [...fanout.subscriptions()].map((s) => ({ topic: s.topic, partition: s.partition, lag: s.lag })),
-  });
   const fanout = new Fanout(metrics);
+  const removeLagSource = metrics.addLagSource(() => fanout.subscriptions());
   const batcher = new Batcher(log, { lingerMs: config.lingerMs, batchBytes: config.batchBytes, compression: config.compression, autoCreate: config.autoCreate, partitions: config.partitions }, metrics);
-  const handlers = new WsHandlers({ config, log, batcher, fanout, metrics, logger, auth });
+  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth });
+  // A topic deleted through any front (or, in cluster mode, on another node): "its
+  // subscribers get `UNKNOWN_TOPIC`", and publishes waiting for it too.
+  const unlistenTopics = log.onTopicEvent((e) => {
+    if (e.type === 'deleted') handlers.topicDeleted(e.topic);
+  });
 
   app.ws<SocketData>('/v1/ws', {
     compression: uws.DISABLED,
     // uWS drops a connection whose message exceeds maxPayloadLength without a close frame
     // (the peer sees 1006). So uWS takes up to twice the limit and sluice closes with 1009
     // itself; only frames beyond that hard cap are cut off without the close code.
-    maxPayloadLength: frameHardCapBytes(config.maxFrameBytes),
+    maxPayloadLength: frameHardCapBytes(limits.frameBytesMax),
     maxBackpressure: uwsBackpressureBytesMax,
     closeOnBackpressureLimit: 0,
-    idleTimeout: idleTimeoutSeconds(config.idleTimeoutMs),
+    idleTimeout: idleTimeoutSeconds(limits.idleTimeoutMs),
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       const refuse = (status: string, code: string, message: string): void => {
@@ -103,8 +68,8 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
         });
       };
       if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
-      if (sockets.size + upgrading >= config.maxConnections) {
-        return refuse('503 Service Unavailable', 'UNAVAILABLE', `${config.maxConnections} connections are open, the most this server takes (--max-connections)`);
+      if (sockets.size + upgrading >= limits.connectionsMax) {
+        return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
       // uWS's HttpRequest is valid only during this call: read everything before any await.
       const key = req.getHeader('sec-websocket-key');
@@ -145,7 +110,7 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
     open: (ws) => {
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
       const data = ws.getUserData();
-      const conn = new Connection(ws, config.publishRate);
+      const conn = new Connection(ws, limits.publishRecordsPerSecond);
       data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
@@ -154,7 +119,7 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().conn;
       if (!conn) return;
-      if (message.byteLength > config.maxFrameBytes) {
+      if (message.byteLength > limits.frameBytesMax) {
         // "A frame over `--max-frame-bytes` (default 1 MiB) closes the connection (close code 1009)".
         ws.end(1009, 'frame over --max-frame-bytes');
         return;
@@ -195,19 +160,7 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
     });
   }
 
-  registerHttpApi(app, {
-    config,
-    auth,
-    log,
-    batcher,
-    metrics,
-    logger,
-    isReady: () => ready,
-    deleteTopic: async (topic) => {
-      handlers.topicDeleted(topic);
-      await log.deleteTopic(topic);
-    },
-  });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready });
 
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
     app.listen(ctx.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${ctx.host}:${config.port}`))));
@@ -215,12 +168,15 @@ export async function startGateway(ctx: GatewayContext): Promise<Front> {
   const port = uws.us_socket_local_port(listenSocket as never);
   let closing: Promise<void> | null = null;
   return {
+    name: 'gateway',
     port,
     close() {
       closing ??= (async () => {
         ready = false;
         uws.us_listen_socket_close(listenSocket as never);
         await batcher.close();
+        unlistenTopics();
+        removeLagSource();
         for (const ws of [...sockets]) {
           try {
             ws.end(1001, 'server shutting down');

@@ -9,31 +9,28 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
-import { type ErrorCode, type LogManager, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
+import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
+import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { type Batcher, asSluiceError } from './batcher.ts';
+import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
 import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
 
 export interface HttpContext {
   config: Config;
+  limits: Limits;
   /** null: auth is off and every request is allowed. */
   auth: Auth | null;
-  log: LogManager;
+  log: Log;
   batcher: Batcher;
   metrics: Metrics;
   logger: Logger;
   isReady(): boolean;
-  /** Deletes a topic and tells its subscribers. */
-  deleteTopic(topic: string): Promise<void>;
 }
 
-/** At most this many records per GET of records. */
-export const readRecordsLimitMax = 10_000;
-/** At most this many records per POST. */
-export const postRecordsMax = 100_000;
 
 const STATUS: Record<number, string> = {
   200: '200 OK',
@@ -164,7 +161,7 @@ function textOrBase64(b: Uint8Array | null, name: string, out: Record<string, un
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   const { log, batcher, config, logger, auth } = ctx;
-  const bodyBytesMax = Math.max(config.maxFrameBytes, 64 * 1024);
+  const bodyBytesMax = bodyBytesMaxFor(ctx.limits.frameBytesMax);
 
   /**
    * The principal of a request (null with auth off), from `?token=` or `Authorization:
@@ -263,7 +260,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
         return reply.error(err, logger);
       }
       if (!log.hasTopic(topic)) return reply.error(new UnknownTopicError(topic));
-      ctx.deleteTopic(topic).then(
+      log.deleteTopic(topic).then(
         () => reply.json(200, { deleted: topic }),
         (err) => reply.error(err, logger),
       );
@@ -290,7 +287,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           assertTopicName(topic);
           // Everything is checked before anything is queued: a refused request stores nothing.
           const records = r.data.records.map((rec) => {
-            const p = toProducerRecord(rec, config.maxRecordBytes);
+            const p = toProducerRecord(rec, ctx.limits.recordBytesMax);
             if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
             return p;
           });
@@ -298,7 +295,6 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           for (const rec of r.data.records) {
             if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
           }
-          batcher.ensureTopic(topic);
           const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
           let left = records.length;
           let firstError: SluiceError | null = null;
@@ -350,7 +346,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
         }
         const records: Record<string, unknown>[] = [];
         while (records.length < limit) {
-          const chunk = plog.read(pos, 1024 * 1024);
+          const chunk = plog.read(pos, readRecordsChunkBytes);
           if (chunk === null) break;
           for (const rec of decodeBatches(chunk.bytes, pos)) {
             if (records.length >= limit) break;

@@ -4,16 +4,17 @@
  * gets an error, never a crash": every path ends in an answer, and nothing a client sends
  * can throw out of here.
  */
-import { CorruptBatchError, type LogManager, SluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import { CorruptBatchError, type Log, SluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
+import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { type Batcher, asSluiceError } from './batcher.ts';
 import { Connection } from './connection.ts';
 import type { Fanout } from './fanout.ts';
 import { PARTITION_ANY, parseProduceFrame } from './frames.ts';
-import { Subscription, backpressureBytesMax } from './subscription.ts';
+import { backpressureBytesMax } from './limits.ts';
 import {
   type AuthRequest,
   type MetaRequest,
@@ -28,7 +29,8 @@ import {
 
 export interface WsContext {
   config: Config;
-  log: LogManager;
+  limits: Limits;
+  log: Log;
   batcher: Batcher;
   fanout: Fanout;
   metrics: Metrics;
@@ -152,10 +154,10 @@ export class WsHandlers {
     if (!can(conn.principal, 'pub', req.topic)) {
       return conn.answer(slot, errorMessage({ id, code: 'FORBIDDEN', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
     }
-    const rec = toProducerRecord(req, this.ctx.config.maxRecordBytes);
+    const rec = toProducerRecord(req, this.ctx.limits.recordBytesMax);
     if (isProtocolError(rec)) return conn.answer(slot, errorMessage({ id, code: rec.code, message: rec.message }));
     if (!conn.takeTokens(1)) {
-      return conn.answer(slot, errorMessage({ id, code: 'RATE_LIMITED', message: `over ${this.ctx.config.publishRate} records/s` }));
+      return conn.answer(slot, errorMessage({ id, code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
     }
     try {
       this.ctx.batcher.publish(req.topic, req.partition, rec, (err, partition, offset) => {
@@ -185,11 +187,11 @@ export class WsHandlers {
       const h = checkBatch(view, 0, view.length);
       if (h.size !== view.length) throw new CorruptBatchError('bytes after the batch', 'TRAILING_BYTES');
       for (const r of decodeBatchRecords(view, 0, h)) {
-        if (r.value !== null && r.value.length > this.ctx.config.maxRecordBytes) {
-          throw new TooLargeError(`record ${r.offset - h.baseOffset} value of ${r.value.length} bytes is over ${this.ctx.config.maxRecordBytes}`);
+        if (r.value !== null && r.value.length > this.ctx.limits.recordBytesMax) {
+          throw new TooLargeError(`record ${r.offset - h.baseOffset} value of ${r.value.length} bytes is over ${this.ctx.limits.recordBytesMax}`);
         }
       }
-      if (!conn.takeTokens(h.recordCount)) throw new SluiceError('RATE_LIMITED', `over ${this.ctx.config.publishRate} records/s`);
+      if (!conn.takeTokens(h.recordCount)) throw new SluiceError('RATE_LIMITED', `over ${this.ctx.limits.publishRecordsPerSecond} records/s`);
       // uWS's ArrayBuffer is valid only during this callback: the engine keeps a copy.
       const batch = new Uint8Array(view);
       this.ctx.batcher.appendBatch(topic, partition === PARTITION_ANY ? undefined : partition, batch, h.recordCount, (err, part, offset) => {
@@ -213,7 +215,7 @@ export class WsHandlers {
   }
 
   private sub(conn: Connection, req: SubRequest): void {
-    const { log, fanout, metrics, config } = this.ctx;
+    const { log, fanout, limits } = this.ctx;
     authorize(conn.principal, 'sub', req.topic);
     const count = log.partitionCount(req.topic);
     if (req.partition !== undefined && req.partition >= count) {
@@ -225,10 +227,10 @@ export class WsHandlers {
         throw new SluiceError('BAD_REQUEST', `already subscribed to ${req.topic} partition ${p}: unsub first`, 'ALREADY_SUBSCRIBED');
       }
     }
-    if (conn.subs.size + parts.length > config.maxSubscriptions) {
+    if (conn.subs.size + parts.length > limits.subscriptionsMax) {
       throw new SluiceError(
         'BAD_REQUEST',
-        `this would follow ${conn.subs.size + parts.length} topic-partitions on one connection, more than --max-subscriptions ${config.maxSubscriptions}: unsub first`,
+        `this would follow ${conn.subs.size + parts.length} topic-partitions on one connection, more than --max-subscriptions ${limits.subscriptionsMax}: unsub first`,
         'TOO_MANY_SUBSCRIPTIONS',
       );
     }
@@ -246,10 +248,8 @@ export class WsHandlers {
       return { plog, next };
     });
     const subs = starts.map(({ plog, next }) => {
-      const sub = new Subscription(conn, req.topic, plog.partition, plog, fanout.get(plog), next, metrics);
-      sub.fanout.add(sub);
+      const sub = fanout.get(plog).subscribe(conn, next, (ended) => conn.subs.delete(Connection.key(ended.topic, ended.partition)));
       conn.subs.set(Connection.key(req.topic, plog.partition), sub);
-      metrics.subscriptions.inc();
       return sub;
     });
     conn.sendJson({
@@ -290,10 +290,6 @@ export class WsHandlers {
   /** A topic was deleted: "its subscribers get `UNKNOWN_TOPIC`". */
   topicDeleted(topic: string): void {
     this.ctx.batcher.dropTopic(topic);
-    for (const sub of this.ctx.fanout.dropTopic(topic)) {
-      sub.close();
-      sub.conn.subs.delete(Connection.key(topic, sub.partition));
-      sub.conn.sendError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted`, undefined, { topic, partition: sub.partition });
-    }
+    for (const sub of this.ctx.fanout.dropTopic(topic)) sub.end('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted`);
   }
 }

@@ -38,39 +38,23 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
-  type LogManager,
+  type LogPartition,
   OffsetOutOfRangeError,
-  type PartitionLog,
   batchSizeAt,
   readBatchHeader,
   type SegmentFile,
   SluiceError,
   UnavailableError,
 } from '../../engine/index.ts';
-import { type Auth, type Principal, authenticate, authorize, createAuth, msUntilExpiry } from '../common/auth.ts';
-import type { Config } from '../common/config.ts';
+import { type Auth, type Principal, authenticate, authorize, msUntilExpiry } from '../common/auth.ts';
+import type { Front, FrontContext } from '../common/front.ts';
 import type { Logger } from '../common/logger.ts';
 import * as limits from './limits.ts';
 import { type ReplayRequest, parseReplayRequest } from './request.ts';
-import { type SendfileError, loadSendfile, sendFileRange } from '../common/sendfile.ts';
+import { type SendfileError, type SendfileStats, loadSendfile, sendFileRange } from '../common/sendfile.ts';
 
-export interface ReplayContext {
-  config: Config;
-  host: string;
-  logger: Logger;
-  log: LogManager;
-  /** The verifier the fronts share; built from `config` when absent (null: auth off). */
-  auth?: Auth | null;
-}
-
-/**
- * What the composition root needs of a front (the same shape as the gateway's; declared
- * here because fronts never import each other).
- */
-export interface ReplayFront {
-  readonly port: number;
-  /** Stops accepting, ends replays at their next chunk boundary, closes connections. */
-  close(): Promise<void>;
+/** The replay front, with what its tests and benchmarks look at. */
+export interface ReplayFront extends Front {
   /** Replays running now (follow replays included). */
   readonly inFlight: number;
   readonly connections: number;
@@ -106,19 +90,22 @@ function countBatches(bytes: Buffer, length: number): number {
 class ConnectionLost extends Error {}
 
 interface Shared {
-  readonly ctx: ReplayContext;
+  readonly ctx: FrontContext;
+  /** Counts each transfer's bytes by path (sendfile or fallback) in the metrics. */
+  readonly onStats: (stats: SendfileStats) => void;
   readonly auth: Auth | null;
   inFlight: number;
   closing: boolean;
 }
 
-export async function startReplayServer(ctx: ReplayContext): Promise<ReplayFront> {
+export async function startReplayServer(ctx: FrontContext): Promise<ReplayFront> {
   // loadSendfile tells the logger once why the addon did not load.
   const native = process.env.SLUICE_SENDFILE !== 'off' && loadSendfile(ctx.logger) !== null;
   if (!native) ctx.logger.warn({ SLUICE_SENDFILE: process.env.SLUICE_SENDFILE }, 'replay sends through the read + write fallback, not sendfile(2)');
   const shared: Shared = {
     ctx,
-    auth: ctx.auth !== undefined ? ctx.auth : createAuth(ctx.config),
+    auth: ctx.auth,
+    onStats: (stats) => ctx.metrics.replayBytes.inc({ path: stats.path === 'native' ? 'sendfile' : 'fallback' }, stats.bytesSent),
     inFlight: 0,
     closing: false,
   };
@@ -130,7 +117,11 @@ export async function startReplayServer(ctx: ReplayContext): Promise<ReplayFront
     }
     const conn = new ReplayConnection(socket, shared);
     connections.add(conn);
-    socket.once('close', () => connections.delete(conn));
+    ctx.metrics.replayConnections.inc();
+    socket.once('close', () => {
+      connections.delete(conn);
+      ctx.metrics.replayConnections.dec();
+    });
   });
   server.on('error', (err) => ctx.logger.error({ err }, 'replay server error'));
   await new Promise<void>((resolve, reject) => {
@@ -143,6 +134,7 @@ export async function startReplayServer(ctx: ReplayContext): Promise<ReplayFront
   const port = (server.address() as net.AddressInfo).port;
   let closing: Promise<void> | null = null;
   return {
+    name: 'replay',
     port,
     sendfile: native,
     get inFlight() {
@@ -362,10 +354,12 @@ class ReplayConnection {
       return this.writeError(new UnavailableError(`${limits.replaysInFlightMax} replays are in flight, the most this server runs at once`, 'REPLAYS_IN_FLIGHT'));
     }
     this.shared.inFlight++;
+    this.shared.ctx.metrics.replayTransfers.inc();
     try {
       await this.replay(req, principal);
     } finally {
       this.shared.inFlight--;
+      this.shared.ctx.metrics.replayTransfers.dec();
     }
   }
 
@@ -385,7 +379,7 @@ class ReplayConnection {
 
   private async replay(req: ReplayRequest, principal: Principal | null): Promise<void> {
     const { log: manager } = this.shared.ctx;
-    let log: PartitionLog;
+    let log: LogPartition;
     let file: { segment: SegmentFile; fd: number } | null = null;
     let unsubscribe: (() => void) | null = null;
     try {
@@ -461,7 +455,7 @@ class ReplayConnection {
         }
         this.write(chunkHeader({ ok: true, bytes: length, first: r.firstOffset }));
         try {
-          await sendFileRange(this.socket, file.fd, r.position, length, { signal: this.abort.signal });
+          await sendFileRange(this.socket, file.fd, r.position, length, { signal: this.abort.signal, onStats: this.shared.onStats });
         } catch (err) {
           // The header promised `length` bytes: whatever went wrong, the stream cannot be
           // repaired, so the connection ends. A file shorter than the log says is a bug

@@ -6,6 +6,8 @@ import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 import { type Codec, LogManager, type PartitionLog, encodeRecordBatch } from '../../engine/index.ts';
 import { ConfigSchema } from '../../src/common/config.ts';
 import { type ReplayFront, startReplayServer } from '../../src/replay/replay-server.ts';
+import { createAuth } from '../../src/common/auth.ts';
+import { createFrontContext } from '../../src/server.ts';
 
 export function tempDir(prefix = 'sluice-replay-'): string {
   return makeTempDir(prefix);
@@ -24,7 +26,7 @@ export async function startHarness(opts: { segmentBytes?: number; flush?: 'alway
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const log = await LogManager.open({ dataDir: dir, segmentBytes: opts.segmentBytes ?? 64 * 1024, flush: opts.flush ?? 'never', retentionCheckMs: 0, logger });
   const config = ConfigSchema.parse({ dataDir: dir, replayPort: 0, ...opts.config });
-  const server = await startReplayServer({ config, host: '127.0.0.1', logger, log });
+  const server = await startReplayServer(createFrontContext(config, log, logger, createAuth(config), '127.0.0.1'));
   return {
     dir,
     log,

@@ -1,5 +1,5 @@
 /**
- * The subscription's two paths in-process, against a real log and a stand-in socket whose
+ * Delivery's two paths in-process, against a real log and a stand-in socket whose
  * buffered amount the test sets: gap on retention, fallback of a slow subscriber, rejoin.
  */
 import assert from 'node:assert/strict';
@@ -8,16 +8,14 @@ import { test } from 'node:test';
 import { decodeBatches, encodeRecordBatch } from '../../engine/codec/index.ts';
 import { LogManager } from '../../engine/index.ts';
 import { Metrics } from '../../src/common/metrics.ts';
-import type { Connection } from '../../src/gateway/connection.ts';
-import { Fanout } from '../../src/gateway/fanout.ts';
+import { Fanout, type SubscriberSocket } from '../../src/gateway/fanout.ts';
 import { parseDataFrame } from '../../src/gateway/frames.ts';
-import { Subscription, backpressureBytesMax } from '../../src/gateway/subscription.ts';
+import { backpressureBytesMax } from '../../src/gateway/limits.ts';
 import { tempDir } from '../helpers/server.ts';
 
-class FakeConn {
+class FakeConn implements SubscriberSocket {
   closed = false;
   bufferedAmount = 0;
-  subs = new Map();
   out: ({ json: any } | { offsets: number[] })[] = [];
   cork(fn: () => void): void {
     fn();
@@ -51,11 +49,10 @@ test('retention overtaking a reader gives a gap message, then records from the s
       for (let i = 0; i < n; i++) await plog.append(encodeRecordBatch([{ value: Buffer.alloc(1000, i) }, { value: Buffer.alloc(1000, i) }]));
     };
     await append(200); // ~400 KB: several segments
-    const metrics = new Metrics({ partitions: () => [], lags: () => [] });
+    const metrics = new Metrics();
     const fanout = new Fanout(metrics);
     const conn = new FakeConn();
-    const sub = new Subscription(conn as unknown as Connection, 't', 0, plog, fanout.get(plog), 0, metrics);
-    sub.fanout.add(sub);
+    const sub = fanout.get(plog).subscribe(conn, 0, () => assert.fail('the subscription must not end'));
     assert.ok(log.enforceRetention() > 0);
     const start = plog.startOffset;
     assert.ok(start > 0);

@@ -1,0 +1,43 @@
+/**
+ * Limits of the WebSocket and HTTP front, named with their unit last, in one place so that
+ * they can be read (and documented in docs/security.md) together. The configured limits
+ * every front shares (frame and record bytes, rates, connections) are in
+ * ../common/limits.ts; these are the gateway's own.
+ */
+
+/** Above this many bytes queued in uWS for a socket, its subscriptions are fed from disk in `drain`. */
+export const backpressureBytesMax = 1024 * 1024;
+
+/** How much one disk read hands to one DATA frame (at least one whole batch). */
+export const catchUpReadBytesMax = 256 * 1024;
+
+/**
+ * uWS drops a send (status 2) once a socket holds more than this. sluice keeps each socket
+ * near backpressureBytesMax itself, so this only guards against a bug.
+ */
+export const uwsBackpressureBytesMax = 64 * 1024 * 1024;
+
+/**
+ * The most uWS buffers of one incoming message before dropping the connection: uWS drops a
+ * message over its maxPayloadLength without a close frame (the peer sees 1006), so it is
+ * given up to twice --max-frame-bytes and sluice closes with 1009 itself.
+ */
+export function frameHardCapBytes(frameBytesMax: number): number {
+  return Math.min(frameBytesMax * 2, frameBytesMax + 64 * 1024 * 1024);
+}
+
+/** At most this many records per `GET /v1/topics/{t}/records`. */
+export const readRecordsLimitMax = 10_000;
+
+/** The log read size of `GET /v1/topics/{t}/records`: whole batches up to this many bytes per read. */
+export const readRecordsChunkBytes = 1024 * 1024;
+
+/** At most this many records per `POST /v1/topics/{t}/records`. */
+export const postRecordsMax = 100_000;
+
+/** An HTTP request body: --max-frame-bytes, but never less than this (a topic create is tiny). */
+export const bodyBytesMin = 64 * 1024;
+
+export function bodyBytesMax(frameBytesMax: number): number {
+  return Math.max(frameBytesMax, bodyBytesMin);
+}
