@@ -84,3 +84,9 @@ export class TopicExistsError extends SluiceError {
     this.name = 'TopicExistsError';
   }
 }
+
+/** Any error as the wire sees it: a SluiceError as it is, anything else INTERNAL. */
+export function asSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError('INTERNAL', (err as Error)?.message ?? String(err), 'INTERNAL');
+}

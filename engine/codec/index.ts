@@ -4,3 +4,4 @@ export { lz4FrameDecode, lz4FrameEncode, useLz4BlockCodec } from './lz4-frame.ts
 export { type Lz4BlockCodec, portableLz4 } from './lz4-block.ts';
 export { murmur2, partitionForKey } from './murmur2.ts';
 export * from './frames.ts';
+export * from './replay-chunks.ts';

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { SluiceError } from '../../engine/errors.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import type { From } from '../client/index.ts';
+import { type RecordLike, recordToJson } from '../common/record-json.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -113,50 +114,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
   };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Bytes as a JSON field pair: `name` when valid UTF-8, else `name64` (base64), like the HTTP API. */
-export function bytesField(obj: Record<string, unknown>, name: string, bytes: Uint8Array | null): void {
-  if (bytes === null) {
-    obj[name] = null;
-    return;
-  }
-  try {
-    obj[name] = utf8.decode(bytes);
-  } catch {
-    obj[`${name}64`] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-  }
-}
-
-export interface RecordLike {
-  topic?: string;
-  partition?: number;
-  offset: number;
-  timestamp: number;
-  key: Uint8Array | null;
-  value: Uint8Array | null;
-  headers: { key: string; value: Uint8Array | null }[];
-}
-
-/** One JSON line for a record (the shape `consume --json`, `replay --json` and `dump --json` share). */
+/** One JSON line for a record (the shape `consume --json`, `replay --json` and `dump --json` share with the HTTP API). */
 export function recordJson(r: RecordLike): string {
-  const o: Record<string, unknown> = {};
-  if (r.topic !== undefined) o.topic = r.topic;
-  if (r.partition !== undefined) o.partition = r.partition;
-  o.offset = r.offset;
-  o.timestamp = r.timestamp;
-  bytesField(o, 'key', r.key);
-  bytesField(o, 'value', r.value);
-  if (r.headers.length > 0) {
-    const h: Record<string, unknown> = {};
-    for (const x of r.headers) {
-      const tmp: Record<string, unknown> = {};
-      bytesField(tmp, 'v', x.value);
-      h[x.key] = tmp.v ?? (tmp.v64 !== undefined ? { value64: tmp.v64 } : null);
-    }
-    o.headers = h;
-  }
-  return JSON.stringify(o);
+  return JSON.stringify(recordToJson(r));
 }
 
 const lossy = new TextDecoder();

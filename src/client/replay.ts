@@ -18,7 +18,7 @@
  * Imports nothing but the shared codec and errors (and node:net).
  */
 import net from 'node:net';
-import { type StoredRecord, decodeBatches } from '../../engine/codec/index.ts';
+import { ChunkReader, type StoredRecord, decodeBatches } from '../../engine/codec/index.ts';
 import { SluiceError } from '../../engine/errors.ts';
 import type { ErrorCode } from '../../engine/errors.ts';
 
@@ -54,8 +54,6 @@ export interface ReplayEnd {
   hw: number;
 }
 
-const headerBytesMax = 64 * 1024;
-
 export function parseReplayUrl(url: string): { host: string; port: number } {
   const u = new URL(url);
   if (u.protocol !== 'tcp:') throw new TypeError(`replay url must be tcp://host:port, got ${url}`);
@@ -73,10 +71,7 @@ export class ReplayStream implements AsyncIterable<ReplayChunk> {
   private finished = false;
   private notify: (() => void) | null = null;
   private readonly highWaterMarkBytes: number;
-  // Frame parser state.
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private header: { ok: boolean; bytes?: number; first?: number; end?: boolean; next?: number; hw?: number; code?: string; message?: string } | null = null;
+  private readonly chunks = new ChunkReader();
   private iterating = false;
 
   constructor(readonly opts: ReplayOptions) {
@@ -111,70 +106,28 @@ export class ReplayStream implements AsyncIterable<ReplayChunk> {
     this.signal();
   }
 
-  private take(n: number): Buffer {
-    let out: Buffer;
-    const first = this.pending[0];
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.pending.shift();
-      else this.pending[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let done = 0;
-      while (done < n) {
-        const b = this.pending[0];
-        const k = Math.min(b.length, n - done);
-        b.copy(out, done, 0, k);
-        done += k;
-        if (k === b.length) this.pending.shift();
-        else this.pending[0] = b.subarray(k);
-      }
-    }
-    this.pendingBytes -= n;
-    return out;
-  }
-
   private onData(data: Buffer): void {
     if (this.finished || this.failure) return;
-    this.pending.push(data);
-    this.pendingBytes += data.length;
+    this.chunks.push(data);
     for (;;) {
-      if (this.header === null) {
-        if (this.pendingBytes < 4) break;
-        const len = this.take(4).readUInt32BE(0);
-        if (len > headerBytesMax) return this.fail(new SluiceError('INTERNAL', `replay header of ${len} bytes: the stream is out of step`, 'BAD_FRAME'));
-        if (this.pendingBytes < len) {
-          // Put the length back until the whole header is here.
-          const b = Buffer.allocUnsafe(4);
-          b.writeUInt32BE(len, 0);
-          this.pending.unshift(b);
-          this.pendingBytes += 4;
-          break;
-        }
-        try {
-          this.header = JSON.parse(this.take(len).toString('utf8'));
-        } catch {
-          return this.fail(new SluiceError('INTERNAL', 'replay header is not JSON: the stream is out of step', 'BAD_FRAME'));
-        }
-        const h = this.header!;
-        if (!h.ok) {
-          this.header = null;
-          return this.fail(new SluiceError((h.code ?? 'INTERNAL') as ErrorCode, h.message ?? 'replay failed'));
-        }
-        if (h.end) {
-          this.end = { next: h.next!, hw: h.hw! };
-          this.finished = true;
-          this.socket.end();
-          this.signal();
-          return;
-        }
+      let c;
+      try {
+        c = this.chunks.next();
+      } catch (err) {
+        return this.fail(new SluiceError('INTERNAL', (err as Error).message, 'BAD_FRAME'));
       }
-      const n = this.header!.bytes ?? 0;
-      if (this.pendingBytes < n) break;
-      const bytes = n === 0 ? Buffer.alloc(0) : this.take(n);
-      this.queue.push({ first: this.header!.first!, bytes });
-      this.queuedBytes += n;
-      this.header = null;
+      if (c === null) break;
+      const h = c.header;
+      if (!h.ok) return this.fail(new SluiceError(h.code as ErrorCode, h.message ?? 'replay failed'));
+      if (h.end) {
+        this.end = { next: h.next, hw: h.hw };
+        this.finished = true;
+        this.socket.end();
+        this.signal();
+        return;
+      }
+      this.queue.push({ first: h.first, bytes: c.body });
+      this.queuedBytes += c.body.length;
       this.signal();
     }
     if (this.queuedBytes > this.highWaterMarkBytes) this.socket.pause();

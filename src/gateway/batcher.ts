@@ -28,6 +28,7 @@ import {
   SluiceError,
   TopicExistsError,
   UnknownTopicError,
+  asSluiceError,
   encodeRecordBatch,
   partitionForKey,
 } from '../../engine/index.ts';
@@ -51,12 +52,6 @@ interface PendingBatch {
   callbacks: AppendCallback[];
   bytes: number;
   timer: NodeJS.Timeout | null;
-}
-
-/** Any error as the wire sees it. */
-export function asSluiceError(err: unknown): SluiceError {
-  if (err instanceof SluiceError) return err;
-  return new SluiceError('INTERNAL', (err as Error)?.message ?? String(err), 'INTERNAL');
 }
 
 export class Batcher {

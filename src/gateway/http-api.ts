@@ -15,7 +15,9 @@ import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
-import { type Batcher, asSluiceError } from './batcher.ts';
+import { type RecordJson, recordToJson } from '../common/record-json.ts';
+import type { Batcher } from './batcher.ts';
+import { Reply, statusOf, zodMessage } from './http-reply.ts';
 import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
 import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
 
@@ -32,101 +34,12 @@ export interface HttpContext {
 }
 
 
-const STATUS: Record<number, string> = {
-  200: '200 OK',
-  201: '201 Created',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  403: '403 Forbidden',
-  404: '404 Not Found',
-  409: '409 Conflict',
-  413: '413 Payload Too Large',
-  429: '429 Too Many Requests',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
-
-const STATUS_OF_CODE: Record<ErrorCode, number> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  UNKNOWN_TOPIC: 404,
-  OFFSET_OUT_OF_RANGE: 400,
-  TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  UNAVAILABLE: 503,
-  INTERNAL: 500,
-};
-
-export function statusOf(err: SluiceError): number {
-  if (err.reason === 'TOPIC_EXISTS') return 409;
-  return STATUS_OF_CODE[err.code];
-}
-
 const CreateTopic = z.object({
   partitions: z.number().int().min(1).optional(),
   retentionMs: z.number().int().min(-1).optional(),
   retentionBytes: z.number().int().min(-1).optional(),
 });
 const PostRecords = z.object({ records: z.array(RecordInput).min(1).max(postRecordsMax) });
-
-/** One request's response, which knows whether the client went away. */
-class Reply {
-  aborted = false;
-  done = false;
-
-  constructor(private readonly res: HttpResponse) {
-    res.onAborted(() => {
-      this.aborted = true;
-    });
-  }
-
-  send(status: number, body: string, contentType = 'application/json', close = false): void {
-    if (this.aborted || this.done) return;
-    this.done = true;
-    this.res.cork(() => {
-      this.res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType).end(body, close);
-    });
-  }
-
-  json(status: number, obj: unknown): void {
-    this.send(status, JSON.stringify(obj));
-  }
-
-  error(err: unknown, logger?: Logger): void {
-    const e = asSluiceError(err);
-    if (e.code === 'INTERNAL') logger?.error({ err }, 'http request failed');
-    this.json(statusOf(e), { code: e.code, message: e.message });
-  }
-
-  /** Reads the whole body (at most `limit` bytes, else 413 and the connection is closed). */
-  body(limit: number, cb: (body: Buffer) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    this.res.onData((chunk, isLast) => {
-      if (this.done || this.aborted) return;
-      size += chunk.byteLength;
-      if (size > limit) {
-        this.send(413, JSON.stringify({ code: 'TOO_LARGE', message: `body over ${limit} bytes` }), 'application/json', true);
-        return;
-      }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) cb(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-    });
-  }
-
-  jsonBody(limit: number, cb: (body: unknown) => void): void {
-    this.body(limit, (buf) => {
-      let parsed: unknown;
-      try {
-        parsed = buf.length === 0 ? {} : JSON.parse(buf.toString('utf8'));
-      } catch {
-        return this.json(400, { code: 'BAD_REQUEST', message: 'body is not JSON' });
-      }
-      cb(parsed);
-    });
-  }
-}
 
 /**
  * The `{topic}` of a route, percent-decoded. A malformed escape (`%E0%A4%A`) would make
@@ -139,24 +52,6 @@ function topicParam(req: HttpRequest): string {
   } catch {
     return '';
   }
-}
-
-function zodMessage(err: z.ZodError): string {
-  return err.issues
-    .slice(0, 3)
-    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
-}
-
-function textOrBase64(b: Uint8Array | null, name: string, out: Record<string, unknown>): void {
-  if (b === null) {
-    out[name] = null;
-    return;
-  }
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  const text = buf.toString('utf8');
-  if (Buffer.byteLength(text) === buf.length && !text.includes('\uFFFD')) out[name] = text;
-  else out[`${name}64`] = buf.toString('base64');
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
@@ -344,21 +239,13 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           out.gap = { from, to: plog.startOffset };
           pos = plog.startOffset;
         }
-        const records: Record<string, unknown>[] = [];
+        const records: RecordJson[] = [];
         while (records.length < limit) {
           const chunk = plog.read(pos, readRecordsChunkBytes);
           if (chunk === null) break;
           for (const rec of decodeBatches(chunk.bytes, pos)) {
             if (records.length >= limit) break;
-            const o: Record<string, unknown> = { offset: rec.offset, timestamp: rec.timestamp };
-            textOrBase64(rec.key, 'key', o);
-            textOrBase64(rec.value, 'value', o);
-            if (rec.headers.length > 0) {
-              const hs: Record<string, string> = {};
-              for (const h of rec.headers) hs[h.key] = h.value === null ? '' : Buffer.from(h.value).toString('utf8');
-              o.headers = hs;
-            }
-            records.push(o);
+            records.push(recordToJson(rec));
             pos = rec.offset + 1;
           }
           if (records.length < limit) pos = chunk.nextOffset;

@@ -4,13 +4,13 @@
  * gets an error, never a crash": every path ends in an answer, and nothing a client sends
  * can throw out of here.
  */
-import { CorruptBatchError, type Log, SluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import { CorruptBatchError, type Log, SluiceError, asSluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
-import { type Batcher, asSluiceError } from './batcher.ts';
+import type { Batcher } from './batcher.ts';
 import { Connection } from './connection.ts';
 import type { Fanout } from './fanout.ts';
 import { PARTITION_ANY, parseProduceFrame } from './frames.ts';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { encodeRecordBatch } from '../../engine/codec/index.ts';
+import { ChunkReader, encodeRecordBatch } from '../../engine/codec/index.ts';
 import type { Acl } from '../../src/common/acl.ts';
 import { mintToken } from '../../src/cli/token.ts';
 import { produceFrame } from '../../src/gateway/frames.ts';
@@ -169,12 +169,13 @@ describe('auth on the gateway', () => {
     const ask = (req: object): Promise<any> =>
       new Promise((resolve, reject) => {
         const s = net.connect(srv.replayPort, '127.0.0.1', () => s.write(`${JSON.stringify(req)}\n`));
-        let buf = Buffer.alloc(0);
+        const chunks = new ChunkReader();
         s.on('data', (d) => {
-          buf = Buffer.concat([buf, d]);
-          if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          chunks.push(d);
+          const c = chunks.next();
+          if (c !== null) {
             s.destroy();
-            resolve(JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString()));
+            resolve(c.header);
           }
         });
         s.on('error', reject);

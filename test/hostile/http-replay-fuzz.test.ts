@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import { ChunkReader } from '../../engine/codec/index.ts';
 import { startServer, tempDir } from '../helpers/server.ts';
 import { type Rng, assertAlive, assertNothingEscaped, badTopics, errorCodes, goodTopics, readBack, seeded, sumByKey } from './helpers.ts';
 
@@ -92,17 +93,18 @@ function httpCase(rng: Rng, base: string): HttpCase {
 function replayOnce(port: number, line: Buffer): Promise<any> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => s.end(line));
-    let buf = Buffer.alloc(0);
+    const chunks = new ChunkReader();
     s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
-        const header = buf.subarray(4, 4 + buf.readUInt32BE(0)).toString();
-        s.destroy();
-        try {
-          resolve(JSON.parse(header));
-        } catch {
-          reject(new Error(`header is not JSON: ${header.slice(0, 200)}`));
+      chunks.push(d);
+      try {
+        const c = chunks.next();
+        if (c !== null) {
+          s.destroy();
+          resolve(c.header);
         }
+      } catch (err) {
+        s.destroy();
+        reject(err);
       }
     });
     s.on('close', () => resolve(null));
@@ -210,13 +212,10 @@ test(`HTTP API and replay port fuzz: ${HTTP_REQUESTS} requests, ${REPLAY_LINES} 
       let buf = Buffer.alloc(0);
       s.on('data', (d) => (buf = Buffer.concat([buf, d])));
       s.on('close', () => {
+        const chunks = new ChunkReader();
+        chunks.push(buf);
         const out: any[] = [];
-        for (let pos = 0; pos + 4 <= buf.length; ) {
-          const n = buf.readUInt32BE(pos);
-          const h = JSON.parse(buf.subarray(pos + 4, pos + 4 + n).toString());
-          out.push(h);
-          pos += 4 + n + (h.bytes ?? 0);
-        }
+        for (let c = chunks.next(); c !== null; c = chunks.next()) out.push(c.header);
         resolve(out);
       });
       s.on('error', reject);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import pino from 'pino';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
-import { type Codec, LogManager, type PartitionLog, encodeRecordBatch } from '../../engine/index.ts';
+import { ChunkReader, type Codec, LogManager, type PartitionLog, encodeRecordBatch } from '../../engine/index.ts';
 import { ConfigSchema } from '../../src/common/config.ts';
 import { type ReplayFront, startReplayServer } from '../../src/replay/replay-server.ts';
 import { createAuth } from '../../src/common/auth.ts';
@@ -74,7 +74,7 @@ export interface Frame {
 /** A client that speaks the wire directly, frame by frame. */
 export class RawClient {
   readonly socket: net.Socket;
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly chunks = new ChunkReader();
   private waiter: (() => void) | null = null;
   ended = false;
   received = 0;
@@ -83,7 +83,7 @@ export class RawClient {
     this.socket = socket;
     socket.on('data', (d: Buffer) => {
       this.received += d.length;
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+      this.chunks.push(d);
       this.poke();
     });
     socket.on('end', () => {
@@ -122,18 +122,8 @@ export class RawClient {
   /** The next frame, or null when the server closed the connection first. */
   async frame(): Promise<Frame | null> {
     for (;;) {
-      if (this.buf.length >= 4) {
-        const hl = this.buf.readUInt32BE(0);
-        if (this.buf.length >= 4 + hl) {
-          const header = JSON.parse(this.buf.subarray(4, 4 + hl).toString('utf8')) as Frame['header'];
-          const n = header.ok ? (header.bytes ?? 0) : 0;
-          if (this.buf.length >= 4 + hl + n) {
-            const body = Buffer.from(this.buf.subarray(4 + hl, 4 + hl + n));
-            this.buf = this.buf.subarray(4 + hl + n);
-            return { header, body };
-          }
-        }
-      }
+      const c = this.chunks.next();
+      if (c !== null) return { header: c.header as Frame['header'], body: Buffer.from(c.body) };
       if (this.ended) return null;
       await this.wait();
     }

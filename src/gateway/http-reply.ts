@@ -1,0 +1,108 @@
+/**
+ * How the HTTP API answers (wire contract §5): one request's response as a `Reply` that
+ * knows whether the client went away, the status of each error code, and the message of a
+ * refused body. uWS rules it keeps: a response is written once, inside `cork`, never after
+ * `onAborted` fired; body chunks are copied out of uWS's buffers (valid only during the
+ * call) and capped, over the cap 413 and the connection closed.
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+import type { z } from 'zod';
+import { type ErrorCode, type SluiceError, asSluiceError } from '../../engine/index.ts';
+import type { Logger } from '../common/logger.ts';
+
+const STATUS: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+const STATUS_OF_CODE: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  UNKNOWN_TOPIC: 404,
+  OFFSET_OUT_OF_RANGE: 400,
+  TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+export function statusOf(err: SluiceError): number {
+  if (err.reason === 'TOPIC_EXISTS') return 409;
+  return STATUS_OF_CODE[err.code];
+}
+
+/** One request's response, which knows whether the client went away. */
+export class Reply {
+  aborted = false;
+  done = false;
+
+  constructor(private readonly res: HttpResponse) {
+    res.onAborted(() => {
+      this.aborted = true;
+    });
+  }
+
+  send(status: number, body: string, contentType = 'application/json', close = false): void {
+    if (this.aborted || this.done) return;
+    this.done = true;
+    this.res.cork(() => {
+      this.res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType).end(body, close);
+    });
+  }
+
+  json(status: number, obj: unknown): void {
+    this.send(status, JSON.stringify(obj));
+  }
+
+  error(err: unknown, logger?: Logger): void {
+    const e = asSluiceError(err);
+    if (e.code === 'INTERNAL') logger?.error({ err }, 'http request failed');
+    this.json(statusOf(e), { code: e.code, message: e.message });
+  }
+
+  /** Reads the whole body (at most `limit` bytes, else 413 and the connection is closed). */
+  body(limit: number, cb: (body: Buffer) => void): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    this.res.onData((chunk, isLast) => {
+      if (this.done || this.aborted) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        this.send(413, JSON.stringify({ code: 'TOO_LARGE', message: `body over ${limit} bytes` }), 'application/json', true);
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) cb(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    });
+  }
+
+  jsonBody(limit: number, cb: (body: unknown) => void): void {
+    this.body(limit, (buf) => {
+      let parsed: unknown;
+      try {
+        parsed = buf.length === 0 ? {} : JSON.parse(buf.toString('utf8'));
+      } catch {
+        return this.json(400, { code: 'BAD_REQUEST', message: 'body is not JSON' });
+      }
+      cb(parsed);
+    });
+  }
+}
+
+export function zodMessage(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
