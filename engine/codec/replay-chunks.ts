@@ -9,6 +9,7 @@
  *
  * Pure TypeScript on Uint8Array, like the rest of the codec.
  */
+import { SluiceError } from '../errors.ts';
 
 export type ChunkHeader =
   | { ok: true; end?: undefined; bytes: number; first: number }
@@ -24,11 +25,10 @@ export interface Chunk {
 /** A header longer than this means the stream is out of step (the server's are < 200 bytes). */
 export const chunkHeaderBytesMax = 64 * 1024;
 
-/** The stream cannot be read on: a header too long, not JSON, or not a chunk header. */
-export class ChunkFramingError extends Error {
-  readonly code = 'SLUICE_ERR_REPLAY_FRAMING';
+/** The stream cannot be read on: a header too long, not JSON, or not a chunk header (a server that broke the contract). */
+export class ChunkFramingError extends SluiceError<'INTERNAL'> {
   constructor(message: string) {
-    super(message);
+    super('INTERNAL', message, 'PROTOCOL');
     this.name = 'ChunkFramingError';
   }
 }

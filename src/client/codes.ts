@@ -5,8 +5,9 @@
  * binary frame types, and the connection states.
  *
  * An error the SDK raises is always a `SluiceError` (engine/errors.ts) with a wire `code`;
- * failures that never reached the server carry `code: 'UNAVAILABLE'` (or `TOO_LARGE` for a
- * local limit) and a `reason` from CLIENT_REASONS, so an app can switch on `code` alone and
+ * failures that never reached the server carry `code: 'UNAVAILABLE'` (`TOO_LARGE` for a
+ * local limit, `INTERNAL` for a server that broke the contract) and a `reason` from
+ * CLIENT_REASONS, so an app can switch on `code` alone and
  * look at `reason` when it cares why.
  */
 import { ERROR_CODES, type ErrorCode, SluiceError } from '../../engine/errors.ts';
@@ -67,5 +68,8 @@ export function wireError(code: unknown, message: unknown): SluiceError {
 
 /** Creates the error for a failure on the client's side. */
 export function clientError(reason: ClientReason, message: string): SluiceError {
-  return new SluiceError(reason === CLIENT_REASONS.FRAME_TOO_LARGE ? 'TOO_LARGE' : 'UNAVAILABLE', message, reason);
+  if (reason === CLIENT_REASONS.FRAME_TOO_LARGE) return new SluiceError('TOO_LARGE', message, reason);
+  // A server that breaks the contract is a bug, not an outage.
+  if (reason === CLIENT_REASONS.PROTOCOL) return new SluiceError('INTERNAL', message, reason);
+  return new SluiceError('UNAVAILABLE', message, reason);
 }

@@ -114,7 +114,7 @@ export class ReplayStream implements AsyncIterable<ReplayChunk> {
       try {
         c = this.chunks.next();
       } catch (err) {
-        return this.fail(new SluiceError('INTERNAL', (err as Error).message, 'BAD_FRAME'));
+        return this.fail(err as Error); // ChunkFramingError: INTERNAL, reason PROTOCOL
       }
       if (c === null) break;
       const h = c.header;

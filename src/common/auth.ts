@@ -26,7 +26,7 @@
  * wrong with the token, never anything about the key.
  */
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
-import { SluiceError } from '../../engine/errors.ts';
+import { type ReasonOf, SluiceError } from '../../engine/errors.ts';
 import { type Acl, type AclAction, aclAllows, parseAcl } from './acl.ts';
 import { type Algorithm, type LoadedKey, type VerifyKey, loadPublicKeyFile, loadSecret } from './auth-keys.ts';
 import { ConfigError } from './config.ts';
@@ -73,7 +73,7 @@ export interface Auth {
   verify(token: string, now?: number): Promise<Principal>;
 }
 
-function unauthorized(message: string, reason: string): SluiceError {
+function unauthorized(message: string, reason: ReasonOf<'UNAUTHORIZED'>): SluiceError {
   return new SluiceError('UNAUTHORIZED', message, reason);
 }
 

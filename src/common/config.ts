@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { SluiceError } from '../../engine/errors.ts';
 import { limits } from '../../engine/index.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -67,9 +68,10 @@ export function envName(key: string): string {
   return `SLUICE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-export class ConfigError extends Error {
+/** A bad flag, variable, config file or key file: the operator's bad request. */
+export class ConfigError extends SluiceError<'BAD_REQUEST'> {
   constructor(message: string) {
-    super(message);
+    super('BAD_REQUEST', message, 'BAD_CONFIG');
     this.name = 'ConfigError';
   }
 }

@@ -13,7 +13,7 @@
  *
  * Before the first byte: waits until Node has handed every earlier write to the kernel
  * (`socket.writableLength === 0`), and checks `position + length` against the file's size
- * (or the view's): past the end rejects with SLUICE_ERR_SENDFILE_RANGE and sends nothing.
+ * (or the view's): past the end rejects with SENDFILE_RANGE and sends nothing.
  *
  * On failure the promise rejects with a SendfileError whose `bytesSent` tells how much of
  * the range went out; the byte stream is then cut mid-range, so the caller must close the
@@ -28,6 +28,7 @@ import type net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { type ReasonOf, SluiceError } from '../../engine/errors.ts';
 
 /** Where `npm ci` (scripts/build-native.mjs) puts the addon. */
 export const ADDON_PATH = fileURLToPath(
@@ -78,42 +79,40 @@ export interface SendfileLogger {
   warn(message: string): void;
 }
 
-export type SendfileErrorCode =
-  /** position, length or fd is not a non-negative safe integer. */
-  | 'SLUICE_ERR_SENDFILE_ARGUMENT'
-  /** position + length is past the end of the file (or view) at the start: nothing sent. */
-  | 'SLUICE_ERR_SENDFILE_RANGE'
-  /** The file ended before the range did (it shrank during the transfer). */
-  | 'SLUICE_ERR_SENDFILE_SHORT_FILE'
-  /** The socket was closed or destroyed before or during the transfer. */
-  | 'SLUICE_ERR_SENDFILE_SOCKET_CLOSED'
-  /** Another range is running on this socket, or earlier writes would not flush. */
-  | 'SLUICE_ERR_SENDFILE_BUSY'
-  /** The caller's AbortSignal fired; the socket has been destroyed. */
-  | 'SLUICE_ERR_SENDFILE_ABORTED'
-  /** mode 'native' but the addon did not load or the socket has no fd. */
-  | 'SLUICE_ERR_SENDFILE_UNAVAILABLE'
-  /** A system error from sendfile(2), read(2) or the socket: EPIPE, ECONNRESET, EIO... */
-  | `E${Uppercase<string>}`;
+/**
+ * Why a transfer failed, as the reason of an UNAVAILABLE SluiceError (engine/errors.ts):
+ * - SENDFILE_ARGUMENT: position, length or fd is not a non-negative safe integer.
+ * - SENDFILE_RANGE: position + length is past the end of the file (or view) at the start; nothing sent.
+ * - SENDFILE_SHORT_FILE: the file ended before the range did (it shrank during the transfer).
+ * - SENDFILE_CLOSED: the socket was closed or destroyed before or during the transfer.
+ * - SENDFILE_BUSY: another range is running on this socket, or earlier writes would not flush.
+ * - SENDFILE_ABORTED: the caller's AbortSignal fired; the socket has been destroyed.
+ * - SENDFILE_UNAVAILABLE: mode 'native' but the addon did not load or the socket has no fd.
+ * - SENDFILE_IO: a system error from sendfile(2), read(2) or the socket (`systemCode`: EPIPE, ECONNRESET, EIO...).
+ */
+export type SendfileReason = Extract<ReasonOf<'UNAVAILABLE'>, `SENDFILE_${string}`>;
 
-export class SendfileError extends Error {
+export class SendfileError extends SluiceError<'UNAVAILABLE'> {
   override readonly name = 'SendfileError';
-  readonly code: SendfileErrorCode;
+  declare readonly reason: SendfileReason;
   /** Bytes of the range that the kernel accepted before the failure. */
   readonly bytesSent: number;
   /** The errno of a system error, when there is one. */
   readonly errno: number | undefined;
+  /** The system error's name (EPIPE, ECONNRESET...) for SENDFILE_IO. */
+  readonly systemCode: string | undefined;
 
   constructor(
-    code: SendfileErrorCode,
+    reason: SendfileReason,
     message: string,
     bytesSent = 0,
-    options: { cause?: unknown; errno?: number } = {},
+    options: { cause?: unknown; errno?: number; systemCode?: string } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super('UNAVAILABLE', message, reason);
+    if (options.cause !== undefined) this.cause = options.cause;
     this.bytesSent = bytesSent;
     this.errno = options.errno;
+    this.systemCode = options.systemCode;
   }
 }
 
@@ -121,7 +120,7 @@ export interface SendFileRangeOptions {
   /**
    * 'auto' (default): the addon when it loaded and the socket has an fd, else read + write;
    * `SLUICE_SENDFILE=off` in the environment turns 'auto' into 'fallback'.
-   * 'native': the addon or SLUICE_ERR_SENDFILE_UNAVAILABLE. 'fallback': read + write.
+   * 'native': the addon or SENDFILE_UNAVAILABLE. 'fallback': read + write.
    */
   mode?: 'auto' | 'native' | 'fallback';
   /**
@@ -130,7 +129,7 @@ export interface SendFileRangeOptions {
    * Keep it mapped (referenced) until the promise settles.
    */
   view?: Buffer;
-  /** Aborting rejects with SLUICE_ERR_SENDFILE_ABORTED and destroys the socket. */
+  /** Aborting rejects with SENDFILE_ABORTED and destroys the socket. */
   signal?: AbortSignal;
   /** Told once if the addon cannot be loaded. */
   logger?: SendfileLogger;
@@ -188,23 +187,23 @@ export async function sendFileRange(
 ): Promise<number> {
   for (const [name, value] of [['fileFd', fileFd], ['position', position], ['length', length]] as const) {
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw new SendfileError('SLUICE_ERR_SENDFILE_ARGUMENT', `${name} must be a non-negative safe integer, got ${value}`);
+      throw new SendfileError('SENDFILE_ARGUMENT', `${name} must be a non-negative safe integer, got ${value}`);
     }
   }
   const chunkBytes = opts.chunkBytes ?? FALLBACK_CHUNK_BYTES_DEFAULT;
   if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) {
-    throw new SendfileError('SLUICE_ERR_SENDFILE_ARGUMENT', `chunkBytes must be a positive safe integer, got ${chunkBytes}`);
+    throw new SendfileError('SENDFILE_ARGUMENT', `chunkBytes must be a positive safe integer, got ${chunkBytes}`);
   }
   if (opts.signal?.aborted) {
-    throw new SendfileError('SLUICE_ERR_SENDFILE_ABORTED', 'aborted before the transfer started');
+    throw new SendfileError('SENDFILE_ABORTED', 'aborted before the transfer started');
   }
   const mode = opts.mode ?? (process.env.SLUICE_SENDFILE === 'off' ? 'fallback' : 'auto');
   const binding = mode === 'fallback' ? null : loadSendfile(opts.logger);
   if (mode === 'native' && binding === null) {
-    throw new SendfileError('SLUICE_ERR_SENDFILE_UNAVAILABLE', 'the sendfile addon is not loaded');
+    throw new SendfileError('SENDFILE_UNAVAILABLE', 'the sendfile addon is not loaded');
   }
   if (busy.has(socket)) {
-    throw new SendfileError('SLUICE_ERR_SENDFILE_BUSY', 'another range is being sent on this socket');
+    throw new SendfileError('SENDFILE_BUSY', 'another range is being sent on this socket');
   }
   busy.add(socket);
   try {
@@ -214,7 +213,7 @@ export async function sendFileRange(
     const size = opts.view ? opts.view.length : fileSize(fileFd);
     if (position + length > size) {
       throw new SendfileError(
-        'SLUICE_ERR_SENDFILE_RANGE',
+        'SENDFILE_RANGE',
         `range [${position}, ${position + length}) is past the end of the ${opts.view ? 'view' : 'file'} (${size} bytes)`,
       );
     }
@@ -226,7 +225,7 @@ export async function sendFileRange(
       if (socketFd >= 0) return await sendWithAddon(binding, socket, socketFd, fileFd, position, length, opts);
     }
     if (mode === 'native') {
-      throw new SendfileError('SLUICE_ERR_SENDFILE_UNAVAILABLE', 'the socket has no file descriptor (TLS?)');
+      throw new SendfileError('SENDFILE_UNAVAILABLE', 'the socket has no file descriptor (TLS?)');
     }
     return await sendByCopy(socket, fileFd, position, length, chunkBytes, opts);
   } finally {
@@ -263,7 +262,7 @@ async function flushed(socket: net.Socket): Promise<void> {
   for (let round = 0; socket.writableLength > 0; round++) {
     if (round === FLUSH_ROUNDS_MAX || socket.writableCorked > 0) {
       throw new SendfileError(
-        'SLUICE_ERR_SENDFILE_BUSY',
+        'SENDFILE_BUSY',
         `${socket.writableLength} bytes written earlier did not flush${socket.writableCorked > 0 ? ' (the socket is corked)' : ''}`,
       );
     }
@@ -407,38 +406,37 @@ function sendByCopy(
 
 function systemError(errno: number, bytesSent: number, syscall: string, cause?: unknown): SendfileError {
   const name = getSystemErrorName(-errno);
-  const code = (/^E[A-Z0-9]+$/.test(name) ? name : 'EIO') as SendfileErrorCode;
-  return new SendfileError(code, `${syscall} failed: ${name} after ${bytesSent} bytes`, bytesSent, { errno, cause });
+  const systemCode = /^E[A-Z0-9]+$/.test(name) ? name : 'EIO';
+  return new SendfileError('SENDFILE_IO', `${syscall} failed: ${name} after ${bytesSent} bytes`, bytesSent, { errno, cause, systemCode });
 }
 
 function nodeError(err: unknown, bytesSent: number, syscall: string): SendfileError {
   const code = (err as { code?: unknown }).code;
   if (code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END' || code === 'ERR_SOCKET_CLOSED') {
-    return new SendfileError('SLUICE_ERR_SENDFILE_SOCKET_CLOSED', `socket closed after ${bytesSent} bytes`, bytesSent, { cause: err });
+    return new SendfileError('SENDFILE_CLOSED', `socket closed after ${bytesSent} bytes`, bytesSent, { cause: err });
   }
   const errno = (err as { errno?: unknown }).errno;
-  return new SendfileError(
-    (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : 'EIO') as SendfileErrorCode,
-    `${syscall} failed: ${err instanceof Error ? err.message : String(err)} after ${bytesSent} bytes`,
-    bytesSent,
-    { cause: err, errno: typeof errno === 'number' ? Math.abs(errno) : undefined },
-  );
+  return new SendfileError('SENDFILE_IO', `${syscall} failed: ${err instanceof Error ? err.message : String(err)} after ${bytesSent} bytes`, bytesSent, {
+    cause: err,
+    errno: typeof errno === 'number' ? Math.abs(errno) : undefined,
+    systemCode: typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : 'EIO',
+  });
 }
 
 /** The socket's own error (ECONNRESET...) when it has one, else SOCKET_CLOSED. */
 function closedError(socket: net.Socket, bytesSent: number): SendfileError {
   const cause = socket.errored;
   if (cause) return nodeError(cause, bytesSent, 'socket');
-  return new SendfileError('SLUICE_ERR_SENDFILE_SOCKET_CLOSED', `socket closed after ${bytesSent} bytes`, bytesSent);
+  return new SendfileError('SENDFILE_CLOSED', `socket closed after ${bytesSent} bytes`, bytesSent);
 }
 
 function abortedError(bytesSent: number): SendfileError {
-  return new SendfileError('SLUICE_ERR_SENDFILE_ABORTED', `aborted after ${bytesSent} bytes; socket destroyed`, bytesSent);
+  return new SendfileError('SENDFILE_ABORTED', `aborted after ${bytesSent} bytes; socket destroyed`, bytesSent);
 }
 
 function shortFileError(bytesSent: number, length: number): SendfileError {
   return new SendfileError(
-    'SLUICE_ERR_SENDFILE_SHORT_FILE',
+    'SENDFILE_SHORT_FILE',
     `the file ended after ${bytesSent} of ${length} bytes (it shrank during the transfer)`,
     bytesSent,
   );

@@ -238,7 +238,7 @@ export class Batcher {
       if (b.topic !== topic) continue;
       if (b.timer) clearTimeout(b.timer);
       this.pending.delete(k);
-      const e = new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted`);
+      const e = new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted`, 'TOPIC_DELETED');
       for (const cb of b.callbacks) cb(e, b.partition, -1);
     }
     this.sticky.delete(topic);

@@ -6,15 +6,15 @@
  */
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
+import { SluiceError } from '../../engine/errors.ts';
 
 const require = createRequire(import.meta.url);
 
 export type Uws = typeof UWS;
 
-export class UwsNotNativeError extends Error {
-  readonly code = 'SLUICE_ERR_UWS_NOT_NATIVE';
+export class UwsNotNativeError extends SluiceError<'UNAVAILABLE'> {
   constructor() {
-    super('uWebSockets.js did not load its native binding (it fell back to JavaScript); sluice needs Node 20 on glibc Linux x64/arm64');
+    super('UNAVAILABLE', 'uWebSockets.js did not load its native binding (it fell back to JavaScript); sluice needs Node 20 on glibc Linux x64/arm64', 'UWS_NOT_NATIVE');
     this.name = 'UwsNotNativeError';
   }
 }

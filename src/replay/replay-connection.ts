@@ -210,7 +210,7 @@ export class ReplayConnection implements ReplayOutput {
       this.writeError(err);
       return;
     }
-    if (this.shuttingDown || this.shared.closing) return this.writeError(new UnavailableError('the server is shutting down', 'SHUTDOWN'));
+    if (this.shuttingDown || this.shared.closing) return this.writeError(new UnavailableError('the server is shutting down', 'SHUTTING_DOWN'));
     // Wire contract §4: the token is "checked against acl.sub". Before anything about the
     // topic is looked up, so that a client without rights cannot learn which topics exist.
     // With auth off `authenticate` gives null and every topic may be replayed.

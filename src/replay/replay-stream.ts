@@ -102,7 +102,7 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
     }
     for (;;) {
       if (out.closed) throw new ConnectionLost();
-      if (out.shuttingDown) throw new UnavailableError('the server is shutting down', 'SHUTDOWN');
+      if (out.shuttingDown) throw new UnavailableError('the server is shutting down', 'SHUTTING_DOWN');
       // A token that expires during a long or follow replay ends it (checked per chunk and
       // per followCheckMs while waiting); a new request with a fresh token goes on.
       if (msUntilExpiry(principal) === 0) throw new SluiceError('UNAUTHORIZED', `token expired during the replay; resume from ${offset} with a fresh token`, 'TOKEN_EXPIRED');
@@ -110,7 +110,7 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
       if (remaining <= 0) break;
       // The topic may have been deleted (and created again) since the last chunk.
       const current = manager.partition(req.topic, req.partition);
-      if (current !== log) throw new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(req.topic)} was deleted during the replay`);
+      if (current !== log) throw new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(req.topic)} was deleted during the replay`, 'TOPIC_DELETED');
       let r;
       try {
         r = log.read(offset, Math.min(chunkBytes, remaining));
@@ -157,8 +157,8 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
         // The header promised `length` bytes: whatever went wrong, the stream cannot be
         // repaired, so the connection ends. A file shorter than the log says is a bug
         // worth a log line; a peer that went away is not.
-        const code = (err as SendfileError).code;
-        if (code === 'SLUICE_ERR_SENDFILE_SHORT_FILE' || code === 'SLUICE_ERR_SENDFILE_RANGE' || code === 'SLUICE_ERR_SENDFILE_BUSY') {
+        const reason = (err as SendfileError).reason;
+        if (reason === 'SENDFILE_SHORT_FILE' || reason === 'SENDFILE_RANGE' || reason === 'SENDFILE_BUSY') {
           deps.logger.error({ err, topic: req.topic, partition: req.partition, position: r.position, length }, 'replay transfer failed');
         } else {
           deps.logger.debug({ err }, 'replay transfer ended by the connection');
