@@ -4,7 +4,7 @@
  * down in the reverse order before closing the log. Nothing else wires modules together,
  * and only this file knows which implementation of the log is in use.
  */
-import { type Log, LogManager } from '../engine/index.ts';
+import { type Log, LogManager, installNativeCodecs } from '../engine/index.ts';
 import { type Auth, createAuth } from './common/auth.ts';
 import type { Config } from './common/config.ts';
 import type { Front, FrontContext, StartFront } from './common/front.ts';
@@ -39,6 +39,17 @@ export function authStartupLines(auth: Auth | null, host: string): { level: 'inf
   if (auth) return [{ level: 'info', msg: `auth is on: ${auth.description}` }, ...auth.warnings.map((w) => ({ level: 'warn' as const, msg: w }))];
   if (!isLoopback(host)) return [{ level: 'warn', msg: `auth is off and sluice listens on ${host}, beyond loopback: anyone who can reach it can read and write every topic` }];
   return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
+}
+
+/**
+ * Which native codecs took: each is checked against the portable one first and skipped
+ * when missing or wrong, so a slower server says so instead of being silently slow.
+ */
+function logNativeCode(logger: Logger): void {
+  const natives = installNativeCodecs();
+  const what = { crc32c: natives.crc32c ? 'native (@node-rs/crc32)' : 'portable', lz4: natives.lz4 ? 'native (lz4 addon)' : 'portable' };
+  if (natives.crc32c && natives.lz4) logger.info(what, 'native codecs loaded');
+  else logger.warn(what, 'a native codec did not load: the portable code is in use (slower)');
 }
 
 /** Opens the log the configuration asks for: the local engine in the data directory. */
@@ -78,6 +89,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // key file stops the server here with a ConfigError naming the file, before any I/O.
   const auth: Auth | null = createAuth(config);
   for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
+  logNativeCode(logger);
   const log = await openLog(config, logger);
   const ctx = createFrontContext(config, log, logger, auth, host);
   const starts: StartFront[] = [startGateway, startReplayServer];
