@@ -43,8 +43,12 @@ export const ConfigSchema = z
     idleTimeoutMs: int(0, 24 * 3600 * 1000)
       .refine((ms) => ms === 0 || ms >= 8000, { message: 'is 0 (off) or at least 8000 (uWS needs 8 s or more)' })
       .default(120_000),
-    /** How long the batcher waits to gather a partition's batch, in ms. */
-    lingerMs: int(0, 1000).default(2),
+    /**
+     * The most a JSON publish waits for others to share its partition's batch, in ms. 0 (the
+     * default): no timer, the batch is appended when the event-loop turn it arrived in ends
+     * (or, while the partition's previous append is in flight, when that one finishes).
+     */
+    lingerMs: int(0, 1000).default(0),
     /** A partition's batch is appended as soon as it holds this many bytes. */
     batchBytes: int(1024, limits.batchBytesMax).default(1024 * 1024),
     /** Compression of batches the server builds from JSON publishes. */

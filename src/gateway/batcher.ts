@@ -2,16 +2,28 @@
  * Inbound: turns publishes into appends.
  *
  * JSON publishes (WebSocket `pub`, HTTP POST) from every connection are gathered per
- * partition and appended as ONE RecordBatch per partition per flush: a flush happens
- * `lingerMs` after the first record arrived, or at once when the batch reaches
- * `batchBytes`. Each publisher is answered with its own offset (baseOffset + index) once
- * the engine's append resolves, which under `flush: always` is after the fsync.
+ * partition and appended as ONE RecordBatch per partition. When a batch is appended is
+ * decided group-commit style, with no fixed wait when the server is idle:
+ * - With `lingerMs` 0 (the default) a partition's batch is ripe at the end of the
+ *   event-loop turn its first record arrived in (a `setImmediate`, which runs once uWS has
+ *   handed over every message the turn read): one publish on an idle server is appended at
+ *   once, and under load everything that arrived in one turn shares a batch.
+ * - With `lingerMs` > 0 it is ripe `lingerMs` after its first record: a bound on how long
+ *   a record waits for company, for those who want bigger batches at light load.
+ * - A ripe batch is appended as soon as the partition's previous append from this batcher
+ *   has finished (written, and under `flush: always` synced). While the writer is busy the
+ *   batch keeps gathering, so batches grow with the load and one append (one fsync) carries
+ *   everything that came during the previous one.
+ * - A batch that reaches `batchBytes` is appended at once, busy writer or not, so that what
+ *   waits for a slow disk stays bounded.
+ * Each publisher is answered with its own offset (baseOffset + index) once the append
+ * resolves, which under `flush: always` is after the fsync.
  *
  * Binary PRODUCE batches are already batches: they are appended as they are.
  *
  * Partition choice (wire contract §1): keyed records go to murmur2(key) % partitions, the
  * Kafka default; unkeyed ones stick to one partition of the topic until that partition's
- * batch is flushed, then move to the next (Kafka's sticky partitioner, round-robin order).
+ * batch is appended, then move to the next (Kafka's sticky partitioner, round-robin order).
  *
  * A publish to a topic that does not exist yet (with auto-create on) waits for the topic's
  * creation, which may go over the network in cluster mode; publishes that arrive meanwhile
@@ -37,6 +49,7 @@ import type { Metrics } from '../common/metrics.ts';
 export type AppendCallback = (err: SluiceError | null, partition: number, offset: number) => void;
 
 export interface BatcherOptions {
+  /** 0: a batch is ripe at the end of the event-loop turn; > 0: this long after its first record. */
   lingerMs: number;
   batchBytes: number;
   compression: Codec;
@@ -44,18 +57,38 @@ export interface BatcherOptions {
   partitions: number;
 }
 
-interface PendingBatch {
-  topic: string;
-  partition: number;
-  log: LogPartition;
+/**
+ * One topic-partition's inbound path on this batcher: the batch it gathers, and whether
+ * its last append is still in flight. Kept while it gathers or appends; dropped when idle.
+ */
+interface PartitionWriter {
+  readonly key: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly log: LogPartition;
   records: ProducerRecord[];
   callbacks: AppendCallback[];
   bytes: number;
+  /** The linger timer (lingerMs > 0) of the batch gathered now. */
   timer: NodeJS.Timeout | null;
+  /** The gathered batch may go: its turn ended or its linger ran out. */
+  ripe: boolean;
+  /** Appends of this writer in flight. */
+  appending: number;
+}
+
+/** The bytes a record adds to a batch, roughly: what `batchBytes` is compared with. */
+function recordBytes(record: ProducerRecord): number {
+  let n = 16 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  if (record.headers) for (const h of record.headers) n += 4 + h.key.length + (h.value?.length ?? 0);
+  return n;
 }
 
 export class Batcher {
-  private readonly pending = new Map<string, PendingBatch>();
+  private readonly writers = new Map<string, PartitionWriter>();
+  /** Writers that gathered records in the current turn (lingerMs 0), ripened when it ends. */
+  private readonly gatheredThisTurn: PartitionWriter[] = [];
+  private turnEndScheduled = false;
   private readonly sticky = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Topics being auto-created, and the publishes waiting for each. */
@@ -142,49 +175,88 @@ export class Batcher {
     this.whenTopic(topic, () => this.gather(topic, partition, record, cb), (err) => cb(err, partition ?? -1, -1));
   }
 
+  private writerFor(topic: string, p: number): PartitionWriter {
+    const k = `${topic}\0${p}`;
+    let w = this.writers.get(k);
+    if (w === undefined) {
+      w = { key: k, topic, partition: p, log: this.log.partition(topic, p), records: [], callbacks: [], bytes: 0, timer: null, ripe: false, appending: 0 };
+      this.writers.set(k, w);
+    }
+    return w;
+  }
+
   private gather(topic: string, partition: number | undefined, record: ProducerRecord, cb: AppendCallback): void {
     const count = this.log.partitionCount(topic);
-    const key = record.key ?? null;
-    const p = this.choosePartition(topic, count, partition, key);
-    const k = `${topic}\0${p}`;
-    let b = this.pending.get(k);
-    if (!b) {
-      b = { topic, partition: p, log: this.log.partition(topic, p), records: [], callbacks: [], bytes: 0, timer: null };
-      this.pending.set(k, b);
+    const p = this.choosePartition(topic, count, partition, record.key ?? null);
+    const w = this.writerFor(topic, p);
+    const first = w.records.length === 0;
+    w.records.push(record);
+    w.callbacks.push(cb);
+    w.bytes += recordBytes(record);
+    if (w.bytes >= this.opts.batchBytes) return this.append(w);
+    if (!first) return;
+    if (this.opts.lingerMs > 0) {
+      w.timer = setTimeout(() => this.ripen(w), this.opts.lingerMs);
+      return;
     }
-    b.records.push(record);
-    b.callbacks.push(cb);
-    b.bytes += 16 + (key?.length ?? 0) + (record.value?.length ?? 0);
-    if (record.headers) for (const h of record.headers) b.bytes += 4 + h.key.length + (h.value?.length ?? 0);
-    if (b.bytes >= this.opts.batchBytes) this.flush(k, b);
-    else if (b.timer === null) {
-      const batch = b;
-      b.timer = setTimeout(() => this.flush(k, batch), this.opts.lingerMs);
+    this.gatheredThisTurn.push(w);
+    if (!this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.endTurn);
     }
   }
 
-  private flush(k: string, b: PendingBatch): void {
-    if (b.timer) clearTimeout(b.timer);
-    b.timer = null;
-    if (this.pending.get(k) === b) this.pending.delete(k);
-    if (b.records.length === 0) return;
-    if (this.sticky.get(b.topic) === b.partition) {
-      const count = this.log.hasTopic(b.topic) ? this.log.partitionCount(b.topic) : 1;
-      this.sticky.set(b.topic, (b.partition + 1) % count);
+  /** The event-loop turn is over: every batch gathered in it is ripe. */
+  private readonly endTurn = (): void => {
+    this.turnEndScheduled = false;
+    const ws = this.gatheredThisTurn.splice(0);
+    for (const w of ws) this.ripen(w);
+  };
+
+  /** The batch may go; it goes now unless the writer's previous append is in flight. */
+  private ripen(w: PartitionWriter): void {
+    if (w.records.length === 0 || this.writers.get(w.key) !== w) return;
+    w.ripe = true;
+    if (w.appending === 0) this.append(w);
+  }
+
+  /** Encodes and appends what `w` gathered, whatever the writer's state. */
+  private append(w: PartitionWriter): void {
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = null;
+    w.ripe = false;
+    const records = w.records;
+    const callbacks = w.callbacks;
+    if (records.length === 0) return;
+    w.records = [];
+    w.callbacks = [];
+    w.bytes = 0;
+    if (this.sticky.get(w.topic) === w.partition) {
+      const count = this.log.hasTopic(w.topic) ? this.log.partitionCount(w.topic) : 1;
+      this.sticky.set(w.topic, (w.partition + 1) % count);
     }
-    const callbacks = b.callbacks;
     let batch: Uint8Array;
     try {
-      batch = encodeRecordBatch(b.records, { codec: this.opts.compression });
+      batch = encodeRecordBatch(records, { codec: this.opts.compression });
     } catch (err) {
       const e = asSluiceError(err);
-      for (const cb of callbacks) cb(e, b.partition, -1);
+      for (const cb of callbacks) cb(e, w.partition, -1);
+      this.forgetIfIdle(w);
       return;
     }
-    this.metrics.batchRecords.observe(b.records.length);
-    this.track(b.log, batch, b.records.length, (err, base) => {
-      for (let i = 0; i < callbacks.length; i++) callbacks[i](err, b.partition, err ? -1 : base + i);
+    this.metrics.batchRecords.observe(records.length);
+    w.appending++;
+    this.track(w.log, batch, records.length, (err, base) => {
+      w.appending--;
+      for (let i = 0; i < callbacks.length; i++) callbacks[i](err, w.partition, err ? -1 : base + i);
+      if (this.writers.get(w.key) !== w) return;
+      if (w.appending === 0 && w.ripe) this.append(w);
+      else this.forgetIfIdle(w);
     });
+  }
+
+  private forgetIfIdle(w: PartitionWriter): void {
+    if (w.appending === 0 && w.records.length === 0 && this.writers.get(w.key) === w) this.writers.delete(w.key);
   }
 
   /**
@@ -206,9 +278,8 @@ export class Batcher {
     } else p = this.choosePartition(topic, count, partition, null);
     // JSON records gathered for this partition arrived before this batch: append them first,
     // so that a partition's offsets follow arrival order.
-    const k = `${topic}\0${p}`;
-    const gathered = this.pending.get(k);
-    if (gathered) this.flush(k, gathered);
+    const w = this.writers.get(`${topic}\0${p}`);
+    if (w) this.append(w);
     this.metrics.batchRecords.observe(recordCount);
     this.track(this.log.partition(topic, p), batch, recordCount, (err, base) => cb(err, p, base));
   }
@@ -234,12 +305,14 @@ export class Batcher {
 
   /** Drops what waits for a deleted topic (its publishers get UNKNOWN_TOPIC). */
   dropTopic(topic: string): void {
-    for (const [k, b] of this.pending) {
-      if (b.topic !== topic) continue;
-      if (b.timer) clearTimeout(b.timer);
-      this.pending.delete(k);
+    for (const [k, w] of this.writers) {
+      if (w.topic !== topic) continue;
+      if (w.timer) clearTimeout(w.timer);
+      this.writers.delete(k);
       const e = new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} was deleted`, 'TOPIC_DELETED');
-      for (const cb of b.callbacks) cb(e, b.partition, -1);
+      for (const cb of w.callbacks) cb(e, w.partition, -1);
+      w.records = [];
+      w.callbacks = [];
     }
     this.sticky.delete(topic);
   }
@@ -247,7 +320,11 @@ export class Batcher {
   /** Refuses new publishes, appends what is gathered, waits for every append in flight. */
   async close(): Promise<void> {
     this.closing = true;
-    for (const [k, b] of [...this.pending]) this.flush(k, b);
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    for (const w of [...this.writers.values()]) this.append(w);
+    while (this.inFlight.size > 0) {
+      await Promise.allSettled([...this.inFlight]);
+      // An append that finished may have started the one its writer held back.
+      for (const w of [...this.writers.values()]) this.append(w);
+    }
   }
 }
