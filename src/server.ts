@@ -47,8 +47,12 @@ export function authStartupLines(auth: Auth | null, host: string): { level: 'inf
  */
 function logNativeCode(logger: Logger): void {
   const natives = installNativeCodecs();
-  const what = { crc32c: natives.crc32c ? 'native (@node-rs/crc32)' : 'portable', lz4: natives.lz4 ? 'native (lz4 addon)' : 'portable' };
-  if (natives.crc32c && natives.lz4) logger.info(what, 'native codecs loaded');
+  const what = {
+    crc32c: natives.crc32c ? 'native (@node-rs/crc32)' : 'portable',
+    lz4: natives.lz4 ? 'native (lz4 addon)' : 'portable',
+    utf8: natives.utf8 ? 'native (Buffer utf8Write)' : 'portable (TextEncoder)',
+  };
+  if (natives.crc32c && natives.lz4 && natives.utf8) logger.info(what, 'native codecs loaded');
   else logger.warn(what, 'a native codec did not load: the portable code is in use (slower)');
 }
 

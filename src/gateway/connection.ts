@@ -10,8 +10,9 @@
  * A uWS WebSocket must not be touched after its `close` event: every write checks `closed`.
  */
 import type { WebSocket } from 'uWebSockets.js';
-import type { ErrorCode } from '../../engine/index.ts';
+import type { ErrorCode, SluiceError } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
+import type { AppendWaiter } from './batcher.ts';
 import { errorMessage } from './ws-protocol.ts';
 import type { SubscriberSocket, Subscription } from './fanout.ts';
 
@@ -21,8 +22,42 @@ export interface SocketData {
   principal: Principal | null;
 }
 
-interface Slot {
-  text: string | null;
+/** The ack of a publish: `count` only for PRODUCE (wire contract §3). */
+export function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
+  const idPart = id === undefined ? '' : `"id":${id},`;
+  const countPart = count === undefined ? '' : `,"count":${count}`;
+  return `{"op":"ack",${idPart}"partition":${partition},"offset":${offset}${countPart}}`;
+}
+
+/**
+ * One publish's place in its connection's answer order, and the waiter the batcher settles:
+ * one object per publish, no closure. An ack keeps its numbers until it goes out, so its
+ * text is made just before the send and never outlives the turn.
+ */
+export class Slot implements AppendWaiter {
+  /** An error's text, once settled with one. */
+  text: string | null = null;
+  settled = false;
+  partition = -1;
+  offset = -1;
+  /** Records of a PRODUCE batch (its ack says how many); undefined for `pub`. */
+  count: number | undefined = undefined;
+
+  constructor(
+    private readonly conn: Connection,
+    readonly id: number | undefined,
+  ) {}
+
+  appended(err: SluiceError | null, partition: number, offset: number): void {
+    if (err) return this.conn.answer(this, errorMessage({ id: this.id, code: err.code, message: err.message }));
+    this.partition = partition;
+    this.offset = offset;
+    this.conn.settle(this);
+  }
+
+  get answerText(): string {
+    return this.text ?? ackText(this.id, this.partition, this.offset, this.count);
+  }
 }
 
 export class Connection implements SubscriberSocket {
@@ -83,36 +118,45 @@ export class Connection implements SubscriberSocket {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
-  /** Takes the next place in the publish-answer order; settle it with `answer`. */
-  reserve(): Slot {
-    const slot: Slot = { text: null };
+  /** Takes the next place in the publish-answer order; settle it with `answer` or as its waiter. */
+  reserve(id: number | undefined): Slot {
+    const slot = new Slot(this, id);
     this.pending.push(slot);
     return slot;
   }
 
-  /**
-   * Settles a slot. Settled answers at the head of the queue go out in a microtask, all in
-   * one cork: the acks of a whole batch (its callbacks run in one loop) then cost one
-   * write(2) per connection instead of one each.
-   */
+  /** Settles a slot with this text (an error). */
   answer(slot: Slot, text: string): void {
     slot.text = text;
+    this.settle(slot);
+  }
+
+  /**
+   * Marks a slot settled. Settled answers at the head of the queue go out in a microtask,
+   * all in one cork: the acks of a whole batch (settled in one loop) then cost one write(2)
+   * per connection instead of one each.
+   */
+  settle(slot: Slot): void {
+    slot.settled = true;
     if (this.flushScheduled || this.pending[this.head] !== slot) return;
     this.flushScheduled = true;
     queueMicrotask(this.flushAnswers);
   }
 
+  private readonly sendSettled = (): void => {
+    const pending = this.pending;
+    while (this.head < pending.length) {
+      const s = pending[this.head];
+      if (!s.settled) break;
+      this.ws.send(s.answerText, false, false);
+      this.head++;
+    }
+  };
+
   private readonly flushAnswers = (): void => {
     this.flushScheduled = false;
     if (this.closed) return;
-    this.ws.cork(() => {
-      while (this.head < this.pending.length) {
-        const s = this.pending[this.head];
-        if (s.text === null) break;
-        this.ws.send(s.text, false, false);
-        this.head++;
-      }
-    });
+    this.ws.cork(this.sendSettled);
     if (this.head > 1024 && this.head * 2 > this.pending.length) {
       this.pending.splice(0, this.head);
       this.head = 0;

@@ -126,7 +126,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       }
       try {
         if (isBinary) handlers.onBinary(conn, message);
-        else handlers.onText(conn, Buffer.from(message).toString('utf8'));
+        else handlers.onTextFrame(conn, new Uint8Array(message));
       } catch (err) {
         // Unreachable by design (every handler answers its own errors); keep the socket and the process.
         logger.error({ err }, 'websocket message handler threw');

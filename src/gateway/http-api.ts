@@ -19,7 +19,7 @@ import { type RecordJson, recordToJson } from '../common/record-json.ts';
 import type { Batcher } from './batcher.ts';
 import { Reply, statusOf, zodMessage } from './http-reply.ts';
 import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
-import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
+import { RecordInput, isProtocolError, recordHeaders, recordValue } from './ws-protocol.ts';
 
 export interface HttpContext {
   config: Config;
@@ -181,28 +181,30 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
         try {
           assertTopicName(topic);
           // Everything is checked before anything is queued: a refused request stores nothing.
-          const records = r.data.records.map((rec) => {
-            const p = toProducerRecord(rec, ctx.limits.recordBytesMax);
-            if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
-            return p;
+          const values = r.data.records.map((rec) => {
+            const v = recordValue(rec, ctx.limits.recordBytesMax);
+            if (isProtocolError(v)) throw new SluiceError(v.code, v.message);
+            return v;
           });
           const count = batcher.partitionCountFor(topic);
           for (const rec of r.data.records) {
             if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
           }
-          const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
-          let left = records.length;
+          const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(values.length);
+          let left = values.length;
           let firstError: SluiceError | null = null;
-          records.forEach((rec, i) => {
-            batcher.publish(topic, r.data.records[i].partition, rec, (err, partition, offset) => {
-              if (err) {
-                firstError ??= err;
-                offsets[i] = { partition, code: err.code, message: err.message };
-              } else offsets[i] = { partition, offset };
-              if (--left === 0) {
-                if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
-                else reply.json(200, { offsets });
-              }
+          r.data.records.forEach((rec, i) => {
+            batcher.publish(topic, rec.partition, rec.key ?? null, values[i], recordHeaders(rec.headers), {
+              appended(err, partition, offset) {
+                if (err) {
+                  firstError ??= err;
+                  offsets[i] = { partition, code: err.code, message: err.message };
+                } else offsets[i] = { partition, offset };
+                if (--left === 0) {
+                  if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
+                  else reply.json(200, { offsets });
+                }
+              },
             });
           });
         } catch (err) {

@@ -8,13 +8,15 @@
  * an unknown `op`, or `value` together with `value64` is BAD_REQUEST.
  */
 import { z } from 'zod';
-import { type ErrorCode, type ProducerRecord, isValidTopicName, limits } from '../../engine/index.ts';
+import type { RecordField, RecordHeaderFields } from '../../engine/codec/record-batch-builder.ts';
+import { type ErrorCode, isValidTopicName, limits } from '../../engine/index.ts';
 
 const Id = z.number().int().min(0).max(0xffffffff);
 const Topic = z.string().refine(isValidTopicName, { message: 'topic must be 1-249 of [a-zA-Z0-9._-], not "." or ".."' });
 const Partition = z.number().int().min(0).max(limits.partitionsMax - 1);
 /** "`value64` is standard base64 with padding." */
-const Base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, { message: 'not standard base64 with padding' });
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const Base64 = z.string().regex(BASE64_RE, { message: 'not standard base64 with padding' });
 const Offset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const From = z.union([
@@ -41,7 +43,8 @@ export type RecordInput = z.infer<typeof RecordInput>;
 const Meta = z.object({ op: z.literal('meta'), id: Id.optional(), topic: Topic });
 const Sub = z.object({ op: z.literal('sub'), id: Id.optional(), topic: Topic, partition: Partition.optional(), from: From.default('latest') });
 const Unsub = z.object({ op: z.literal('unsub'), id: Id.optional(), topic: Topic, partition: Partition.optional() });
-const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage);
+/** Exported for the test that holds the hand-written `fastPub` to it. */
+export const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage);
 const Ping = z.object({ op: z.literal('ping'), id: Id.optional() });
 const Auth = z.object({ op: z.literal('auth'), id: Id.optional(), token: z.string() });
 
@@ -71,6 +74,35 @@ function describe(err: z.ZodError): string {
     .join('; ');
 }
 
+const isUint = (x: unknown, max: number): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= max;
+
+/**
+ * `pub`, the hottest op, checked by hand instead of through zod (whose parse allocates a
+ * copy of every object it passes). It answers only when sure: it returns the parsed object
+ * itself when the `Pub` schema would accept it (the schema's output holds the same fields),
+ * and undefined for everything else — a bad field, or a `__proto__` header, which the
+ * schema's record type drops — which then goes to zod, which decides and words the error.
+ * test/gateway/pub-fast-path.test.ts checks this against the schema on generated input.
+ */
+export function fastPub(obj: Record<string, unknown>): PubRequest | undefined {
+  if (obj.op !== 'pub') return undefined;
+  if (obj.id !== undefined && !isUint(obj.id, 0xffffffff)) return undefined;
+  if (!isValidTopicName(obj.topic)) return undefined;
+  if (obj.partition !== undefined && !isUint(obj.partition, limits.partitionsMax - 1)) return undefined;
+  if (obj.key !== undefined && typeof obj.key !== 'string') return undefined;
+  const value = obj.value;
+  const value64 = obj.value64;
+  if (value !== undefined) {
+    if (typeof value !== 'string' || value64 !== undefined) return undefined;
+  } else if (value64 !== undefined && (typeof value64 !== 'string' || !BASE64_RE.test(value64))) return undefined;
+  const headers = obj.headers;
+  if (headers !== undefined) {
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Object.hasOwn(headers, '__proto__')) return undefined;
+    for (const k in headers) if (typeof (headers as Record<string, unknown>)[k] !== 'string') return undefined;
+  }
+  return obj as PubRequest;
+}
+
 export function parseControl(text: string): ControlParse {
   let raw: unknown;
   try {
@@ -80,6 +112,8 @@ export function parseControl(text: string): ControlParse {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'BAD_REQUEST', message: 'a control message is a JSON object' };
   const obj = raw as Record<string, unknown>;
+  const pub = fastPub(obj);
+  if (pub !== undefined) return { ok: true, req: pub };
   const op = typeof obj.op === 'string' ? obj.op : undefined;
   const idCheck = Id.safeParse(obj.id);
   const id = idCheck.success ? idCheck.data : undefined;
@@ -95,29 +129,44 @@ export function errorMessage(e: ProtocolError & { topic?: string; partition?: nu
   return JSON.stringify({ op: 'error', ...e });
 }
 
-/**
- * The record a JSON publish describes: `key` as UTF-8 (`""` is a key, absent is null),
- * `value` as UTF-8 or `value64` decoded, neither = null value, headers as UTF-8 values.
- * A value over `maxRecordBytes` is TOO_LARGE.
- */
-export function toProducerRecord(r: { key?: string; value?: string; value64?: string; headers?: Record<string, string> }, maxRecordBytes: number): ProducerRecord | ProtocolError {
-  let value: Uint8Array | null = null;
-  if (r.value !== undefined) {
-    if (r.value.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
-    value = Buffer.from(r.value, 'utf8');
-  } else if (r.value64 !== undefined) {
-    if (r.value64.length > Math.ceil(maxRecordBytes / 3) * 4 + 4) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
-    value = Buffer.from(r.value64, 'base64');
-  }
-  if (value !== null && value.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value of ${value.length} bytes is over ${maxRecordBytes}` };
-  const rec: ProducerRecord = { key: r.key === undefined ? null : Buffer.from(r.key, 'utf8'), value };
-  if (r.headers) {
-    const hs = Object.entries(r.headers);
-    if (hs.length > 0) rec.headers = hs.map(([key, v]) => ({ key, value: Buffer.from(v, 'utf8') }));
-  }
-  return rec;
+/** The JSON fields of one record to publish (`pub`, and each record of an HTTP POST). */
+export interface RecordJsonFields {
+  key?: string;
+  value?: string;
+  value64?: string;
+  headers?: Record<string, string>;
 }
 
-export function isProtocolError(x: unknown): x is ProtocolError {
-  return typeof x === 'object' && x !== null && 'code' in x && 'message' in x && !('value' in x);
+/**
+ * The value a JSON record describes: `value` as text (stored as UTF-8), `value64` decoded,
+ * or neither = null. A value over `maxRecordBytes` bytes is TOO_LARGE. The text is not
+ * encoded here: the batch builder writes it into the batch as UTF-8 directly.
+ */
+export function recordValue(r: RecordJsonFields, maxRecordBytes: number): RecordField | ProtocolError {
+  const text = r.value;
+  if (text !== undefined) {
+    // UTF-8 takes at least one byte and at most three per UTF-16 unit: count only in between.
+    if (text.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
+    if (text.length * 3 > maxRecordBytes) {
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes > maxRecordBytes) return { code: 'TOO_LARGE', message: `value of ${bytes} bytes is over ${maxRecordBytes}` };
+    }
+    return text;
+  }
+  if (r.value64 === undefined) return null;
+  if (r.value64.length > Math.ceil(maxRecordBytes / 3) * 4 + 4) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
+  const value = Buffer.from(r.value64, 'base64');
+  if (value.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value of ${value.length} bytes is over ${maxRecordBytes}` };
+  return value;
+}
+
+/** A JSON record's headers as name/value pairs (values stored as UTF-8); null without any. */
+export function recordHeaders(headers: Record<string, string> | undefined): RecordHeaderFields | null {
+  if (headers === undefined) return null;
+  const pairs = Object.entries(headers);
+  return pairs.length > 0 ? pairs : null;
+}
+
+export function isProtocolError(x: RecordField | ProtocolError): x is ProtocolError {
+  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array);
 }

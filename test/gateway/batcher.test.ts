@@ -56,9 +56,11 @@ function batcher(log: Log, opts: Partial<BatcherOptions> = {}): Batcher {
 }
 
 function publish(b: Batcher, value: string, acks: Map<string, number>): void {
-  b.publish('t', undefined, { value: Buffer.from(value) }, (err, _p, offset) => {
-    assert.equal(err, null);
-    acks.set(value, offset);
+  b.publish('t', undefined, null, value, null, {
+    appended(err, _p, offset) {
+      assert.equal(err, null);
+      acks.set(value, offset);
+    },
   });
 }
 
