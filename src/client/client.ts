@@ -55,6 +55,9 @@ export class SluiceClient implements ProducerSink {
   /** Generation of the current socket; bumped whenever a socket is opened or given up. */
   private generation = 0;
   private nextId = 0;
+  private readonly allocId = (): number => (this.nextId = (this.nextId + 1) >>> 0);
+  /** The first ping of an opened socket, until its pong. */
+  private handshake: { id: number; done(): void } | null = null;
   private readonly backoff: Backoff;
   private token: string | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -93,7 +96,7 @@ export class SluiceClient implements ProducerSink {
     this.token = options.token;
     this.backoff = new Backoff(options.backoff);
     this.events = new Emitter<ClientEvents>((err) => this.reportError(err));
-    const allocId = (): number => (this.nextId = (this.nextId + 1) >>> 0);
+    const allocId = this.allocId;
     const send = (data: string | Uint8Array): void => this.ws!.send(data);
     this.requests = new Requests({ allocId, send, timeoutMs: this.opts.requestTimeoutMs });
     this.publishes = new PublishQueue(
@@ -293,15 +296,24 @@ export class SluiceClient implements ProducerSink {
     });
     const openTimer = setTimeout(() => this.drop(gen, 4000, 'connect timeout'), this.opts.connectTimeoutMs);
     ws.onopen = () => {
-      clearTimeout(openTimer);
       if (gen !== this.generation) return;
       this.ws = ws;
-      this.everConnected = true;
-      this.failedAttempts = 0;
-      this.backoff.reset();
-      this.setState(ConnectionState.Connected);
-      if (gen !== this.generation) return; // a state listener closed us
-      this.onConnected(gen, token);
+      // Connected only once the server answered a first ping: a server that checks the token
+      // after the upgrade (it must, for browsers, which cannot read an HTTP 401) closes with
+      // 4001/4003 instead of answering, and connect() then fails with that reason.
+      this.handshake = {
+        id: this.allocId(),
+        done: () => {
+          clearTimeout(openTimer);
+          this.handshake = null;
+          this.everConnected = true;
+          this.failedAttempts = 0;
+          this.backoff.reset();
+          this.setState(ConnectionState.Connected);
+          if (gen === this.generation) this.onConnected(gen, token); // unless a state listener closed us
+        },
+      };
+      ws.send(JSON.stringify({ op: 'ping', id: this.handshake.id }));
     };
     ws.onmessage = (ev) => {
       if (gen === this.generation) this.onMessage(gen, ev.data);
@@ -360,7 +372,8 @@ export class SluiceClient implements ProducerSink {
     if (gen !== this.generation) return;
     this.generation++;
     const url = this.url;
-    const wasOpen = this.ws !== null;
+    const wasOpen = this.stateValue === ConnectionState.Connected;
+    this.handshake = null;
     this.ws = null;
     this.socket = null;
     if (this.pingTimer) clearInterval(this.pingTimer);
@@ -409,6 +422,7 @@ export class SluiceClient implements ProducerSink {
     this.generation++;
     this.ws = null;
     this.socket = null;
+    this.handshake = null;
     try {
       s?.close(1000, 'client closed');
     } catch {
@@ -466,6 +480,8 @@ export class SluiceClient implements ProducerSink {
   private onControl(m: ServerMessage): void {
     // Any answer but an error shows that the server took the token.
     if (m.op !== 'error') this.authRefusals = 0;
+    const hs = this.handshake;
+    if (hs && m.op === 'pong' && m.id === hs.id) return hs.done();
     if (m.op === 'gap') return this.recovery.onGap(m);
     if (typeof m.id === 'number' && (this.publishes.onAnswer(m as ServerMessage & { id: number }) || this.requests.onAnswer(m as ServerMessage & { id: number }))) return;
     if (m.op === 'error') {
