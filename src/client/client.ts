@@ -35,6 +35,15 @@ import type { ClientEvents, ClientOptions, PublishAck, PublishOptions, Subscribe
 
 type Settings = Required<Omit<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'backoff'>> & ClientOptions;
 
+/** A text frame's JSON, taken as a server message once it has an `op` (a handler that then finds a field missing throws, and the connection is dropped). */
+function isMessage(m: unknown): m is ServerMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { op?: unknown }).op === 'string';
+}
+
+function hasId(m: ServerMessage): m is ServerMessage & { id: number } {
+  return 'id' in m && typeof m.id === 'number';
+}
+
 /** The error a refused upgrade means, or null for a status that is worth another try (503: shutting down, full). */
 function refusalError(url: string, r: UpgradeRefusal): SluiceError | null {
   const code = r.status === 401 ? 'UNAUTHORIZED' : r.status === 403 ? 'FORBIDDEN' : null;
@@ -449,17 +458,23 @@ export class SluiceClient implements ProducerSink {
 
   private onMessage(gen: number, data: unknown): void {
     if (typeof data === 'string') {
-      let m: ServerMessage;
+      let m: unknown = null;
       try {
-        m = JSON.parse(data) as ServerMessage;
+        m = JSON.parse(data);
       } catch {
-        m = null as unknown as ServerMessage;
+        // reported below
       }
-      if (typeof m !== 'object' || m === null || typeof m.op !== 'string') {
+      if (!isMessage(m)) {
         this.reportError(clientError(CLIENT_REASONS.PROTOCOL, 'server sent a text frame that is not a JSON message'));
         return;
       }
-      this.onControl(m);
+      try {
+        this.onControl(m);
+      } catch (err) {
+        // A message whose fields are not what its op promises: start again on a new connection.
+        this.reportError(clientError(CLIENT_REASONS.PROTOCOL, `server sent a malformed ${m.op}: ${(err as Error).message}`));
+        this.drop(gen, 4000, 'malformed message');
+      }
       return;
     }
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
@@ -483,7 +498,7 @@ export class SluiceClient implements ProducerSink {
     const hs = this.handshake;
     if (hs && m.op === 'pong' && m.id === hs.id) return hs.done();
     if (m.op === 'gap') return this.recovery.onGap(m);
-    if (typeof m.id === 'number' && (this.publishes.onAnswer(m as ServerMessage & { id: number }) || this.requests.onAnswer(m as ServerMessage & { id: number }))) return;
+    if (hasId(m) && (this.publishes.onAnswer(m) || this.requests.onAnswer(m))) return;
     if (m.op === 'error') {
       const err = wireError(m.code, m.message);
       if (this.recovery.onSubscriptionError(m, err)) return;

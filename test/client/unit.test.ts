@@ -415,11 +415,21 @@ describe('SDK recovery, failover and auth against a scripted server', () => {
     c.close();
   });
 
-  test('an answer of the wrong kind fails its request as PROTOCOL', async () => {
-    const { c, first } = await client();
+  test('an answer of the wrong kind fails its request as PROTOCOL; a malformed one drops the connection', async () => {
+    const { c, first, base } = await client();
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
     const m = c.meta('t');
     first.reply({ op: 'pong', id: first.json().at(-1)!.id });
     await assert.rejects(m, (e: unknown) => e instanceof SluiceError && e.reason === 'PROTOCOL');
+    const p = c.subscribe('t', { partition: 0 }, () => {});
+    first.reply({ op: 'subbed', id: first.json().at(-1)!.id, topic: 't', partitions: 5 });
+    assert.ok(errors.some((e) => e instanceof SluiceError && e.reason === 'PROTOCOL' && /malformed subbed/.test(e.message)));
+    // The subscription asks again on the next connection.
+    const second = await nextSocket(base + 2);
+    second.open();
+    answerSub(second, [{ partition: 0, epoch: 'e1', next: 0, hw: 0 }]);
+    assert.equal((await p).state, SubscriptionState.Subscribed);
     c.close();
   });
 });
