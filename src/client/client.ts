@@ -70,6 +70,8 @@ export class SluiceClient implements ProducerSink {
   private readonly backoff: Backoff;
   private token: string | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Gives up a socket that did not open (and answer its first ping) within connectTimeoutMs. */
+  private openTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private everConnected = false;
   /** Attempts that failed since a socket last opened. */
@@ -270,6 +272,11 @@ export class SluiceClient implements ProducerSink {
     this.events.emit('state', { oldState: old, newState: next });
   }
 
+  private clearOpenTimer(): void {
+    if (this.openTimer) clearTimeout(this.openTimer);
+    this.openTimer = null;
+  }
+
   private closedError(): SluiceError {
     return this.closeErrorValue ?? clientError(CLIENT_REASONS.CLOSED, 'client is closed');
   }
@@ -303,7 +310,7 @@ export class SluiceClient implements ProducerSink {
     onUpgradeRefused(ws, (r) => {
       if (gen === this.generation) this.refusal = { error: refusalError(url, r), status: r.status };
     });
-    const openTimer = setTimeout(() => this.drop(gen, 4000, 'connect timeout'), this.opts.connectTimeoutMs);
+    this.openTimer = setTimeout(() => this.drop(gen, 4000, 'connect timeout'), this.opts.connectTimeoutMs);
     ws.onopen = () => {
       if (gen !== this.generation) return;
       this.ws = ws;
@@ -313,7 +320,7 @@ export class SluiceClient implements ProducerSink {
       this.handshake = {
         id: this.allocId(),
         done: () => {
-          clearTimeout(openTimer);
+          this.clearOpenTimer();
           this.handshake = null;
           this.everConnected = true;
           this.failedAttempts = 0;
@@ -327,10 +334,7 @@ export class SluiceClient implements ProducerSink {
     ws.onmessage = (ev) => {
       if (gen === this.generation) this.onMessage(gen, ev.data);
     };
-    ws.onclose = (ev) => {
-      clearTimeout(openTimer);
-      this.onSocketGone(gen, ev.code, ev.reason);
-    };
+    ws.onclose = (ev) => this.onSocketGone(gen, ev.code, ev.reason);
     ws.onerror = () => {
       // A close event always follows; nothing to do here.
     };
@@ -380,6 +384,7 @@ export class SluiceClient implements ProducerSink {
   private onSocketGone(gen: number, code: number, reason: string): void {
     if (gen !== this.generation) return;
     this.generation++;
+    this.clearOpenTimer();
     const url = this.url;
     const wasOpen = this.stateValue === ConnectionState.Connected;
     this.handshake = null;
@@ -440,6 +445,7 @@ export class SluiceClient implements ProducerSink {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.reconnectTimer = this.pingTimer = null;
+    this.clearOpenTimer();
     this.refresh?.stop();
     const closed = err ?? clientError(CLIENT_REASONS.CLOSED, 'client closed');
     this.requests.close(closed);
