@@ -36,6 +36,7 @@ export function registerServe(program: Command): void {
       process.stderr.write(`sluice: ${(err as Error).message}\n`);
       process.exit(1);
     }
+    // Handlers first: whoever reads the listening line may send SIGTERM at once.
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -56,8 +57,6 @@ export function registerServe(program: Command): void {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    // Only now: whoever reads this line may signal at once, and a signal that came before
-    // the handlers above would kill the process instead of stopping it cleanly.
     process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort })}\n`);
     logger.info({ port: server.port, replayPort: server.replayPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
   });

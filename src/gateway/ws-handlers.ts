@@ -41,8 +41,11 @@ export interface WsContext {
   auth: Auth | null;
 }
 
-/** Close code for a connection whose token expired (wire contract §6). */
+/** Close code for a connection whose token expired (wire contract §6), or a browser's refused upgrade. */
 export const closeCodeTokenExpired = 4001;
+export const closeCodeUnauthorized = closeCodeTokenExpired;
+/** Close code for a browser's upgrade refused with FORBIDDEN (docs/protocol.md). */
+export const closeCodeForbidden = 4003;
 
 /** Buffer's UTF-8 decoder, called on a plain Uint8Array view of a uWS message (no Buffer made). */
 const utf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
