@@ -13,6 +13,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { ErrorCode, SluiceError } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
 import type { AppendWaiter } from './batcher.ts';
+import { uwsBackpressureBytesMax } from './limits.ts';
 import { errorMessage } from './ws-protocol.ts';
 import type { SubscriberSocket, Subscription } from './fanout.ts';
 
@@ -109,6 +110,26 @@ export class Connection implements SubscriberSocket {
   sendBinary(frame: Uint8Array): number {
     if (this.closed) return 2;
     return this.ws.send(frame, true, false);
+  }
+
+  /**
+   * Sends one DATA message as two WebSocket fragments — the frame header, then the batches
+   * as they are (a view of the segment's mapping) — so that JavaScript copies nothing; uWS
+   * copies the bytes into its buffer once, and the kernel into the socket. Returns uWS's
+   * status for the message: 1 sent, 0 queued (still delivered), 2 dropped (also once closed).
+   */
+  sendDataFragments(header: Uint8Array, batches: Uint8Array): number {
+    if (this.closed) return 2;
+    const ws = this.ws;
+    // uWS drops a send once the socket holds more than its cap, and its fragment calls do
+    // not say so: check first, so that a message is never cut after its first fragment.
+    if (ws.getBufferedAmount() + header.length >= uwsBackpressureBytesMax) return 2;
+    let sent = false;
+    ws.cork(() => {
+      ws.sendFirstFragment(header, true, false);
+      sent = ws.sendLastFragment(batches, false);
+    });
+    return sent ? 1 : 0;
   }
 
   /** Runs `fn` with the socket corked (its sends leave in one write); not at all once closed. */

@@ -15,7 +15,7 @@ import { Connection } from './connection.ts';
 import type { Fanout } from './fanout.ts';
 import { PARTITION_ANY, parseProduceFrame } from './frames.ts';
 import { type ScannedPub, scanPub } from './pub-scanner.ts';
-import { backpressureBytesMax } from './limits.ts';
+import { catchUpBufferedBytesMax } from './limits.ts';
 import {
   type AuthRequest,
   type MetaRequest,
@@ -311,7 +311,7 @@ export class WsHandlers {
   /** uWS `drain`: the socket has room again; feed subscriptions that wait on the disk path. */
   onDrain(conn: Connection): void {
     for (const sub of conn.subs.values()) {
-      if (conn.bufferedAmount >= backpressureBytesMax) break;
+      if (conn.bufferedAmount >= catchUpBufferedBytesMax) break;
       sub.pump();
     }
   }
