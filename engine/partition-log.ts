@@ -15,7 +15,7 @@ import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from 
 import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, GroupCommit } from './flush.ts';
 import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } from './limits.ts';
-import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
+import type { AppendResult, CommitListener, LogPartition, ReadResult, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
 import { recoverSegment } from './recovery.ts';
 import { Segment, parseSegmentFileName } from './segment.ts';
@@ -167,6 +167,12 @@ export class PartitionLog implements LogPartition {
     return () => this.listeners.delete(listener);
   }
 
+  /** The segment files with their visible bytes, oldest first (see LogPartition.segmentSpans). */
+  segmentSpans(): SegmentSpan[] {
+    this.assertOpen();
+    return this.segments.map((s) => ({ logPath: s.logPath, baseOffset: s.baseOffset, readableBytes: s.readable }));
+  }
+
   /**
    * Appends one whole RecordBatch v2 (checked here: lengths, magic, CRC), assigning its
    * offsets. Resolves once the batch is visible under the flush policy. The caller must not
@@ -223,7 +229,7 @@ export class PartitionLog implements LogPartition {
     this.hwValue = e.nextOffset;
     for (const l of this.listeners) {
       try {
-        l(e.bytes, e.firstOffset, e.nextOffset);
+        l(e.bytes, e.firstOffset, e.nextOffset, e.segment, e.start);
       } catch (err) {
         this.logger?.error({ err }, 'commit listener threw');
       }

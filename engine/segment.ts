@@ -30,6 +30,20 @@ const mmap = require('mmap-io') as {
 
 const PAGE = 4096;
 
+/**
+ * A read-only MAP_SHARED mapping of `bytes` (a multiple of the page size) of the file `fd`
+ * from its start, which may reach past the file's end: pages past the end must never be
+ * touched (SIGBUS). Stays valid after `fd` is closed, until every view of it is collected.
+ */
+export function mapReadOnly(fd: number, bytes: number): Buffer {
+  return mmap.map(bytes, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0);
+}
+
+/** `bytes` rounded up to whole pages. */
+export function pageRound(bytes: number): number {
+  return Math.ceil(bytes / PAGE) * PAGE;
+}
+
 export function segmentFileName(baseOffset: number, ext: 'log' | 'index' | 'timeindex'): string {
   return `${String(baseOffset).padStart(20, '0')}.${ext}`;
 }
@@ -107,8 +121,8 @@ export class Segment {
     // Map well past the end so the active segment rarely needs a new mapping; old views of
     // the previous mapping stay valid until they are collected.
     let cap = Math.max(this.mapBytesHint, this.mapCapacity * 2, atLeast);
-    cap = Math.ceil(cap / PAGE) * PAGE;
-    this.map = mmap.map(cap, mmap.PROT_READ, mmap.MAP_SHARED, this.fd, 0);
+    cap = pageRound(cap);
+    this.map = mapReadOnly(this.fd, cap);
     this.mapView = new DataView(this.map.buffer, this.map.byteOffset, this.map.byteLength);
     this.mapCapacity = cap;
   }

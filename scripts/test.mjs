@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file under test/ (Node 20's --test does not expand globs itself).
-// Extra arguments filter the files by substring: `npm test -- engine/recovery`.
+// Extra arguments filter the files by substring: `npm test -- engine/recovery`. Suites that
+// exercise the WebSocket front run twice, with it on one thread and on two (below).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,5 +26,22 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ') || 'test/**/*.test.ts'}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: root, stdio: 'inherit' });
-process.exit(r.status ?? 1);
+
+// The WebSocket front runs on --threads N threads (default: one per core). Every server a
+// test starts reads SLUICE_THREADS (unless the test sets --threads itself), so the suite runs
+// first with the front on one thread, then, for the suites that exercise the front — every
+// one that talks to a server's WebSocket or HTTP port — again on two, the first count where
+// publishes, subscribers, limits and metrics span threads. The engine, codec, replay and
+// packaging suites do not change with the count and run once. SLUICE_TEST_THREADS=2 (or 1)
+// runs everything at that count only.
+const THREADED = ['test/gateway/', 'test/client/', 'test/hostile/', 'test/cli/', 'test/examples/'];
+const counts = process.env.SLUICE_TEST_THREADS ? [process.env.SLUICE_TEST_THREADS] : ['1', '2'];
+let status = 0;
+for (const [i, threads] of counts.entries()) {
+  const run = i === 0 || counts.length === 1 ? files : files.filter((f) => THREADED.some((d) => f.startsWith(d)));
+  if (run.length === 0) continue;
+  console.log(`# --- ${run.length} test files with the WebSocket front on ${threads} thread${threads === '1' ? '' : 's'} (SLUICE_THREADS=${threads})`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...run], { cwd: root, stdio: 'inherit', env: { ...process.env, SLUICE_THREADS: threads } });
+  if (r.status !== 0) status = r.status ?? 1;
+}
+process.exit(status);

@@ -1,16 +1,21 @@
 /**
  * The composition root: reads config, opens the log, builds the context every front shares
- * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay), and shuts them
- * down in the reverse order before closing the log. Nothing else wires modules together,
- * and only this file knows which implementation of the log is in use.
+ * (log, auth, metrics, logger, limits, threads), starts the fronts (gateway, replay) and,
+ * with --threads N > 1, the gateway's N-1 worker threads (gateway-threads.ts; each worker's
+ * own root is gateway-thread.ts, which sees the log this file opened through the LogHost),
+ * and shuts them down in the reverse order before closing the log. Nothing else wires
+ * modules together, and only this file knows which implementation of the log is in use.
  */
 import { type Log, LogManager, installNativeCodecs } from '../engine/index.ts';
+import { LogHost } from '../engine/log-host.ts';
 import { type Auth, createAuth } from './common/auth.ts';
 import type { Config } from './common/config.ts';
 import type { Front, FrontContext, StartFront } from './common/front.ts';
 import { resolveLimits } from './common/limits.ts';
 import type { Logger } from './common/logger.ts';
 import { Metrics } from './common/metrics.ts';
+import { SharedCounter, type ThreadShare, singleThread } from './common/threads.ts';
+import { type GatewayWorkers, startGatewayWorkers } from './gateway-threads.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { startReplayServer } from './replay/replay-server.ts';
 
@@ -71,7 +76,7 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
 }
 
 /** The context every front is started with; metrics report the log's partitions. */
-export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config)): FrontContext {
+export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config), threads: ThreadShare = singleThread()): FrontContext {
   const metrics = new Metrics();
   metrics.setPartitionSource(() => {
     const out: { topic: string; partition: number; bytes: number }[] = [];
@@ -84,7 +89,7 @@ export function createFrontContext(config: Config, log: Log, logger: Logger, aut
     }
     return out;
   });
-  return { config, host, log, auth, metrics, logger, limits: resolveLimits(config) };
+  return { config, host, log, auth, metrics, logger, limits: resolveLimits(config), threads };
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -95,12 +100,26 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
   logNativeCode(logger);
   const log = await openLog(config, logger);
-  const ctx = createFrontContext(config, log, logger, auth, host);
+  // With the WebSocket front on several threads the log is served to them (LogHost), and
+  // this thread's fronts use it through the host, so that topic admin resolves once every
+  // thread knows the topic.
+  const logHost = config.threads > 1 ? new LogHost(log, { logger }) : null;
+  const threads: ThreadShare = logHost ? { index: 0, count: config.threads, connections: new SharedCounter() } : singleThread();
+  const ctx = createFrontContext(config, logHost?.log ?? log, logger, auth, host, threads);
   const starts: StartFront[] = [startGateway, startReplayServer];
   const fronts: Front[] = [];
+  let workers: GatewayWorkers | null = null;
+  const closeLog = async (): Promise<void> => {
+    logHost?.close();
+    await log.close();
+    await workers?.ended();
+  };
   try {
     for (const start of starts) fronts.push(await start(ctx));
     const portOf = (name: string): number => fronts.find((f) => f.name === name)?.port ?? -1;
+    // Started last, so closed first: the workers' appends need this thread's log.
+    if (logHost) fronts.push((workers = await startGatewayWorkers(ctx, logHost, portOf('gateway'))));
+    if (logHost) logger.info({ threads: config.threads }, 'the WebSocket front runs on several threads');
     let closing: Promise<void> | null = null;
     return {
       port: portOf('gateway'),
@@ -109,14 +128,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       close() {
         closing ??= (async () => {
           for (const f of [...fronts].reverse()) await f.close().catch((err: unknown) => logger.error({ err, front: f.name }, 'front did not close cleanly'));
-          await log.close();
+          await closeLog();
         })();
         return closing;
       },
     };
   } catch (err) {
     for (const f of [...fronts].reverse()) await f.close().catch(() => {});
-    await log.close();
+    await closeLog();
     throw err;
   }
 }

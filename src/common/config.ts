@@ -4,11 +4,20 @@
  * its source and the rule it broke.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { z } from 'zod';
 import { SluiceError } from '../../engine/errors.ts';
 import { limits } from '../../engine/index.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** The most threads --threads takes: more than any machine's cores, less than a runaway value. */
+export const threadsMax = 256;
+
+/** One thread per core this process may use (its CPU affinity), within threadsMax. */
+export function defaultThreads(): number {
+  return Math.min(threadsMax, Math.max(1, os.availableParallelism()));
+}
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
 
 export const ConfigSchema = z
@@ -35,6 +44,11 @@ export const ConfigSchema = z
     maxSubscriptions: int(1, 1_000_000).default(1000),
     /** WebSocket connections open at once (upgrades in progress count); one more upgrade gets 503 UNAVAILABLE. */
     maxConnections: int(1, 10_000_000).default(10_000),
+    /**
+     * Threads the WebSocket/HTTP front runs on, each with its own uWS app on the same port
+     * (the log and the other fronts stay on the first): default one per core.
+     */
+    threads: int(1, threadsMax).default(defaultThreads()),
     /**
      * A WebSocket with no traffic for this long is closed; the server pings it before that, so
      * a live client (which answers pings) stays. uWS counts in seconds, at least 8: 0 (off) or

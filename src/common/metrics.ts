@@ -4,6 +4,12 @@
  * only `inc`/`observe` unlabelled metrics; what depends on the log (bytes on disk) or on a
  * front's state (subscriber lag, transfers in flight) is computed when /metrics is scraped,
  * from sources the owners register.
+ *
+ * With the WebSocket front on several threads (--threads) each thread has its own registry,
+ * and /metrics, on whichever thread it is asked, answers with the sum over every thread
+ * (`setPeers`): counters, gauges and histogram buckets add up; the subscriber lag takes the
+ * largest; the process-wide metrics (CPU, memory, the event loop of the log thread) are
+ * collected on the log thread only.
  */
 import client from 'prom-client';
 
@@ -19,8 +25,17 @@ export interface PartitionBytesSample {
   bytes: number;
 }
 
+/** The metrics of one thread, as prom-client hands them over for aggregation. */
+export type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+
+export interface MetricsOptions {
+  /** Process-wide metrics (CPU, memory, event loop, GC): on the log thread only. Default true. */
+  process?: boolean;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
+  private peers: (() => Promise<MetricsJson[]>) | null = null;
   readonly connections = new client.Gauge({ name: 'sluice_ws_connections', help: 'Open WebSocket connections', registers: [this.registry] });
   readonly subscriptions = new client.Gauge({ name: 'sluice_subscriptions', help: 'Subscribed topic-partitions over all connections', registers: [this.registry] });
   readonly recordsIn = new client.Counter({ name: 'sluice_records_in_total', help: 'Records appended (JSON pub, PRODUCE, HTTP)', registers: [this.registry] });
@@ -71,10 +86,10 @@ export class Metrics {
   private readonly lagSources = new Set<() => Iterable<LagSample>>();
   private partitionSource: () => PartitionBytesSample[] = () => [];
 
-  constructor() {
+  constructor(opts: MetricsOptions = {}) {
     const lagSources = this.lagSources;
     const partitions = (): PartitionBytesSample[] => this.partitionSource();
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
+    if (opts.process ?? true) client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
     new client.Gauge({
       name: 'sluice_partition_bytes',
       help: 'Bytes on disk per partition',
@@ -90,6 +105,7 @@ export class Metrics {
       help: 'Largest lag (hw - next) among the subscriptions of each partition',
       labelNames: ['topic', 'partition'],
       registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.reset();
         const max = new Map<string, LagSample>();
@@ -116,8 +132,24 @@ export class Metrics {
     return () => this.lagSources.delete(source);
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The other threads' metrics, for /metrics to add to this thread's (--threads): set by
+   * the composition root, never by a front.
+   */
+  setPeers(peers: () => Promise<MetricsJson[]>): void {
+    this.peers = peers;
+  }
+
+  /** This thread's metrics only, for another thread's /metrics. */
+  json(): Promise<MetricsJson> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** The Prometheus text of every thread's metrics, summed. */
+  async text(): Promise<string> {
+    if (this.peers === null) return this.registry.metrics();
+    const all = [await this.registry.getMetricsAsJSON(), ...(await this.peers())];
+    return client.AggregatorRegistry.aggregate(all).metrics();
   }
 
   get contentType(): string {

@@ -9,6 +9,7 @@
  * every socket. The engine is closed after this by server.ts. This uWS has no
  * `app.close()`, so the sockets are tracked here.
  */
+import net from 'node:net';
 import type { WebSocket } from 'uWebSockets.js';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
@@ -27,6 +28,21 @@ import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-hand
  * PR #1662). Every socket joins this topic in `open`; nothing is ever published to it.
  */
 const LARGE_SEND_WORKAROUND_TOPIC = 'sluice/large-send-workaround';
+/** How many free ports a threaded front tries when given port 0 (another program may take one first). */
+const freePortAttempts = 5;
+
+/** A port nothing listens on now, found by binding port 0 with a plain socket and closing it. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** uWS counts the idle timeout in whole seconds (0 = off); config.ts keeps it 0 or >= 8 s. */
 export function idleTimeoutSeconds(idleTimeoutMs: number): number {
   return Math.round(idleTimeoutMs / 1000);
@@ -37,8 +53,12 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
-  /** Upgrades waiting for their token to verify: they count against --max-connections. */
-  let upgrading = 0;
+  /**
+   * Connections open or upgrading (a token being verified) over every thread of the front
+   * (--threads): what --max-connections bounds. Taken when an upgrade starts; given back
+   * when it is refused over HTTP or aborted, or when the socket closes.
+   */
+  const connections = ctx.threads.connections;
   let ready = true;
 
   const fanout = new Fanout(metrics);
@@ -68,7 +88,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         });
       };
       if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
-      if (sockets.size + upgrading >= limits.connectionsMax) {
+      if (!connections.tryIncrement(limits.connectionsMax)) {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
       // uWS's HttpRequest is valid only during this call: read everything before any await.
@@ -80,12 +100,16 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       // socket instead: upgrade, send the error, close with 4001/4003 (see `open`).
       const browser = req.getHeader('origin') !== '';
       const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string): void => {
-        if (!browser) return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message);
+        if (!browser) {
+          connections.decrement();
+          return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message);
+        }
         res.cork(() => {
           res.upgrade<SocketData>({ conn: null, principal: null, refused: { code, message } }, key, protocol, extensions, context);
         });
       };
       if (auth === null) {
+        // `open` runs inside upgrade(): the count taken above is the socket's from here on.
         res.upgrade<SocketData>({ conn: null, principal: null }, key, protocol, extensions, context);
         return;
       }
@@ -99,19 +123,19 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       res.onAborted(() => {
         aborted = true;
       });
-      upgrading++;
       authenticate(auth, token).then(
         (principal) => {
-          upgrading--;
-          if (aborted) return;
-          if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
+          if (aborted || !ready) {
+            connections.decrement();
+            if (!aborted) refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
+            return;
+          }
           res.cork(() => {
             res.upgrade<SocketData>({ conn: null, principal }, key, protocol, extensions, context);
           });
         },
         (err) => {
-          upgrading--;
-          if (aborted) return;
+          if (aborted) return connections.decrement();
           // "missing/bad → HTTP 401 with {code,message} and no upgrade" (browsers: see refuseAuth)
           refuseAuth('UNAUTHORIZED', (err as Error).message);
         },
@@ -156,6 +180,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     },
     close: (ws) => {
       sockets.delete(ws);
+      connections.decrement();
       const conn = ws.getUserData().conn;
       if (!conn) return; // a refused browser upgrade (see `open`)
       handlers.onClose(conn);
@@ -178,11 +203,20 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     });
   }
 
-  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready, thread: ctx.threads.index });
 
-  const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    app.listen(ctx.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${ctx.host}:${config.port}`))));
-  });
+  const listenOn = (p: number): Promise<unknown> =>
+    new Promise((resolve) => {
+      app.listen(ctx.host, p, (s) => resolve(s || null));
+    });
+  let listenSocket: unknown = null;
+  if (ctx.threads.count > 1 && config.port === 0) {
+    // uWS sets SO_REUSEPORT only on a port it is given, never on port 0: the first thread
+    // takes a free port, then binds it as every thread does (another program may take it
+    // in between: then try another).
+    for (let attempt = 0; attempt < freePortAttempts && !listenSocket; attempt++) listenSocket = await listenOn(await freePort(ctx.host));
+  } else listenSocket = await listenOn(config.port);
+  if (!listenSocket) throw new Error(`cannot listen on ${ctx.host}:${config.port}`);
   const port = uws.us_socket_local_port(listenSocket as never);
   let closing: Promise<void> | null = null;
   return {

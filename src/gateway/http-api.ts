@@ -31,6 +31,8 @@ export interface HttpContext {
   metrics: Metrics;
   logger: Logger;
   isReady(): boolean;
+  /** The index of the thread this app runs on (--threads). */
+  thread: number;
 }
 
 
@@ -83,7 +85,8 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   };
 
   app.get('/healthz', (res) => {
-    new Reply(res).json(200, { ok: true });
+    // Which thread answered (--threads): 0 is the log thread.
+    new Reply(res).json(200, { ok: true, thread: ctx.thread });
   });
   app.get('/readyz', (res) => {
     const ready = ctx.isReady();

@@ -40,6 +40,7 @@ function standInLog(opts: { settleAtOnce: boolean }): { log: Log; appends: Appen
     read: () => null,
     offsetForTime: () => next,
     onCommit: () => () => {},
+    segmentSpans: () => [],
   } as LogPartition;
   const log = {
     hasTopic: (t: string) => t === 't',
