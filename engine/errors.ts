@@ -90,6 +90,8 @@ export const ERROR_REASONS = {
     'OFFSETS_UNREADABLE',
     'REPLAYS_IN_FLIGHT',
     'UWS_NOT_NATIVE',
+    'PORT_IN_USE',
+    'LISTEN_FAILED',
     // storage
     'DISK_FULL',
     'IO_ERROR',

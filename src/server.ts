@@ -38,7 +38,7 @@ function isLoopback(host: string): boolean {
 export function authStartupLines(auth: Auth | null, host: string): { level: 'info' | 'warn'; msg: string }[] {
   if (auth) return [{ level: 'info', msg: `auth is on: ${auth.description}` }, ...auth.warnings.map((w) => ({ level: 'warn' as const, msg: w }))];
   if (!isLoopback(host)) return [{ level: 'warn', msg: `auth is off and sluice listens on ${host}, beyond loopback: anyone who can reach it can read and write every topic` }];
-  return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
+  return [{ level: 'info', msg: `auth is off (no --auth-secret or --auth-public-key): every client may do everything, so sluice listens on ${host} only; other machines (or, in a container, anything outside it) cannot reach it unless --host 0.0.0.0 says so explicitly` }];
 }
 
 /**

@@ -12,6 +12,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
+import { listenError, listenProblem, portSharing, uwsListenOptions } from '../common/listen.ts';
 import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
 import { Fanout } from './fanout.ts';
@@ -145,25 +146,28 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     },
   });
 
-  // The live page (GET /) and the SDK bundle it loads; no token needed (§6).
+  // The live page (GET /) and the SDK bundle it loads, from the build; no token needed (§6).
   const livePage = new LivePage();
   for (const urlPath of LivePage.paths) {
     app.get(urlPath, (res) => {
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      void livePage.asset(urlPath).then((a) => {
-        if (aborted || !a) return;
-        res.cork(() => {
-          res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
-        });
-      });
+      const a = livePage.asset(urlPath);
+      if (!a) return;
+      res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
     });
   }
 
   registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready });
 
+  // One thread: the port is this front's alone (src/common/listen.ts decides; uWS would
+  // otherwise bind with SO_REUSEPORT and share it with a second server).
+  const target = { front: 'gateway', flag: '--port', host: ctx.host, port: config.port };
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    app.listen(ctx.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${ctx.host}:${config.port}`))));
+    // uWS 20.30 takes (host, port, options, cb); its typings only declare (port, options, cb).
+    const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: unknown) => void) => void;
+    listen.call(app, ctx.host, config.port, uwsListenOptions(portSharing(1)), (s) => {
+      if (s) return resolve(s);
+      void listenProblem(ctx.host, config.port).then((err) => reject(listenError(target, err)));
+    });
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   let closing: Promise<void> | null = null;
