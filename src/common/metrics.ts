@@ -23,6 +23,7 @@ export class Metrics {
   readonly registry = new client.Registry();
   readonly connections = new client.Gauge({ name: 'sluice_ws_connections', help: 'Open WebSocket connections', registers: [this.registry] });
   readonly subscriptions = new client.Gauge({ name: 'sluice_subscriptions', help: 'Subscribed topic-partitions over all connections', registers: [this.registry] });
+  readonly subscriptionsWaiting = new client.Gauge({ name: 'sluice_subscriptions_waiting', help: 'sub requests waiting for their topic to be created', registers: [this.registry] });
   readonly recordsIn = new client.Counter({ name: 'sluice_records_in_total', help: 'Records appended (JSON pub, PRODUCE, HTTP)', registers: [this.registry] });
   readonly bytesIn = new client.Counter({ name: 'sluice_bytes_in_total', help: 'RecordBatch bytes appended', registers: [this.registry] });
   readonly recordsOut = new client.Counter({ name: 'sluice_records_out_total', help: 'Records sent to subscribers in DATA frames', registers: [this.registry] });

@@ -12,7 +12,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { ErrorCode } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
-import { errorMessage } from './ws-protocol.ts';
+import { type SubRequest, errorMessage } from './ws-protocol.ts';
 import type { SubscriberSocket, Subscription } from './fanout.ts';
 
 export interface SocketData {
@@ -36,6 +36,8 @@ export class Connection implements SubscriberSocket {
   /** Verifications can finish out of order: an older token never replaces a newer one. */
   authApplied = 0;
   readonly subs = new Map<string, Subscription>();
+  /** `sub` requests waiting for their topic to be created, by topic and partition (-1: all). */
+  readonly waiting = new Map<string, SubRequest>();
   private readonly pending: Slot[] = [];
   private head = 0;
   private flushScheduled = false;

@@ -48,8 +48,10 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth });
   // A topic deleted through any front (or, in cluster mode, on another node): "its
   // subscribers get `UNKNOWN_TOPIC`", and publishes waiting for it too.
+  // A topic created: the `sub`s waiting for it subscribe (from offset 0).
   const unlistenTopics = log.onTopicEvent((e) => {
     if (e.type === 'deleted') handlers.topicDeleted(e.topic);
+    else handlers.topicCreated(e.topic);
   });
 
   app.ws<SocketData>('/v1/ws', {

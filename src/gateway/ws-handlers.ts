@@ -49,6 +49,9 @@ function ackText(id: number | undefined, partition: number, offset: number, coun
 }
 
 export class WsHandlers {
+  /** Connections with a `sub` waiting for each topic that does not exist yet. */
+  private readonly waitingByTopic = new Map<string, Set<Connection>>();
+
   constructor(private readonly ctx: WsContext) {}
 
   onText(conn: Connection, text: string): void {
@@ -217,6 +220,7 @@ export class WsHandlers {
   private sub(conn: Connection, req: SubRequest): void {
     const { log, fanout, limits } = this.ctx;
     authorize(conn.principal, 'sub', req.topic);
+    if (!log.hasTopic(req.topic)) return this.waitForTopic(conn, req);
     const count = log.partitionCount(req.topic);
     if (req.partition !== undefined && req.partition >= count) {
       throw new SluiceError('BAD_REQUEST', `partition ${req.partition} does not exist in ${req.topic} (0..${count - 1})`, 'BAD_PARTITION');
@@ -227,13 +231,7 @@ export class WsHandlers {
         throw new SluiceError('BAD_REQUEST', `already subscribed to ${req.topic} partition ${p}: unsub first`, 'ALREADY_SUBSCRIBED');
       }
     }
-    if (conn.subs.size + parts.length > limits.subscriptionsMax) {
-      throw new SluiceError(
-        'BAD_REQUEST',
-        `this would follow ${conn.subs.size + parts.length} topic-partitions on one connection, more than --max-subscriptions ${limits.subscriptionsMax}: unsub first`,
-        'TOO_MANY_SUBSCRIPTIONS',
-      );
-    }
+    this.checkSubscriptionBudget(conn, parts.length);
     // Positions first, so that an offset out of range refuses the whole request.
     const from = req.from;
     const starts = parts.map((p) => {
@@ -261,6 +259,74 @@ export class WsHandlers {
     for (const s of subs) s.pump();
   }
 
+  /** "--max-subscriptions": followed topic-partitions plus subs waiting for their topic (one each). */
+  private checkSubscriptionBudget(conn: Connection, adding: number): void {
+    const max = this.ctx.limits.subscriptionsMax;
+    const total = conn.subs.size + conn.waiting.size + adding;
+    if (total > max) {
+      throw new SluiceError(
+        'BAD_REQUEST',
+        `this would follow ${total} topic-partitions on one connection, more than --max-subscriptions ${max}: unsub first`,
+        'TOO_MANY_SUBSCRIPTIONS',
+      );
+    }
+  }
+
+  /**
+   * A `sub` to a topic that does not exist yet "is not refused: it waits for the topic".
+   * Chosen (docs/protocol.md): it waits, and never creates the topic, even under
+   * --auto-create: reading is not writing (a sub-only token must not make topics, and a typo
+   * in a reader must not leave a topic behind), as Kafka consumers do not create topics. The
+   * answer is deferred: `subbed` (with this request's id) comes once the topic is created,
+   * from its earliest record, offset 0. A waiting sub counts as one topic-partition against
+   * --max-subscriptions; `unsub` ends the wait (the sub is then answered UNKNOWN_TOPIC).
+   */
+  private waitForTopic(conn: Connection, req: SubRequest): void {
+    const key = Connection.key(req.topic, req.partition ?? -1);
+    if (conn.waiting.has(key)) {
+      throw new SluiceError('BAD_REQUEST', `already waiting for ${req.topic}${req.partition === undefined ? '' : ` partition ${req.partition}`} to be created: unsub first`, 'ALREADY_SUBSCRIBED');
+    }
+    this.checkSubscriptionBudget(conn, 1);
+    conn.waiting.set(key, req);
+    let conns = this.waitingByTopic.get(req.topic);
+    if (!conns) this.waitingByTopic.set(req.topic, (conns = new Set()));
+    conns.add(conn);
+    this.ctx.metrics.subscriptionsWaiting.inc();
+  }
+
+  /** A topic was created: the subs waiting for it subscribe now, from its start, and get their `subbed`. */
+  topicCreated(topic: string): void {
+    const conns = this.waitingByTopic.get(topic);
+    if (!conns) return;
+    this.waitingByTopic.delete(topic);
+    for (const conn of conns) {
+      for (const [key, req] of [...conn.waiting]) {
+        if (req.topic !== topic) continue;
+        conn.waiting.delete(key);
+        this.ctx.metrics.subscriptionsWaiting.dec();
+        if (conn.closed) continue;
+        try {
+          // Checked again: an `auth` op may have replaced the token while it waited.
+          this.sub(conn, { ...req, from: 'earliest' });
+        } catch (err) {
+          const e = this.wireError(err);
+          conn.sendError(e.code, e.message, req.id);
+        }
+      }
+    }
+  }
+
+  /** Ends the waits of `conn` on `topic` (all, or the one for `partition`); each waiting sub is answered UNKNOWN_TOPIC. */
+  private endWaits(conn: Connection, topic: string, partition: number | undefined): void {
+    for (const [key, req] of [...conn.waiting]) {
+      if (req.topic !== topic || (partition !== undefined && req.partition !== partition)) continue;
+      conn.waiting.delete(key);
+      this.ctx.metrics.subscriptionsWaiting.dec();
+      conn.sendError('UNKNOWN_TOPIC', `unsubscribed before topic ${JSON.stringify(topic)} was created`, req.id);
+    }
+    if (![...conn.waiting.values()].some((r) => r.topic === topic)) this.waitingByTopic.get(topic)?.delete(conn);
+  }
+
   private unsub(conn: Connection, req: UnsubRequest): void {
     for (const [k, sub] of conn.subs) {
       if (sub.topic !== req.topic || (req.partition !== undefined && sub.partition !== req.partition)) continue;
@@ -268,6 +334,7 @@ export class WsHandlers {
       conn.subs.delete(k);
     }
     this.ctx.fanout.prune();
+    this.endWaits(conn, req.topic, req.partition);
     conn.sendJson({ op: 'unsubbed', id: req.id });
   }
 
@@ -282,6 +349,11 @@ export class WsHandlers {
   onClose(conn: Connection): void {
     conn.closed = true;
     conn.expiry?.cancel();
+    for (const req of conn.waiting.values()) {
+      this.waitingByTopic.get(req.topic)?.delete(conn);
+      this.ctx.metrics.subscriptionsWaiting.dec();
+    }
+    conn.waiting.clear();
     for (const sub of conn.subs.values()) sub.close();
     conn.subs.clear();
     this.ctx.fanout.prune();
