@@ -10,13 +10,16 @@
  * `app.close()`, so the sockets are tracked here.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { ErrorCode, ErrorReason } from '../../engine/errors.ts';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
 import { listenError, listenProblem, portSharing, uwsListenOptions } from '../common/listen.ts';
 import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
+import { OriginPolicy } from './cors.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
+import { writeCorsHeaders } from './http-reply.ts';
 import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
@@ -42,6 +45,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   let upgrading = 0;
   let ready = true;
 
+  const origins = new OriginPolicy(config.corsOrigins, config.allowedOrigins);
   const fanout = new Fanout(metrics);
   const removeLagSource = metrics.addLagSource(() => fanout.subscriptions());
   const batcher = new Batcher(log, { lingerMs: config.lingerMs, batchBytes: config.batchBytes, compression: config.compression, autoCreate: config.autoCreate, partitions: config.partitions }, metrics);
@@ -65,7 +69,8 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     idleTimeout: idleTimeoutSeconds(limits.idleTimeoutMs),
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const refuse = (status: string, code: string, message: string): void => {
+      const refuse = (status: string, code: ErrorCode, message: string, reason: ErrorReason = code): void => {
+        void reason;
         res.cork(() => {
           res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }), true);
         });
@@ -75,6 +80,11 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
       // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const origin = req.getHeader('origin');
+      if (!origins.upgradeAllowed(origin, req.getHeader('host'))) {
+        // Before the token: a page from an origin not listed gets nowhere, whatever it holds.
+        return refuse('403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in --allowed-origins`, 'ORIGIN_NOT_ALLOWED');
+      }
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -151,14 +161,17 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   // The live page (GET /) and the SDK bundle it loads, from the build; no token needed (§6).
   const livePage = new LivePage();
   for (const urlPath of LivePage.paths) {
-    app.get(urlPath, (res) => {
+    app.get(urlPath, (res, req) => {
       const a = livePage.asset(urlPath);
       if (!a) return;
-      res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
+      res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache');
+      // A page elsewhere may load the SDK bundle as a module script: that needs CORS.
+      writeCorsHeaders(res, origins.allowOrigin(req.getHeader('origin')));
+      res.end(a.body);
     });
   }
 
-  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, isReady: () => ready });
 
   // One thread: the port is this front's alone (src/common/listen.ts decides; uWS would
   // otherwise bind with SO_REUSEPORT and share it with a second server).

@@ -17,6 +17,7 @@ import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { type RecordJson, recordToJson } from '../common/record-json.ts';
 import type { Batcher } from './batcher.ts';
+import { type OriginPolicy, corsAllowHeaders, corsAllowMethods, preflightMaxAgeSeconds } from './cors.ts';
 import { Reply, statusOf, zodMessage } from './http-reply.ts';
 import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
 import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
@@ -30,6 +31,8 @@ export interface HttpContext {
   batcher: Batcher;
   metrics: Metrics;
   logger: Logger;
+  /** Which other origins' pages may call the API (--cors-origins). */
+  origins: OriginPolicy;
   isReady(): boolean;
 }
 
@@ -55,8 +58,29 @@ function topicParam(req: HttpRequest): string {
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
-  const { log, batcher, config, logger, auth } = ctx;
+  const { log, batcher, config, logger, auth, origins } = ctx;
   const bodyBytesMax = bodyBytesMaxFor(ctx.limits.frameBytesMax);
+  /** A request's Reply, with the CORS headers its Origin earns (read now: the HttpRequest dies with the handler). */
+  const replyTo = (res: HttpResponse, req: HttpRequest): Reply => new Reply(res, origins.allowOrigin(req.getHeader('origin')));
+
+  // CORS preflight (--cors-origins): the methods and headers the API takes, for a listed origin.
+  // An OPTIONS without Origin is no preflight: an unknown route, like any other.
+  app.options('/*', (res, req) => {
+    const origin = req.getHeader('origin');
+    const r = replyTo(res, req);
+    if (!origin) return r.json(404, { code: 'BAD_REQUEST', message: 'no such route' });
+    if (origins.allowOrigin(origin) === null) {
+      return r.json(403, {
+        code: 'FORBIDDEN',
+        message: origins.corsEnabled ? `origin ${origin} is not in --cors-origins` : 'cross-origin requests are off: the server has no --cors-origins',
+      });
+    }
+    r.send(204, '', 'text/plain', false, {
+      'access-control-allow-methods': corsAllowMethods,
+      'access-control-allow-headers': corsAllowHeaders,
+      'access-control-max-age': String(preflightMaxAgeSeconds),
+    });
+  });
 
   /**
    * The principal of a request (null with auth off), from `?token=` or `Authorization:
@@ -82,15 +106,15 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
     );
   };
 
-  app.get('/healthz', (res) => {
-    new Reply(res).json(200, { ok: true });
+  app.get('/healthz', (res, req) => {
+    replyTo(res, req).json(200, { ok: true });
   });
-  app.get('/readyz', (res) => {
+  app.get('/readyz', (res, req) => {
     const ready = ctx.isReady();
-    new Reply(res).json(ready ? 200 : 503, { ok: ready });
+    replyTo(res, req).json(ready ? 200 : 503, { ok: ready });
   });
-  app.get('/metrics', (res) => {
-    const reply = new Reply(res);
+  app.get('/metrics', (res, req) => {
+    const reply = replyTo(res, req);
     ctx.metrics.text().then(
       (text) => reply.send(200, text, ctx.metrics.contentType),
       (err) => reply.error(err, logger),
@@ -98,7 +122,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.get('/v1/topics', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     withPrincipal(reply, req, (principal) => {
       try {
         // Only the topics the token may sub: listing the others would tell what exists.
@@ -110,7 +134,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.put('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     const principal = principalOf(req);
     principal.catch((err) => reply.error(err, logger)); // 401 at once, without waiting for the body
@@ -133,7 +157,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.get('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     withPrincipal(reply, req, (principal) => {
       try {
@@ -146,7 +170,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.del('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     withPrincipal(reply, req, (principal) => {
       try {
@@ -163,7 +187,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.post('/v1/topics/:topic/records', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     const principal = principalOf(req);
     principal.catch((err) => reply.error(err, logger)); // 401 at once, without waiting for the body
@@ -213,7 +237,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.get('/v1/topics/:topic/records', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     const q = new URLSearchParams(req.getQuery() ?? '');
     withPrincipal(reply, req, (principal) => {
@@ -260,7 +284,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
     });
   });
 
-  app.any('/*', (res) => {
-    new Reply(res).json(404, { code: 'BAD_REQUEST', message: 'no such route' });
+  app.any('/*', (res, req) => {
+    replyTo(res, req).json(404, { code: 'BAD_REQUEST', message: 'no such route' });
   });
 }
