@@ -19,6 +19,8 @@ export interface SocketData {
   conn: Connection | null;
   /** Who the upgrade's token says the peer is (null: auth off); handed to the Connection in `open`. */
   principal: Principal | null;
+  /** The peer's address, read during the upgrade. */
+  remote: string;
 }
 
 interface Slot {
@@ -44,10 +46,17 @@ export class Connection implements SubscriberSocket {
   private tokens: number;
   private refilledAt = performance.now();
 
+  /** When the socket opened (ms since the epoch), for the line logged when it closes. */
+  readonly openedAt = Date.now();
+
   constructor(
     readonly ws: WebSocket<SocketData>,
     /** Records per second; 0 = unlimited. */
     private readonly publishRate: number,
+    /** An id for the operator's log lines about this connection (src/common/activity.ts). */
+    readonly id: number = 0,
+    /** The peer's address, for the same lines. */
+    readonly remote: string = '',
   ) {
     this.tokens = publishRate;
   }

@@ -10,7 +10,7 @@
  * `app.close()`, so the sockets are tracked here.
  */
 import type { WebSocket } from 'uWebSockets.js';
-import type { ErrorCode, ErrorReason } from '../../engine/errors.ts';
+import { type ErrorCode, type ErrorReason, asSluiceError } from '../../engine/errors.ts';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
 import { listenError, listenProblem, portSharing, uwsListenOptions } from '../common/listen.ts';
@@ -37,7 +37,7 @@ export function idleTimeoutSeconds(idleTimeoutMs: number): number {
 }
 
 export async function startGateway(ctx: FrontContext): Promise<Front> {
-  const { config, log, logger, auth, metrics, limits } = ctx;
+  const { config, log, logger, auth, metrics, limits, activity } = ctx;
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
@@ -46,10 +46,10 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   let ready = true;
 
   const origins = new OriginPolicy(config.corsOrigins, config.allowedOrigins);
-  const fanout = new Fanout(metrics);
+  const fanout = new Fanout(metrics, activity);
   const removeLagSource = metrics.addLagSource(() => fanout.subscriptions());
   const batcher = new Batcher(log, { lingerMs: config.lingerMs, batchBytes: config.batchBytes, compression: config.compression, autoCreate: config.autoCreate, partitions: config.partitions }, metrics);
-  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth });
+  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth, activity });
   // A topic deleted through any front (or, in cluster mode, on another node): "its
   // subscribers get `UNKNOWN_TOPIC`", and publishes waiting for it too.
   // A topic created: the `sub`s waiting for it subscribe (from offset 0).
@@ -69,8 +69,12 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     idleTimeout: idleTimeoutSeconds(limits.idleTimeoutMs),
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
+      // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      /** An upgrade refused with an HTTP status and a {code,message} body; counted and logged (a token or an origin: with its reason). */
       const refuse = (status: string, code: ErrorCode, message: string, reason: ErrorReason = code): void => {
-        void reason;
+        if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
+        else activity.clientError('ws', code, message, { remote, upgrade: true });
         res.cork(() => {
           res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }), true);
         });
@@ -79,7 +83,6 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       if (sockets.size + upgrading >= limits.connectionsMax) {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
-      // uWS's HttpRequest is valid only during this call: read everything before any await.
       const origin = req.getHeader('origin');
       if (!origins.upgradeAllowed(origin, req.getHeader('host'))) {
         // Before the token: a page from an origin not listed gets nowhere, whatever it holds.
@@ -89,14 +92,15 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       if (auth === null) {
-        res.upgrade<SocketData>({ conn: null, principal: null }, key, protocol, extensions, context);
+        res.upgrade<SocketData>({ conn: null, principal: null, remote }, key, protocol, extensions, context);
         return;
       }
       let token: string | null;
       try {
         token = tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') });
       } catch (err) {
-        return refuse('401 Unauthorized', 'UNAUTHORIZED', (err as Error).message);
+        const e = asSluiceError(err);
+        return refuse('401 Unauthorized', 'UNAUTHORIZED', e.message, e.reason);
       }
       let aborted = false;
       res.onAborted(() => {
@@ -109,24 +113,26 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
           if (aborted) return;
           if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
           res.cork(() => {
-            res.upgrade<SocketData>({ conn: null, principal }, key, protocol, extensions, context);
+            res.upgrade<SocketData>({ conn: null, principal, remote }, key, protocol, extensions, context);
           });
         },
         (err) => {
           upgrading--;
           if (aborted) return;
           // "missing/bad → HTTP 401 with {code,message} and no upgrade"
-          refuse('401 Unauthorized', 'UNAUTHORIZED', (err as Error).message);
+          const e = asSluiceError(err);
+          refuse('401 Unauthorized', 'UNAUTHORIZED', e.message, e.reason);
         },
       );
     },
     open: (ws) => {
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
       const data = ws.getUserData();
-      const conn = new Connection(ws, limits.publishRecordsPerSecond);
+      const conn = new Connection(ws, limits.publishRecordsPerSecond, activity.connectionId(), data.remote);
       data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
+      activity.connectionOpened('ws', { conn: conn.id, remote: conn.remote, ...(data.principal?.subject ? { subject: data.principal.subject } : {}) });
       handlers.onOpen(conn, data.principal);
     },
     message: (ws, message, isBinary) => {
@@ -150,10 +156,14 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const conn = ws.getUserData().conn;
       if (conn) handlers.onDrain(conn);
     },
-    close: (ws) => {
+    close: (ws, code, message) => {
       sockets.delete(ws);
       const conn = ws.getUserData().conn;
-      if (conn) handlers.onClose(conn);
+      if (conn) {
+        const subscriptions = conn.subs.size;
+        handlers.onClose(conn);
+        activity.connectionClosed('ws', { conn: conn.id, remote: conn.remote, code, reason: Buffer.from(message).toString(), subscriptions, lifetimeMs: Date.now() - conn.openedAt });
+      }
       metrics.connections.dec();
     },
   });
@@ -171,7 +181,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     });
   }
 
-  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, isReady: () => ready });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, activity, isReady: () => ready });
 
   // One thread: the port is this front's alone (src/common/listen.ts decides; uWS would
   // otherwise bind with SO_REUSEPORT and share it with a second server).

@@ -11,6 +11,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
+import type { Activity } from '../common/activity.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
@@ -33,6 +34,8 @@ export interface HttpContext {
   logger: Logger;
   /** Which other origins' pages may call the API (--cors-origins). */
   origins: OriginPolicy;
+  /** Error answers are counted and logged here. */
+  activity: Activity;
   isReady(): boolean;
 }
 
@@ -61,7 +64,14 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   const { log, batcher, config, logger, auth, origins } = ctx;
   const bodyBytesMax = bodyBytesMaxFor(ctx.limits.frameBytesMax);
   /** A request's Reply, with the CORS headers its Origin earns (read now: the HttpRequest dies with the handler). */
-  const replyTo = (res: HttpResponse, req: HttpRequest): Reply => new Reply(res, origins.allowOrigin(req.getHeader('origin')));
+  const replyTo = (res: HttpResponse, req: HttpRequest): Reply => {
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const route = `${req.getCaseSensitiveMethod()} ${req.getUrl()}`;
+    return new Reply(res, origins.allowOrigin(req.getHeader('origin')), (code, reason, message) => {
+      if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') ctx.activity.authRefused('http', code, reason, message, { remote, route });
+      else ctx.activity.clientError('http', code, message, { remote, route });
+    });
+  };
 
   // CORS preflight (--cors-origins): the methods and headers the API takes, for a listed origin.
   // An OPTIONS without Origin is no preflight: an unknown route, like any other.

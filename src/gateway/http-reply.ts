@@ -58,6 +58,8 @@ export class Reply {
     private readonly res: HttpResponse,
     /** `Access-Control-Allow-Origin` for this request (src/gateway/cors.ts), or null for none. */
     private readonly allowOrigin: string | null = null,
+    /** Told of every error answer (code, reason, message): the operator's counters and log. */
+    private readonly report: ((code: string, reason: string, message: string) => void) | null = null,
   ) {
     res.onAborted(() => {
       this.aborted = true;
@@ -76,13 +78,18 @@ export class Reply {
   }
 
   json(status: number, obj: unknown): void {
+    if (status >= 400 && !this.done && !this.aborted) {
+      const e = obj as { code?: unknown; message?: unknown };
+      if (typeof e.code === 'string') this.report?.(e.code, e.code, String(e.message ?? ''));
+    }
     this.send(status, JSON.stringify(obj));
   }
 
   error(err: unknown, logger?: Logger): void {
     const e = asSluiceError(err);
     if (e.code === 'INTERNAL') logger?.error({ err }, 'http request failed');
-    this.json(statusOf(e), { code: e.code, message: e.message });
+    if (!this.done && !this.aborted) this.report?.(e.code, e.reason, e.message);
+    this.send(statusOf(e), JSON.stringify({ code: e.code, message: e.message }));
   }
 
   /** Reads the whole body (at most `limit` bytes, else 413 and the connection is closed). */
@@ -93,6 +100,7 @@ export class Reply {
       if (this.done || this.aborted) return;
       size += chunk.byteLength;
       if (size > limit) {
+        this.report?.('TOO_LARGE', 'TOO_LARGE', `body over ${limit} bytes`);
         this.send(413, JSON.stringify({ code: 'TOO_LARGE', message: `body over ${limit} bytes` }), 'application/json', true);
         return;
       }

@@ -4,8 +4,9 @@
  * gets an error, never a crash": every path ends in an answer, and nothing a client sends
  * can throw out of here.
  */
-import { CorruptBatchError, type Log, SluiceError, asSluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import { CorruptBatchError, type ErrorCode, type Log, SluiceError, asSluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
+import type { Activity } from '../common/activity.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
@@ -37,6 +38,8 @@ export interface WsContext {
   logger: Logger;
   /** null: auth is off and every request is allowed. */
   auth: Auth | null;
+  /** What the operator sees: error answers and refusals are counted and logged here. */
+  activity: Activity;
 }
 
 /** Close code for a connection whose token expired (wire contract §6). */
@@ -57,7 +60,7 @@ export class WsHandlers {
   onText(conn: Connection, text: string): void {
     const r = parseControl(text);
     if (!r.ok) {
-      const msg = errorMessage({ id: r.id, code: r.code, message: r.message });
+      const msg = this.failText(conn, r.id, r);
       if (r.op === 'pub') conn.answer(conn.reserve(), msg);
       else conn.sendText(msg);
       return;
@@ -79,8 +82,7 @@ export class WsHandlers {
           return this.auth(conn, req);
       }
     } catch (err) {
-      const e = this.wireError(err);
-      conn.sendError(e.code, e.message, req.id);
+      conn.sendText(this.failText(conn, req.id, this.wireError(err)));
     }
   }
 
@@ -88,6 +90,17 @@ export class WsHandlers {
     const e = asSluiceError(err);
     if (e.code === 'INTERNAL') this.ctx.logger.error({ err }, 'request failed');
     return e;
+  }
+
+  /**
+   * An error answer to a client request: counted and logged (refused tokens and ACLs as auth
+   * refusals, with their reason; src/common/activity.ts), and returned as the text to send.
+   */
+  private failText(conn: Connection, id: number | undefined, e: { code: ErrorCode; message: string; reason?: string }, extra?: { topic?: string; partition?: number }): string {
+    const fields = { conn: conn.id, remote: conn.remote, ...extra };
+    if (e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') this.ctx.activity.authRefused('ws', e.code, e.reason ?? e.code, e.message, fields);
+    else this.ctx.activity.clientError('ws', e.code, e.message, fields);
+    return errorMessage({ id, code: e.code, message: e.message, ...extra });
   }
 
   /** A new socket: keep its principal and arm the expiry of its token. */
@@ -104,7 +117,7 @@ export class WsHandlers {
     conn.expiry?.cancel();
     conn.expiry = onExpiry(conn.principal, () => {
       if (conn.closed) return;
-      conn.sendError('UNAUTHORIZED', 'token expired: reconnect with a fresh token (or refresh it with the auth op before it expires)');
+      conn.sendText(this.failText(conn, undefined, { code: 'UNAUTHORIZED', reason: 'TOKEN_EXPIRED', message: 'token expired: reconnect with a fresh token (or refresh it with the auth op before it expires)' }));
       conn.ws.end(closeCodeTokenExpired, 'token expired');
     });
   }
@@ -139,13 +152,13 @@ export class WsHandlers {
         if (dropped.length > 0) this.ctx.fanout.prune();
         conn.sendJson({ op: 'authed', id: req.id });
         for (const d of dropped) {
-          conn.sendError('FORBIDDEN', `the new token does not allow sub on topic ${JSON.stringify(d.topic)}: subscription ended`, undefined, d);
+          conn.sendText(this.failText(conn, undefined, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `the new token does not allow sub on topic ${JSON.stringify(d.topic)}: subscription ended` }, d));
         }
       },
       (err) => {
         if (conn.closed) return;
         const e = this.wireError(err);
-        conn.sendError(e.code, `${e.message} (the connection keeps its current token)`, req.id);
+        conn.sendText(this.failText(conn, req.id, { code: e.code, reason: e.reason, message: `${e.message} (the connection keeps its current token)` }));
       },
     );
   }
@@ -155,20 +168,19 @@ export class WsHandlers {
     const id = req.id;
     // ACL first: a publish the token does not allow gets FORBIDDEN whatever else is wrong with it.
     if (!can(conn.principal, 'pub', req.topic)) {
-      return conn.answer(slot, errorMessage({ id, code: 'FORBIDDEN', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
+      return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
     }
     const rec = toProducerRecord(req, this.ctx.limits.recordBytesMax);
-    if (isProtocolError(rec)) return conn.answer(slot, errorMessage({ id, code: rec.code, message: rec.message }));
+    if (isProtocolError(rec)) return conn.answer(slot, this.failText(conn, id, rec));
     if (!conn.takeTokens(1)) {
-      return conn.answer(slot, errorMessage({ id, code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
+      return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
     }
     try {
       this.ctx.batcher.publish(req.topic, req.partition, rec, (err, partition, offset) => {
-        conn.answer(slot, err ? errorMessage({ id, code: err.code, message: err.message }) : ackText(id, partition, offset));
+        conn.answer(slot, err ? this.failText(conn, id, err) : ackText(id, partition, offset));
       });
     } catch (err) {
-      const e = this.wireError(err);
-      conn.answer(slot, errorMessage({ id, code: e.code, message: e.message }));
+      conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     }
   }
 
@@ -176,11 +188,10 @@ export class WsHandlers {
   onBinary(conn: Connection, data: ArrayBuffer): void {
     const p = parseProduceFrame(new Uint8Array(data));
     const slot = conn.reserve();
-    if (!p.ok) return conn.answer(slot, errorMessage({ id: p.id, code: 'BAD_REQUEST', message: p.message }));
+    if (!p.ok) return conn.answer(slot, this.failText(conn, p.id, { code: 'BAD_REQUEST', reason: 'BAD_FRAME', message: p.message }));
     const { id, topic, partition } = p.frame;
     const fail = (err: unknown): void => {
-      const e = this.wireError(err);
-      conn.answer(slot, errorMessage({ id, code: e.code, message: e.message }));
+      conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     };
     try {
       if (!isValidTopicName(topic)) throw new SluiceError('BAD_REQUEST', `invalid topic name ${JSON.stringify(topic)}`, 'BAD_TOPIC_NAME');
@@ -198,7 +209,7 @@ export class WsHandlers {
       // uWS's ArrayBuffer is valid only during this callback: the engine keeps a copy.
       const batch = new Uint8Array(view);
       this.ctx.batcher.appendBatch(topic, partition === PARTITION_ANY ? undefined : partition, batch, h.recordCount, (err, part, offset) => {
-        conn.answer(slot, err ? errorMessage({ id, code: err.code, message: err.message }) : ackText(id, part, offset, h.recordCount));
+        conn.answer(slot, err ? this.failText(conn, id, err) : ackText(id, part, offset, h.recordCount));
       });
     } catch (err) {
       fail(err);
@@ -309,8 +320,7 @@ export class WsHandlers {
           // Checked again: an `auth` op may have replaced the token while it waited.
           this.sub(conn, { ...req, from: 'earliest' });
         } catch (err) {
-          const e = this.wireError(err);
-          conn.sendError(e.code, e.message, req.id);
+          conn.sendText(this.failText(conn, req.id, this.wireError(err)));
         }
       }
     }
@@ -322,7 +332,7 @@ export class WsHandlers {
       if (req.topic !== topic || (partition !== undefined && req.partition !== partition)) continue;
       conn.waiting.delete(key);
       this.ctx.metrics.subscriptionsWaiting.dec();
-      conn.sendError('UNKNOWN_TOPIC', `unsubscribed before topic ${JSON.stringify(topic)} was created`, req.id);
+      conn.sendText(errorMessage({ id: req.id, code: 'UNKNOWN_TOPIC', message: `unsubscribed before topic ${JSON.stringify(topic)} was created` }));
     }
     if (![...conn.waiting.values()].some((r) => r.topic === topic)) this.waitingByTopic.get(topic)?.delete(conn);
   }

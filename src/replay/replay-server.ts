@@ -53,9 +53,14 @@ export async function startReplayServer(ctx: FrontContext): Promise<ReplayFront>
     const conn = new ReplayConnection(socket, shared);
     connections.add(conn);
     ctx.metrics.replayConnections.inc();
-    socket.once('close', () => {
+    const id = ctx.activity.connectionId();
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const openedAt = Date.now();
+    ctx.activity.connectionOpened('replay', { conn: id, remote });
+    socket.once('close', (hadError) => {
       connections.delete(conn);
       ctx.metrics.replayConnections.dec();
+      ctx.activity.connectionClosed('replay', { conn: id, remote, hadError, bytesWritten: socket.bytesWritten, lifetimeMs: Date.now() - openedAt });
     });
   });
   server.on('error', (err) => ctx.logger.error({ err }, 'replay server error'));
