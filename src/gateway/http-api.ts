@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
 import type { Activity } from '../common/activity.ts';
+import { buildInfo } from '../common/build-info.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
@@ -129,6 +130,52 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
       (text) => reply.send(200, text, ctx.metrics.contentType),
       (err) => reply.error(err, logger),
     );
+  });
+
+  /**
+   * `GET /v1/stats`: what the live page shows, in one answer: the build, connections and
+   * subscriptions now, and per topic its partitions (start, hw, bytes, the largest subscriber
+   * lag, or null without subscribers) and the records it took in and sent out since the
+   * server started (null for a topic beyond --metrics-topics-max). Topics are filtered like
+   * `GET /v1/topics`: only those the token may `sub`.
+   */
+  const stats = async (principal: Principal | null): Promise<unknown> => {
+    const value = async (g: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> => (await g.get()).values.reduce((a, v) => a + v.value, 0);
+    const [subscriptions, waiting] = await Promise.all([value(ctx.metrics.subscriptions), value(ctx.metrics.subscriptionsWaiting)]);
+    const lag = new Map<string, number>();
+    for (const s of ctx.metrics.lagSamples()) {
+      const k = `${s.topic}\0${s.partition}`;
+      lag.set(k, Math.max(lag.get(k) ?? 0, s.lag));
+    }
+    const traffic = ctx.metrics.topicTraffic();
+    const topics = [];
+    for (const name of log.listTopics()) {
+      if (!can(principal, 'sub', name)) continue;
+      let info;
+      try {
+        info = log.describe(name);
+      } catch {
+        continue; // deleted meanwhile
+      }
+      const t = traffic.get(name);
+      topics.push({
+        name,
+        recordsIn: t?.recordsIn ?? null,
+        recordsOut: t?.recordsOut ?? null,
+        partitions: info.partitions.map((p) => ({ partition: p.partition, start: p.start, hw: p.hw, bytes: p.bytes, lag: lag.get(`${name}\0${p.partition}`) ?? null })),
+      });
+    }
+    const { version, commit } = buildInfo();
+    return { version, commit, uptimeMs: Math.round(process.uptime() * 1000), connections: ctx.activity.openConnections(), subscriptions, waiting, topics };
+  };
+  app.get('/v1/stats', (res, req) => {
+    const reply = replyTo(res, req);
+    withPrincipal(reply, req, (principal) => {
+      stats(principal).then(
+        (body) => reply.json(200, body),
+        (err) => reply.error(err, logger),
+      );
+    });
   });
 
   app.get('/v1/topics', (res, req) => {

@@ -44,7 +44,12 @@ export class LivePage {
         body = fs.readFileSync(path.join(pageDir(), entry.file));
       } catch {
         const msg = notBuilt(`dist/page/${entry.file}`);
-        body = Buffer.from(entry.file.endsWith('.js') ? `throw new Error(${JSON.stringify(msg)});\n` : `<!doctype html><meta charset="utf-8"><title>sluice</title><p>${msg}</p>\n`);
+        // The page imports the SDK as a namespace and shows what `connect()` rejects with.
+        body = Buffer.from(
+          entry.file.endsWith('.js')
+            ? `export function connect() { return Promise.reject(new Error(${JSON.stringify(msg)})); }\n`
+            : `<!doctype html><meta charset="utf-8"><title>sluice</title><p>${msg}</p>\n`,
+        );
         return { contentType: entry.contentType, body };
       }
       asset = { contentType: entry.contentType, body };
