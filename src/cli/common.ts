@@ -8,7 +8,6 @@ import { SluiceError } from '../../engine/errors.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import type { From } from '../client/index.ts';
 import { type RecordLike, recordToJson } from '../common/record-json.ts';
-import { type FormattableRecord, compileFormat, parseDelimiter } from './format.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -38,32 +37,6 @@ export function addTopic(cmd: Command, partitionHelp = 'one partition (default: 
   return cmd.requiredOption('-t, --topic <topic>', 'topic name').option('-p, --partition <n>', partitionHelp);
 }
 
-/** How `consume` and `replay` print records: a value per line, `--json`, `--format`, or key + `--key-delimiter` + value. */
-export interface RecordOutputFlags {
-  json?: boolean;
-  format?: string;
-  keyDelimiter?: string;
-}
-
-export function addRecordOutput(cmd: Command): Command {
-  return cmd
-    .option('-J, --json', 'one JSON object per record (lossless: binary as base64)')
-    .option('-f, --format <template>', "a line per record from a template, as kcat's -f: %s value, %S value length, %k key, %K key length, %t topic, %p partition, %o offset, %T timestamp ms, %h headers (n=v,...), %% and \\n \\t \\xNN; add \\n yourself")
-    .option('-K, --key-delimiter <delim>', 'print each record as key, delimiter, value (as kcat -K)');
-}
-
-/** The printer for the chosen output; UsageError for a bad template or a conflicting choice. */
-export function recordPrinter(flags: RecordOutputFlags): (r: FormattableRecord) => string {
-  const chosen = [flags.json && '--json', flags.format !== undefined && '--format', flags.keyDelimiter !== undefined && '--key-delimiter'].filter(Boolean);
-  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} exclude each other: choose one way to print records`);
-  if (flags.json) return (r) => `${recordJson(r)}\n`;
-  if (flags.format !== undefined) return compileFormat(flags.format);
-  if (flags.keyDelimiter !== undefined) {
-    const d = parseDelimiter(flags.keyDelimiter, '--key-delimiter');
-    return (r) => `${r.key === null ? '' : lossy.decode(r.key)}${d}${recordText(r)}\n`;
-  }
-  return (r) => `${recordText(r)}\n`;
-}
 
 export function int(value: string | undefined, name: string, min = 0): number | undefined {
   if (value === undefined) return undefined;

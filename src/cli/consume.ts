@@ -10,7 +10,8 @@
  */
 import type { Command } from 'commander';
 import { type Message, SluiceError, type Subscription, connect } from '../client/index.ts';
-import { type CommonFlags, type RecordOutputFlags, action, addRecordOutput, addTopic, addUrl, int, out, parseFrom, parseUrls, recordPrinter, stdoutGone, warn } from './common.ts';
+import { type CommonFlags, action, addTopic, addUrl, int, out, parseFrom, parseUrls, stdoutGone, warn } from './common.ts';
+import { type RecordOutputFlags, addRecordOutput, recordPrinter } from './format.ts';
 
 type Flags = CommonFlags & RecordOutputFlags;
 

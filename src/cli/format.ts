@@ -10,8 +10,12 @@
  * Nothing is added: give the newline yourself (`--format '%k %s\n'`). A null key or value
  * prints as nothing. Values are written as UTF-8 text (invalid bytes become U+FFFD); `--json`
  * is the lossless form. An unknown token is refused, naming the ones there are.
+ *
+ * Also here: the choice among the ways to print a record (value per line, `--json`,
+ * `--format`, `--key-delimiter`) that `consume` and `replay` share.
  */
-import { UsageError } from './common.ts';
+import type { Command } from 'commander';
+import { UsageError, recordJson, recordText } from './common.ts';
 
 export interface FormattableRecord {
   topic: string;
@@ -87,4 +91,31 @@ export function parseDelimiter(value: string, flag: string): string {
   if (d === '') throw new UsageError(`${flag} must not be empty`);
   if (d.includes('\n')) throw new UsageError(`${flag} must not hold a newline: each line is one record`);
   return d;
+}
+
+/** How `consume` and `replay` print records: a value per line, `--json`, `--format`, or key + `--key-delimiter` + value. */
+export interface RecordOutputFlags {
+  json?: boolean;
+  format?: string;
+  keyDelimiter?: string;
+}
+
+export function addRecordOutput(cmd: Command): Command {
+  return cmd
+    .option('-J, --json', 'one JSON object per record (lossless: binary as base64)')
+    .option('-f, --format <template>', "a line per record from a template, as kcat's -f: %s value, %S value length, %k key, %K key length, %t topic, %p partition, %o offset, %T timestamp ms, %h headers (n=v,...), %% and \\n \\t \\xNN; add \\n yourself")
+    .option('-K, --key-delimiter <delim>', 'print each record as key, delimiter, value (as kcat -K)');
+}
+
+/** The printer for the chosen output; UsageError for a bad template or a conflicting choice. */
+export function recordPrinter(flags: RecordOutputFlags): (r: FormattableRecord) => string {
+  const chosen = [flags.json && '--json', flags.format !== undefined && '--format', flags.keyDelimiter !== undefined && '--key-delimiter'].filter(Boolean);
+  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} exclude each other: choose one way to print records`);
+  if (flags.json) return (r) => `${recordJson(r)}\n`;
+  if (flags.format !== undefined) return compileFormat(flags.format);
+  if (flags.keyDelimiter !== undefined) {
+    const d = parseDelimiter(flags.keyDelimiter, '--key-delimiter');
+    return (r) => `${r.key === null ? '' : text.decode(r.key)}${d}${recordText(r)}\n`;
+  }
+  return (r) => `${recordText(r)}\n`;
 }

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { decodeBatches } from '../../engine/codec/index.ts';
 import { replay } from '../client/replay.ts';
-import { type CommonFlags, type RecordOutputFlags, UsageError, action, addRecordOutput, httpBase, int, out, parseUrls, recordPrinter } from './common.ts';
+import { type CommonFlags, UsageError, action, httpBase, int, out, parseUrls } from './common.ts';
+import { type RecordOutputFlags, addRecordOutput, recordPrinter } from './format.ts';
 
 interface Flags extends CommonFlags, RecordOutputFlags {
   to?: string;
