@@ -36,8 +36,8 @@ export function registerServe(program: Command): void {
       process.stderr.write(`sluice: ${(err as Error).message}\n`);
       process.exit(1);
     }
-    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort })}\n`);
-    logger.info({ port: server.port, replayPort: server.replayPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
+    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort, kafkaPort: server.kafkaPort })}\n`);
+    logger.info({ port: server.port, replayPort: server.replayPort, kafkaPort: server.kafkaPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
