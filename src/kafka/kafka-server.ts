@@ -20,7 +20,7 @@ import { type Handler, KafkaConnection } from './connection.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { apiVersionsHandler } from './handlers/api-versions.ts';
 import { fetchHandler } from './handlers/fetch.ts';
-import { findCoordinatorHandler, heartbeatHandler, joinGroupHandler, leaveGroupHandler, offsetCommitHandler, offsetFetchHandler, syncGroupHandler } from './handlers/groups.ts';
+import { describeGroupsHandler, findCoordinatorHandler, heartbeatHandler, listGroupsHandler, joinGroupHandler, leaveGroupHandler, offsetCommitHandler, offsetFetchHandler, syncGroupHandler } from './handlers/groups.ts';
 import { listOffsetsHandler } from './handlers/list-offsets.ts';
 import { metadataHandler } from './handlers/metadata.ts';
 import { produceHandler } from './handlers/produce.ts';
@@ -87,6 +87,8 @@ export async function startKafka(ctx: FrontContext): Promise<KafkaFront> {
   handlers.set(API.LeaveGroup, leaveGroupHandler(coordinator));
   handlers.set(API.OffsetCommit, offsetCommitHandler(shared, coordinator));
   handlers.set(API.OffsetFetch, offsetFetchHandler(shared));
+  handlers.set(API.DescribeGroups, describeGroupsHandler(coordinator));
+  handlers.set(API.ListGroups, listGroupsHandler(coordinator));
   if (ctx.auth !== null) {
     handlers.set(API.SaslHandshake, saslHandshakeHandler());
     handlers.set(API.SaslAuthenticate, saslAuthenticateHandler(shared));

@@ -32,6 +32,11 @@ export class GroupCoordinator {
     if (g.size === 0 && g.state === 'Empty' && this.groups.get(g.id) === g) this.groups.delete(g.id);
   }
 
+  /** Every group held now. */
+  all(): IterableIterator<Group> {
+    return this.groups.values();
+  }
+
   get size(): number {
     return this.groups.size;
   }

@@ -43,10 +43,19 @@ export interface JoinRequest {
   memberId: string;
   groupInstanceId: string | null;
   clientId: string;
+  clientHost: string;
   sessionTimeoutMs: number;
   rebalanceTimeoutMs: number;
   protocolType: string;
   protocols: Protocol[];
+}
+
+/** A group as DescribeGroups shows it. */
+export interface GroupDescription {
+  groupState: GroupState;
+  protocolType: string;
+  protocolData: string;
+  members: { memberId: string; groupInstanceId: string | null; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }[];
 }
 
 export interface JoinResult {
@@ -69,6 +78,8 @@ export interface SyncResult {
 interface Member {
   readonly id: string;
   groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
   sessionTimeoutMs: number;
   rebalanceTimeoutMs: number;
   protocols: Protocol[];
@@ -116,7 +127,7 @@ export class Group {
     if (req.memberId === '') {
       if (this.members.size >= limits.groupMembersMax) return fail(KafkaError.GROUP_MAX_SIZE_REACHED);
       const id = `${req.clientId || 'member'}-${crypto.randomUUID()}`;
-      member = { id, groupInstanceId: req.groupInstanceId, sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], assignment: NO_ASSIGNMENT, join: null, sync: null, timer: null };
+      member = { id, groupInstanceId: req.groupInstanceId, clientId: req.clientId, clientHost: req.clientHost, sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], assignment: NO_ASSIGNMENT, join: null, sync: null, timer: null };
       this.members.set(id, member);
       if (this.leader === null) this.leader = id;
     } else {
@@ -195,6 +206,23 @@ export class Group {
     if (generationId !== this.generation) return KafkaError.ILLEGAL_GENERATION;
     this.touch(member);
     return KafkaError.NONE;
+  }
+
+  describe(): GroupDescription {
+    const stable = this.state === 'Stable';
+    return {
+      groupState: this.state,
+      protocolType: this.protocolType ?? '',
+      protocolData: stable ? (this.protocolName ?? '') : '',
+      members: [...this.members.values()].map((m) => ({
+        memberId: m.id,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        memberMetadata: (stable ? m.protocols.find((p) => p.name === this.protocolName)?.metadata : undefined) ?? NO_ASSIGNMENT,
+        memberAssignment: stable ? m.assignment : NO_ASSIGNMENT,
+      })),
+    };
   }
 
   /** Server shutdown: every waiting request is answered NOT_COORDINATOR (clients look again), timers stop. */

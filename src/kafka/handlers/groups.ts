@@ -47,6 +47,7 @@ export function joinGroupHandler(coordinator: GroupCoordinator): Handler {
       memberId: body.memberId as string,
       groupInstanceId: body.groupInstanceId as string | null,
       clientId: session.clientId ?? '',
+      clientHost: session.remote,
       sessionTimeoutMs: body.sessionTimeoutMs as number,
       rebalanceTimeoutMs: body.rebalanceTimeoutMs as number,
       protocolType: body.protocolType as string,
@@ -186,5 +187,34 @@ export function offsetFetchHandler(shared: KafkaShared): Handler {
       topics = requested.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => entry(t.name, p)) }));
     }
     return { body: { throttleTimeMs: 0, topics, errorCode: KafkaError.NONE as number } };
+  };
+}
+
+/**
+ * DescribeGroups (15) and ListGroups (16): the groups this node coordinates now. A group it
+ * holds no member of is "Dead" to DescribeGroups, as Kafka describes an unknown group, even
+ * when it has committed offsets (those are read with OffsetFetch); ListGroups lists the groups
+ * with members.
+ */
+export function describeGroupsHandler(coordinator: GroupCoordinator): Handler {
+  return (body) => {
+    const groups = (body.groups as string[]).map((groupId) => {
+      const g = coordinator.existing(groupId);
+      const d = g ? g.describe() : { groupState: 'Dead', protocolType: '', protocolData: '', members: [] };
+      return { errorCode: validGroupId(groupId) ? KafkaError.NONE : KafkaError.INVALID_GROUP_ID, groupId, ...d };
+    });
+    return { body: { throttleTimeMs: 0, groups } };
+  };
+}
+
+export function listGroupsHandler(coordinator: GroupCoordinator): Handler {
+  return (body) => {
+    const filter = body.statesFilter as string[];
+    const groups = [];
+    for (const g of coordinator.all()) {
+      if (filter.length > 0 && !filter.includes(g.state)) continue;
+      groups.push({ groupId: g.id, protocolType: g.protocolType ?? '', groupState: g.state });
+    }
+    return { body: { throttleTimeMs: 0, errorCode: KafkaError.NONE, groups } };
   };
 }

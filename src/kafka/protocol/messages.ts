@@ -22,6 +22,8 @@ export const API = {
   Heartbeat: 12,
   LeaveGroup: 13,
   SyncGroup: 14,
+  DescribeGroups: 15,
+  ListGroups: 16,
   SaslHandshake: 17,
   ApiVersions: 18,
   CreateTopics: 19,
@@ -302,6 +304,45 @@ export const LeaveGroupResponse = message('LeaveGroupResponse', API.LeaveGroup, 
   array('members', [field('memberId', 'string', '3+'), field('groupInstanceId', 'string', '3+', { nullable: '3+' }), field('errorCode', 'int16', '3+')], '3+'),
 ]);
 
+// --- DescribeGroups (15) and ListGroups (16): what admin clients show of groups ----------
+export const DescribeGroupsRequest = message('DescribeGroupsRequest', API.DescribeGroups, '0-5', '5+', [array('groups', 'string', '0+'), field('includeAuthorizedOperations', 'bool', '3+')]);
+
+export const DescribeGroupsResponse = message('DescribeGroupsResponse', API.DescribeGroups, '0-5', '5+', [
+  field('throttleTimeMs', 'int32', '1+'),
+  array(
+    'groups',
+    [
+      field('errorCode', 'int16', '0+'),
+      field('groupId', 'string', '0+'),
+      field('groupState', 'string', '0+'),
+      field('protocolType', 'string', '0+'),
+      field('protocolData', 'string', '0+'),
+      array(
+        'members',
+        [
+          field('memberId', 'string', '0+'),
+          field('groupInstanceId', 'string', '4+', { nullable: '4+', default: null }),
+          field('clientId', 'string', '0+'),
+          field('clientHost', 'string', '0+'),
+          field('memberMetadata', 'bytes', '0+'),
+          field('memberAssignment', 'bytes', '0+'),
+        ],
+        '0+',
+      ),
+      field('authorizedOperations', 'int32', '3+', { default: -2147483648 }),
+    ],
+    '0+',
+  ),
+]);
+
+export const ListGroupsRequest = message('ListGroupsRequest', API.ListGroups, '0-4', '3+', [array('statesFilter', 'string', '4+')]);
+
+export const ListGroupsResponse = message('ListGroupsResponse', API.ListGroups, '0-4', '3+', [
+  field('throttleTimeMs', 'int32', '1+'),
+  field('errorCode', 'int16', '0+'),
+  array('groups', [field('groupId', 'string', '0+'), field('protocolType', 'string', '0+'), field('groupState', 'string', '4+')], '0+'),
+]);
+
 // --- OffsetCommit (8) ----------------------------------------------------------------------
 export const OffsetCommitRequest = message('OffsetCommitRequest', API.OffsetCommit, '0-8', '8+', [
   field('groupId', 'string', '0+'),
@@ -438,6 +479,8 @@ export const MESSAGES: ReadonlyMap<number, { request: MessageDef; response: Mess
   [API.Heartbeat, { request: HeartbeatRequest, response: HeartbeatResponse }],
   [API.LeaveGroup, { request: LeaveGroupRequest, response: LeaveGroupResponse }],
   [API.SyncGroup, { request: SyncGroupRequest, response: SyncGroupResponse }],
+  [API.DescribeGroups, { request: DescribeGroupsRequest, response: DescribeGroupsResponse }],
+  [API.ListGroups, { request: ListGroupsRequest, response: ListGroupsResponse }],
   [API.SaslHandshake, { request: SaslHandshakeRequest, response: SaslHandshakeResponse }],
   [API.ApiVersions, { request: ApiVersionsRequest, response: ApiVersionsResponse }],
   [API.CreateTopics, { request: CreateTopicsRequest, response: CreateTopicsResponse }],
