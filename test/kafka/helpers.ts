@@ -21,7 +21,7 @@ export function encodeRequest(apiKey: number, version: number, correlationId: nu
   w.string(clientId);
   if (entry.requestFlexible(version)) w.uvarint(0);
   entry.requests.get(version)!.write(w, body);
-  const bytes = w.bytesOnly();
+  const bytes = Buffer.concat(w.finish().map((p) => (Buffer.isBuffer(p) ? p : Buffer.alloc(0))));
   const out = Buffer.allocUnsafe(4 + bytes.length);
   out.writeInt32BE(bytes.length, 0);
   bytes.copy(out, 4);
