@@ -90,6 +90,8 @@ export type RecordsValue = Uint8Array | FileRange | null;
 /** Bytes of records at least this long go out as their own part, not copied into the response buffer. */
 const EXTERNAL_RECORDS_BYTES_MIN = 4096;
 
+const EMPTY_BYTES = new Uint8Array(0);
+
 export interface Codec<T = Record<string, unknown>> {
   read(r: Reader): T;
   write(w: Writer, value: T): void;
@@ -186,7 +188,11 @@ function primitiveReader(type: Primitive, nullable: boolean, flexible: boolean, 
   }
 }
 
-function primitiveWriter(type: Primitive, flexible: boolean): WriteFn {
+/**
+ * Writers of primitive types. A null given for a string or bytes field that the version does
+ * not let be null is written empty, as Kafka writes "no protocol" in JoinGroup before v7.
+ */
+function primitiveWriter(type: Primitive, flexible: boolean, nullable: boolean): WriteFn {
   switch (type) {
     case 'int8':
       return (w, v) => w.int8(v as number);
@@ -202,10 +208,14 @@ function primitiveWriter(type: Primitive, flexible: boolean): WriteFn {
       return (w, v) => w.bool(v as boolean);
     case 'uuid':
       return (w, v) => w.uuid(v as Uint8Array | null);
-    case 'string':
-      return flexible ? (w, v) => w.compactString(v as string | null) : (w, v) => w.string(v as string | null);
-    case 'bytes':
-      return flexible ? (w, v) => w.compactBytes(v as Uint8Array | null) : (w, v) => w.bytes(v as Uint8Array | null);
+    case 'string': {
+      const write = flexible ? (w: Writer, v: string | null) => w.compactString(v) : (w: Writer, v: string | null) => w.string(v);
+      return nullable ? (w, v) => write(w, v as string | null) : (w, v) => write(w, (v as string | null) ?? '');
+    }
+    case 'bytes': {
+      const write = flexible ? (w: Writer, v: Uint8Array | null) => w.compactBytes(v) : (w: Writer, v: Uint8Array | null) => w.bytes(v);
+      return nullable ? (w, v) => write(w, v as Uint8Array | null) : (w, v) => write(w, (v as Uint8Array | null) ?? EMPTY_BYTES);
+    }
     case 'records':
       return (w, v) => writeRecords(w, v as RecordsValue, flexible);
   }
@@ -248,8 +258,8 @@ function fieldReader(f: FieldDef, version: number, flexible: boolean): ReadFn {
 }
 
 function fieldWriter(f: FieldDef, version: number, flexible: boolean): WriteFn {
-  const one: WriteFn = typeof f.type === 'string' ? primitiveWriter(f.type, flexible) : structWriter(f.type, version, flexible);
   const nullable = inRange(f.nullable, version);
+  const one: WriteFn = typeof f.type === 'string' ? primitiveWriter(f.type, flexible, nullable && !f.array) : structWriter(f.type, version, flexible);
   if (!f.array) {
     if (typeof f.type !== 'string' && nullable) {
       return (w, v) => {
