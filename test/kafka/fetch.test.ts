@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { encodeRecordBatch, readBatchHeader } from '../../engine/codec/index.ts';
 import { type ServerProcess, http, startServer } from '../helpers/server.ts';
+import * as limits from '../../src/kafka/limits.ts';
 import { type Body, RawKafka, decodeResponse, encodeRequest } from './helpers.ts';
 
 const FETCH_V = 11;
@@ -50,7 +51,7 @@ describe('Kafka Fetch and Produce', () => {
   let srv: ServerProcess;
   let raw: RawKafka;
   before(async () => {
-    srv = await startServer({ args: ['--partitions', '1', '--max-record-bytes', '100000'] });
+    srv = await startServer({ args: ['--partitions', '1', '--max-record-bytes', '100000', '--segment-bytes', String(64 << 20)] });
     raw = await RawKafka.connect(srv.kafkaPort);
     // Created as a producer creates it: Metadata with allow_auto_topic_creation.
     assert.equal((await raw.request(3, 4, { topics: [{ name: 'ten' }], allowAutoTopicCreation: true })).topics[0].errorCode, 0);
@@ -115,12 +116,24 @@ describe('Kafka Fetch and Produce', () => {
     assert.equal(bad.responses[0].partitions[0].errorCode, 3);
   });
 
-  test('large batches go out with sendfile(2), small ones from the mapping', async () => {
-    const before = await metric(srv, 'sluice_kafka_fetch_bytes_total');
-    await raw.request(1, FETCH_V, fetchBody('ten', 0));
-    const afterAll = await metric(srv, 'sluice_kafka_fetch_bytes_total');
-    assert.match(afterAll, /path="sendfile"/);
-    assert.notEqual(before, afterAll);
+  test(`answers of ${limits.sendfileBytesMin} bytes and more go out with sendfile(2), smaller ones from the mapping`, async () => {
+    assert.equal((await raw.request(3, 4, { topics: [{ name: 'bulk' }], allowAutoTopicCreation: true })).topics[0].errorCode, 0);
+    const batchBytes = 700 * 1024;
+    const batches = Math.ceil(limits.sendfileBytesMin / batchBytes) + 1;
+    for (let b = 0; b < batches; b++) {
+      const batch = encodeRecordBatch(Array.from({ length: 10 }, () => ({ value: Buffer.alloc(batchBytes / 10, b) })));
+      assert.equal((await raw.request(0, 7, produceBody('bulk', batch))).responses[0].partitionResponses[0].errorCode, 0);
+    }
+    const count = async (path: string) => Number(new RegExp(`path="${path}"} (\\d+)`).exec(await metric(srv, 'sluice_kafka_fetch_bytes_total'))?.[1] ?? 0);
+    const [sendfile0, mapped0] = [await count('sendfile'), await count('mapped')];
+    const small = await raw.request(1, FETCH_V, fetchBody('bulk', 0, { maxBytes: 1 << 20 }));
+    assert.equal(batchesOf(small.responses[0].partitions[0].records).length, 1);
+    assert.equal(await count('sendfile'), sendfile0);
+    assert.ok((await count('mapped')) > mapped0, 'a small answer is written from the mapping');
+    const big = await raw.request(1, FETCH_V, fetchBody('bulk', 0));
+    const got = batchesOf(big.responses[0].partitions[0].records);
+    assert.equal(got.length, batches);
+    assert.equal(await count('sendfile'), sendfile0 + got.reduce((n, b) => n + b.size, 0), 'the big answer went through sendfile, byte for byte');
   });
 
   test('a fetch at the hw waits and is woken by a commit', async () => {
