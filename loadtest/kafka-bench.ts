@@ -10,10 +10,14 @@
  *   python-sendfile      python3 recv_into 1 MiB, discarding: the file as fast as it goes
  *   sluice-replay        the same reader, one replay request from "earliest"
  *   kafka-fetch-64MiB    python3 speaking Fetch v4: one partition, max_bytes = partition_max
- *                        = 64 MiB (replay's chunk), walks the batch headers for the next offset
- *   kafka-fetch-1MiB     the same with 1 MiB per fetch (librdkafka's default partition max)
+ *                        = 64 MiB (replay's chunk), walks the batch headers for the next offset,
+ *                        receives through a 1 MiB buffer like the replay reader: sendfile path
+ *   kafka-fetch-1MiB     the same with 1 MiB per fetch (librdkafka's default partition max):
+ *                        below limits.sendfileBytesMin, written from the mapping
  *   kcat                 kcat -C -o beginning -e (librdkafka 2.0.2, defaults), output to /dev/null
- *   kcat-64MiB           kcat with fetch.message.max.bytes = fetch.max.bytes = 64 MiB
+ *   kcat-64MiB           kcat with fetch.message.max.bytes = fetch.max.bytes = 64 MiB, and its
+ *                        prefetch queue (queued.max.messages.kbytes) raised to 1 GiB: at its
+ *                        64 MiB default one answer fills it and librdkafka backs off (0.1 GB/s)
  *   kafkajs              a kafkajs 2.2 consumer (eachBatch, no commits), defaults
  * Reported: median throughput of the file's bytes over each run's wall time, the ratio to
  * sluice-replay and to python-sendfile, and the server's CPU per GiB (schedstat of its
@@ -196,7 +200,8 @@ async function main(): Promise<void> {
       {
         name: 'kcat-64MiB',
         pid: () => srv.pid!,
-        run: async () => (await runProcess('kcat', [...kcatArgs, '-X', `fetch.message.max.bytes=${64 * MiB}`, '-X', `fetch.max.bytes=${64 * MiB}`, '-X', `receive.message.max.bytes=${65 * MiB}`])).seconds,
+        run: async () =>
+          (await runProcess('kcat', [...kcatArgs, '-X', `fetch.message.max.bytes=${64 * MiB}`, '-X', `fetch.max.bytes=${64 * MiB}`, '-X', `receive.message.max.bytes=${65 * MiB}`, '-X', 'queued.max.messages.kbytes=1048576'])).seconds,
       },
       { name: 'kafkajs', pid: () => srv.pid!, run: () => kafkajsConsume(ports.kafkaPort, hw) },
     ];
