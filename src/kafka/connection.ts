@@ -26,7 +26,7 @@
  */
 import type net from 'node:net';
 import { SluiceError, asSluiceError } from '../../engine/errors.ts';
-import { type Principal, onExpiry, type ExpiryTimer } from '../common/auth.ts';
+import { type ExpiryTimer, type Principal, onExpiry } from '../common/auth.ts';
 import type { Logger } from '../common/logger.ts';
 import { sendFileRange } from '../common/sendfile.ts';
 import * as limits from './limits.ts';
@@ -35,37 +35,7 @@ import { API_TABLE, advertisedApis, readHeaderRest, readHeaderStart, writeRespon
 import { KafkaError } from './protocol/errors.ts';
 import { KafkaDecodeError, type Part, Reader, Writer } from './protocol/wire.ts';
 import type { KafkaShared } from './shared.ts';
-
-/** What a handler answers: the response body, or null for no answer at all (Produce with acks 0). */
-export interface Reply {
-  body: Record<string, unknown>;
-  /** Called once the response has been written, or dropped because the connection closed. */
-  release?: () => void;
-  /** Close the connection once this response is out (a failed authentication). */
-  closeAfter?: boolean;
-}
-
-export type HandlerResult = Reply | null | Promise<Reply | null>;
-
-/** What handlers see of the connection they serve. */
-export interface Session {
-  readonly id: number;
-  readonly clientId: string | null;
-  readonly remote: string;
-  /** Who the connection acts as; null with auth off. */
-  readonly principal: Principal | null;
-  /** Aborted when the connection closes. */
-  readonly signal: AbortSignal;
-  readonly closed: boolean;
-  /** After a successful SASL exchange: the connection may send any request. */
-  authenticate(principal: Principal): void;
-  /** The SASL mechanism chosen by SaslHandshake, or null. */
-  mechanism: string | null;
-  /** SaslHandshake v0: the next frame is raw SASL bytes, not a request. */
-  rawSasl: boolean;
-}
-
-export type Handler = (req: Record<string, unknown>, version: number, session: Session) => HandlerResult;
+import type { HandlerResult, Reply, Session } from './session.ts';
 
 interface Slot {
   done: boolean;

@@ -16,7 +16,8 @@
 import net from 'node:net';
 import type { Front, FrontContext } from '../common/front.ts';
 import { loadSendfile } from '../common/sendfile.ts';
-import { type Handler, KafkaConnection } from './connection.ts';
+import { KafkaConnection } from './connection.ts';
+import type { Handler } from './session.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { apiVersionsHandler } from './handlers/api-versions.ts';
 import { fetchHandler } from './handlers/fetch.ts';
@@ -66,8 +67,8 @@ export async function startKafka(ctx: FrontContext): Promise<KafkaFront> {
       else ctx.logger.info({ clientId: session.clientId, remote: session.remote, reason: result.error.reason }, `kafka SASL authentication failed: ${result.error.message}`);
       return result;
     },
-    onConnectionClosed(conn) {
-      if (connections.delete(conn)) metrics.connections.dec();
+    onConnectionClosed(session) {
+      if (connections.delete(session as KafkaConnection)) metrics.connections.dec();
     },
     onSendfileStats(stats) {
       metrics.fetchBytes.inc({ path: stats.path === 'native' ? 'sendfile' : 'fallback' }, stats.bytesSent);

@@ -5,7 +5,7 @@
 import type { Auth } from '../common/auth.ts';
 import type { FrontContext } from '../common/front.ts';
 import type { SendfileStats } from '../common/sendfile.ts';
-import type { Handler, KafkaConnection, Session } from './connection.ts';
+import type { Handler, Session } from './session.ts';
 import type { KafkaMetrics } from './metrics.ts';
 import type { SaslResult } from './sasl.ts';
 
@@ -27,6 +27,6 @@ export interface KafkaShared {
   readonly metrics: KafkaMetrics;
   /** Runs a SASL exchange and, on success, authenticates the session. */
   sasl(session: Session, bytes: Buffer): Promise<SaslResult>;
-  onConnectionClosed(conn: KafkaConnection): void;
+  onConnectionClosed(session: Session): void;
   onSendfileStats(stats: SendfileStats): void;
 }

@@ -4,7 +4,7 @@
  * CreateTopics and DeleteTopics. With auth off (no principal) everything is allowed.
  */
 import { can } from '../../common/auth.ts';
-import type { Session } from '../connection.ts';
+import type { Session } from '../session.ts';
 
 export function mayRead(session: Session, topic: string): boolean {
   return can(session.principal, 'sub', topic);

@@ -1,5 +1,5 @@
 /** ApiVersions (18): the APIs and versions this front speaks (docs/kafka.md has the table). */
-import type { Handler } from '../connection.ts';
+import type { Handler } from '../session.ts';
 import { advertisedApis } from '../protocol/header.ts';
 import { KafkaError } from '../protocol/errors.ts';
 

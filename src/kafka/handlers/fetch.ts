@@ -27,7 +27,7 @@
 import { OffsetOutOfRangeError, SluiceError, UnknownTopicError } from '../../../engine/errors.ts';
 import type { LogPartition, ReadResult } from '../../../engine/log.ts';
 import { SegmentFd } from '../../common/segment-fd.ts';
-import type { Handler, Reply, Session } from '../connection.ts';
+import type { Handler, Reply, Session } from '../session.ts';
 import * as limits from '../limits.ts';
 import { KafkaError, kafkaErrorFor } from '../protocol/errors.ts';
 import type { RecordsValue } from '../protocol/schema.ts';

@@ -12,7 +12,7 @@
  */
 import { SluiceError } from '../../../engine/errors.ts';
 import type { CommittedOffset } from '../../../engine/log.ts';
-import type { Handler } from '../connection.ts';
+import type { Handler } from '../session.ts';
 import type { GroupCoordinator } from '../groups/coordinator.ts';
 import type { Protocol } from '../groups/group.ts';
 import * as limits from '../limits.ts';

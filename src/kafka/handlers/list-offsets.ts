@@ -8,7 +8,7 @@
 import { SluiceError, UnknownTopicError } from '../../../engine/errors.ts';
 import { decodeBatchRecords, readBatchHeader } from '../../../engine/codec/record-batch.ts';
 import type { LogPartition } from '../../../engine/log.ts';
-import type { Handler } from '../connection.ts';
+import type { Handler } from '../session.ts';
 import * as limits from '../limits.ts';
 import { KafkaError, kafkaErrorFor } from '../protocol/errors.ts';
 import type { KafkaShared } from '../shared.ts';

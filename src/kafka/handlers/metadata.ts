@@ -12,7 +12,7 @@
  */
 import { SluiceError, TopicExistsError, UnknownTopicError } from '../../../engine/errors.ts';
 import { isValidTopicName } from '../../../engine/topic-name.ts';
-import type { Handler, Session } from '../connection.ts';
+import type { Handler, Session } from '../session.ts';
 import { KafkaError, kafkaErrorFor } from '../protocol/errors.ts';
 import type { KafkaShared } from '../shared.ts';
 import { maySee, mayWrite } from './acl.ts';

@@ -22,7 +22,7 @@
 import { CorruptBatchError, SluiceError, TooLargeError, UnknownTopicError } from '../../../engine/errors.ts';
 import { checkBatch, decodeBatchRecords } from '../../../engine/codec/record-batch.ts';
 import type { AppendResult } from '../../../engine/log.ts';
-import type { Handler } from '../connection.ts';
+import type { Handler } from '../session.ts';
 import * as limits from '../limits.ts';
 import { KafkaError, kafkaErrorFor } from '../protocol/errors.ts';
 import type { KafkaShared } from '../shared.ts';

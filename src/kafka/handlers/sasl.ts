@@ -7,7 +7,7 @@
  * then replaces the old one's. SaslAuthenticate v1+ tells the client that lifetime.
  */
 import { msUntilExpiry } from '../../common/auth.ts';
-import type { Handler } from '../connection.ts';
+import type { Handler } from '../session.ts';
 import { KafkaError } from '../protocol/errors.ts';
 import { MECHANISMS } from '../sasl.ts';
 import type { KafkaShared } from '../shared.ts';

@@ -14,7 +14,7 @@ import { SluiceError, TopicExistsError } from '../../../engine/errors.ts';
 import { partitionsMax } from '../../../engine/limits.ts';
 import type { CreateTopicOptions } from '../../../engine/log.ts';
 import { isValidTopicName } from '../../../engine/topic-name.ts';
-import type { Handler } from '../connection.ts';
+import type { Handler } from '../session.ts';
 import { KafkaError, kafkaErrorFor } from '../protocol/errors.ts';
 import type { KafkaShared } from '../shared.ts';
 import { mayAdmin } from './acl.ts';
