@@ -66,6 +66,9 @@ export class KafkaConnection implements Session {
   private paused = false;
   private idleTimer: NodeJS.Timeout | null = null;
   private shuttingDown = false;
+  /** --publish-rate bucket: records that may be produced now; negative is a debt being waited off. */
+  private tokens: number;
+  private refilledAt = performance.now();
 
   constructor(
     readonly socket: net.Socket,
@@ -73,6 +76,7 @@ export class KafkaConnection implements Session {
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.authenticated = shared.auth === null;
+    this.tokens = shared.ctx.limits.publishRecordsPerSecond;
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (err) => {
       this.logger.debug({ err, conn: this.id }, 'kafka connection error');
@@ -105,6 +109,23 @@ export class KafkaConnection implements Session {
       this.logger.info({ conn: this.id, subject: principal.subject }, 'kafka connection closed: its token expired');
       this.destroy();
     });
+  }
+
+  /**
+   * A token bucket of --publish-rate records/s with a one-second burst, as on the WebSocket,
+   * but with Kafka's answer to a client over its quota: the batch is stored and its answer
+   * held (with throttle_time_ms set) until the debt is paid, at most limits.throttleMsMax at a
+   * time. Answers go out in order, so everything behind it waits too, and past
+   * limits.inFlightRequestsMax the connection is not read: the producer slows to the rate.
+   */
+  publishDelayMs(records: number): number {
+    const rate = this.shared.ctx.limits.publishRecordsPerSecond;
+    if (rate === 0) return 0;
+    const now = performance.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.refilledAt) / 1000) * rate);
+    this.refilledAt = now;
+    this.tokens -= records;
+    return this.tokens >= 0 ? 0 : Math.min(limits.throttleMsMax, Math.ceil((-this.tokens / rate) * 1000));
   }
 
   /** Server shutdown: stop reading, answer what is in flight, then close. */

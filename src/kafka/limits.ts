@@ -69,5 +69,8 @@ export const initialRebalanceDelayMs = 300;
 /** Offset commit metadata strings longer than this are OFFSET_METADATA_TOO_LARGE (Kafka's offset.metadata.max.bytes). */
 export const offsetMetadataBytesMax = 4096;
 
+/** The longest one Produce answer is held for a connection over --publish-rate (its debt stays). */
+export const throttleMsMax = 30_000;
+
 /** On shutdown, connections still open after this long are destroyed. */
 export const shutdownGraceMs = 2000;

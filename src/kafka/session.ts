@@ -26,6 +26,11 @@ export interface Session {
   /** Aborted when the connection closes. */
   readonly signal: AbortSignal;
   readonly closed: boolean;
+  /**
+   * Charges `records` to the connection's --publish-rate bucket and returns how long its
+   * answer should be held (0 when within the rate, or no rate is set).
+   */
+  publishDelayMs(records: number): number;
   /** After a successful SASL exchange: the connection may send any request. */
   authenticate(principal: Principal): void;
   /** The SASL mechanism chosen by SaslHandshake, or null. */

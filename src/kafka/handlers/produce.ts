@@ -14,6 +14,10 @@
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as a broker that does not let the client use
  * transactions answers.
  *
+ * --publish-rate (records/s per connection, as on the WebSocket) is enforced the Kafka way: a
+ * request over the rate is stored and its answer held, with throttle_time_ms saying for how
+ * long (Session.publishDelayMs).
+ *
  * acks: 1 and -1 are answered once the batch is durable under the flush policy (one node is
  * the whole ISR); 0 is not answered at all. Every append of a request is started before the
  * handler first awaits, so that batches of pipelined requests reach a partition in the order
@@ -67,6 +71,7 @@ export function produceHandler(shared: KafkaShared): Handler {
     if (count > limits.partitionsPerRequestMax) return refuseAll(KafkaError.INVALID_REQUEST, `more than ${limits.partitionsPerRequestMax} partitions in one request`);
 
     const pending: { topic: string; index: number; append: Promise<AppendResult> | null; fail: PartitionAnswer | null }[] = [];
+    let records = 0;
     for (const t of req.topicData) {
       for (const p of t.partitionData) {
         const entry = { topic: t.name, index: p.index, append: null as Promise<AppendResult> | null, fail: null as PartitionAnswer | null };
@@ -96,18 +101,24 @@ export function produceHandler(shared: KafkaShared): Handler {
           // write its baseOffset in place and keep it, with no copy.
           entry.append = plog.append(batch);
           shared.metrics.recordsIn.inc(h.recordCount);
+          records += h.recordCount;
         } catch (err) {
           if (!(err instanceof SluiceError)) throw err;
           entry.fail = answer(p.index, kafkaErrorFor(err), -1, -1, err.message);
         }
       }
     }
+    // Over --publish-rate: stored, but answered late (Kafka's quota throttling).
+    const throttleTimeMs = session.publishDelayMs(records);
+    const held = throttleTimeMs > 0 ? new Promise<void>((resolve) => setTimeout(resolve, throttleTimeMs)) : null;
     if (req.acks === 0) {
       // No answer is sent; a failed append is only logged (the client asked not to know).
       for (const e of pending) e.append?.catch((err) => logger.debug({ err, topic: e.topic, partition: e.index }, 'kafka acks=0 append failed'));
-      return null;
+      // A throttled acks=0 request still holds the answers behind it, which slows the client.
+      return held === null ? null : held.then(() => null);
     }
     return (async () => {
+      if (held !== null) await held;
       const byTopic = new Map<string, PartitionAnswer[]>();
       for (const e of pending) {
         let a = e.fail;
@@ -125,7 +136,7 @@ export function produceHandler(shared: KafkaShared): Handler {
         if (!list) byTopic.set(e.topic, (list = []));
         list.push(a);
       }
-      return { body: { responses: [...byTopic].map(([name, partitionResponses]) => ({ name, partitionResponses })), throttleTimeMs: 0 } };
+      return { body: { responses: [...byTopic].map(([name, partitionResponses]) => ({ name, partitionResponses })), throttleTimeMs } };
     })();
   };
 }
