@@ -40,6 +40,14 @@ export const fetchWaitMsMax = 30_000;
  */
 export const sendfileBytesMin = 4 * 1024 * 1024;
 
+/**
+ * Bytes of one partition in one Fetch answer, whatever partition_max_bytes says. Reading a
+ * partition walks its batch headers synchronously (~0.35 us each): 32 MiB of the smallest
+ * batches (~80 bytes) is ~400,000 headers, ~140 ms of the event loop, the most one answer may
+ * take. Large batches reach it at a handful of headers; the client simply fetches again.
+ */
+export const fetchPartitionBytesMax = 32 * 1024 * 1024;
+
 /** Topic-partitions one Fetch, ListOffsets, Produce or OffsetCommit may name; more is INVALID_REQUEST. */
 export const partitionsPerRequestMax = 10_000;
 

@@ -136,6 +136,21 @@ describe('Kafka Fetch and Produce', () => {
     assert.equal(await count('sendfile'), sendfile0 + got.reduce((n, b) => n + b.size, 0), 'the big answer went through sendfile, byte for byte');
   });
 
+  test(`one partition gives at most ${limits.fetchPartitionBytesMax} bytes to one answer`, async () => {
+    assert.equal((await raw.request(3, 4, { topics: [{ name: 'wide' }], allowAutoTopicCreation: true })).topics[0].errorCode, 0);
+    const value = Buffer.alloc(90_000, 1);
+    let stored = 0;
+    for (let b = 0; stored <= limits.fetchPartitionBytesMax + (1 << 20); b++) {
+      const batch = encodeRecordBatch(Array.from({ length: 10 }, () => ({ value })));
+      assert.equal((await raw.request(0, 7, produceBody('wide', batch))).responses[0].partitionResponses[0].errorCode, 0);
+      stored += batch.length;
+    }
+    const r = await raw.request(1, FETCH_V, fetchBody('wide', 0, { maxBytes: 0x7fffffff, partitionMaxBytes: 0x7fffffff }));
+    const got = batchesOf(r.responses[0].partitions[0].records).reduce((n, b) => n + b.size, 0);
+    assert.ok(got <= limits.fetchPartitionBytesMax, `${got} bytes in one answer`);
+    assert.ok(got > limits.fetchPartitionBytesMax - 1_000_000, `${got} bytes: close to the cap, not far below`);
+  });
+
   test('a fetch at the hw waits and is woken by a commit', async () => {
     const other = await RawKafka.connect(srv.kafkaPort);
     const waiting = other.request(1, FETCH_V, fetchBody('ten', 100, { maxWaitMs: 20_000 }));

@@ -7,7 +7,8 @@
  * its partition_max_bytes, except that the first partition with data always gets its first
  * whole batch, however large, so that a consumer can never be stuck behind a batch bigger
  * than its limits. A later partition whose next batch does not fit gets no data this time.
- * A partition's data comes from one segment per fetch (the next fetch continues).
+ * A partition's data comes from one segment per fetch, and at most limits.fetchPartitionBytesMax
+ * of it (the next fetch continues).
  *
  * Waiting: when the batches found are fewer than min_bytes (usually 1: "any data"), the fetch
  * waits up to max_wait_ms (capped by limits.fetchWaitMsMax) and is woken by the commits of
@@ -129,7 +130,7 @@ function collect(shared: KafkaShared, req: FetchRequest, session: Session): Roun
         watched.push(plog);
         if (p.fetchOffset < plog.startOffset || p.fetchOffset > hw) throw new OffsetOutOfRangeError(`offset ${p.fetchOffset} is outside ${plog.startOffset}..${hw}`);
         if (p.fetchOffset === hw) continue;
-        const limit = Math.min(Math.max(0, p.partitionMaxBytes), budget);
+        const limit = Math.min(Math.max(0, p.partitionMaxBytes), budget, limits.fetchPartitionBytesMax);
         if (!first && limit <= 0) continue;
         const r = plog.read(p.fetchOffset, Math.max(1, limit));
         if (r === null) continue;
