@@ -29,6 +29,8 @@ import { saslAuthenticateHandler, saslHandshakeHandler } from './handlers/sasl.t
 import { createTopicsHandler, deleteTopicsHandler } from './handlers/topics.ts';
 import * as limits from './limits.ts';
 import { KafkaMetrics } from './metrics.ts';
+import { ProducerState } from './producer-state.ts';
+import { initProducerIdHandler } from './handlers/init-producer-id.ts';
 import { API } from './protocol/messages.ts';
 import { saslAuthenticate } from './sasl.ts';
 import type { Broker, KafkaShared } from './shared.ts';
@@ -61,6 +63,7 @@ export async function startKafka(ctx: FrontContext): Promise<KafkaFront> {
     clusterId: 'sluice',
     handlers,
     metrics,
+    producers: new ProducerState(),
     async sasl(session, bytes) {
       const result = await saslAuthenticate(ctx.auth!, session.mechanism, bytes);
       if (result.ok) session.authenticate(result.principal);
@@ -90,6 +93,7 @@ export async function startKafka(ctx: FrontContext): Promise<KafkaFront> {
   handlers.set(API.OffsetFetch, offsetFetchHandler(shared));
   handlers.set(API.DescribeGroups, describeGroupsHandler(coordinator));
   handlers.set(API.ListGroups, listGroupsHandler(coordinator));
+  handlers.set(API.InitProducerId, initProducerIdHandler(shared));
   if (ctx.auth !== null) {
     handlers.set(API.SaslHandshake, saslHandshakeHandler());
     handlers.set(API.SaslAuthenticate, saslAuthenticateHandler(shared));

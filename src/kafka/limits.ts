@@ -77,6 +77,12 @@ export const initialRebalanceDelayMs = 300;
 /** Offset commit metadata strings longer than this are OFFSET_METADATA_TOO_LARGE (Kafka's offset.metadata.max.bytes). */
 export const offsetMetadataBytesMax = 4096;
 
+/** Batches remembered per idempotent producer and partition (Kafka keeps five: the most a producer has in flight). */
+export const producerBatchesKept = 5;
+
+/** Idempotent producers remembered per partition; the least recently seen is forgotten first. */
+export const producersPerPartitionMax = 10_000;
+
 /** The longest one Produce answer is held for a connection over --publish-rate (its debt stays). */
 export const throttleMsMax = 30_000;
 

@@ -7,6 +7,7 @@ import type { FrontContext } from '../common/front.ts';
 import type { SendfileStats } from '../common/sendfile.ts';
 import type { Handler, Session } from './session.ts';
 import type { KafkaMetrics } from './metrics.ts';
+import type { ProducerState } from './producer-state.ts';
 import type { SaslResult } from './sasl.ts';
 
 /** This node as Metadata and FindCoordinator name it. */
@@ -25,6 +26,8 @@ export interface KafkaShared {
   readonly clusterId: string;
   readonly handlers: ReadonlyMap<number, Handler>;
   readonly metrics: KafkaMetrics;
+  /** Idempotent producers: ids given, recent batches per partition. */
+  readonly producers: ProducerState;
   /** Runs a SASL exchange and, on success, authenticates the session. */
   sasl(session: Session, bytes: Buffer): Promise<SaslResult>;
   onConnectionClosed(session: Session): void;

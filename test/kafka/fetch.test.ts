@@ -214,6 +214,44 @@ describe('Kafka Fetch and Produce', () => {
     assert.equal(await code(good, 2), 21);
   });
 
+  test('an idempotent producer: InitProducerId, and a retried batch answered with its first offsets, not stored twice', async () => {
+    const init = await raw.request(22, 4, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1 });
+    assert.equal(init.errorCode, 0);
+    assert.ok(Number.isSafeInteger(init.producerId) && init.producerId > 0);
+    assert.equal(init.producerEpoch, 0);
+    const bumped = await raw.request(22, 4, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: init.producerId, producerEpoch: 0 });
+    assert.deepEqual([bumped.producerId, bumped.producerEpoch], [init.producerId, 1]);
+    assert.equal((await raw.request(22, 1, { transactionalId: 'tx', transactionTimeoutMs: 60_000 })).errorCode, 53, 'no transactions');
+
+    const { crc32c } = await import('../../engine/codec/crc32c.ts');
+    const stamped = (baseSequence: number, text: string) => {
+      const b = Buffer.from(encodeRecordBatch([{ value: Buffer.from(text) }, { value: Buffer.from(`${text}+1`) }]));
+      b.writeInt32BE(Math.floor(init.producerId / 2 ** 32), 43);
+      b.writeUInt32BE(init.producerId % 2 ** 32, 47);
+      b.writeInt16BE(1, 51);
+      b.writeInt32BE(baseSequence, 53);
+      b.writeUInt32BE(crc32c(b, 21, b.length), 17);
+      return b;
+    };
+    const send = async (batch: Buffer) => (await raw.request(0, 7, produceBody('ten', batch))).responses[0].partitionResponses[0];
+    const first = await send(stamped(0, 'once'));
+    assert.equal(first.errorCode, 0);
+    const retry = await send(stamped(0, 'once'));
+    assert.deepEqual([retry.errorCode, retry.baseOffset], [0, first.baseOffset], 'the retry gets the first offsets');
+    const next = await send(stamped(2, 'next'));
+    assert.equal(next.baseOffset, first.baseOffset + 2, 'the retry took no offsets');
+    const stored = await raw.request(1, FETCH_V, fetchBody('ten', first.baseOffset));
+    assert.deepEqual(
+      batchesOf(stored.responses[0].partitions[0].records).filter((b) => b.base >= first.baseOffset).map((b) => b.base),
+      [first.baseOffset, first.baseOffset + 2],
+    );
+    // Only the last producerBatchesKept batches are remembered: an older one sent again is stored again.
+    for (let i = 0; i < limits.producerBatchesKept; i++) await send(stamped(4 + 2 * i, `more-${i}`));
+    const old = await send(stamped(0, 'once'));
+    assert.equal(old.errorCode, 0);
+    assert.ok(old.baseOffset > next.baseOffset, 'past the window: stored again (at-least-once)');
+  });
+
   test('ListOffsets: earliest, latest, and by time with the record timestamp', async () => {
     const t0 = Date.now();
     const stamped = encodeRecordBatch(

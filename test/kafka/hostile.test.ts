@@ -64,9 +64,9 @@ describe('Kafka port limits', () => {
     await closes(sizeOnly(-5), 'negative size');
     await closes(Buffer.concat([sizeOnly(4), Buffer.alloc(4)]), 'size 4');
     await closes(encodeRequest(18, 0, 1, {}).fill(0x7f, 4, 6), 'API key 32639');
-    const initProducerId = Buffer.from(encodeRequest(18, 0, 1, {}));
-    initProducerId.writeInt16BE(22, 4);
-    await closes(initProducerId, 'InitProducerId, not offered');
+    const describeConfigs = Buffer.from(encodeRequest(18, 0, 1, {}));
+    describeConfigs.writeInt16BE(32, 4);
+    await closes(describeConfigs, 'DescribeConfigs, not offered');
     const fetch13 = Buffer.from(encodeRequest(3, 0, 1, { topics: [] }));
     fetch13.writeInt16BE(1, 4);
     fetch13.writeInt16BE(13, 6);

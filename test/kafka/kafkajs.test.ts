@@ -107,6 +107,15 @@ describe('kafkajs producer and admin', () => {
     });
   }
 
+  test('an idempotent producer (InitProducerId) produces', async () => {
+    const producer = client(srv.kafkaPort).producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    await producer.connect();
+    const offsets = [];
+    for (let i = 0; i < 3; i++) offsets.push(Number((await producer.send({ topic: 'idempotent-js', acks: -1, messages: [{ value: `a${i}` }, { value: `b${i}` }] }))[0].baseOffset));
+    await producer.disconnect();
+    assert.deepEqual(offsets, [0, 2, 4]);
+  });
+
   test('admin: create, list, describe, offsets by time, delete', async () => {
     const admin = client(srv.kafkaPort).admin();
     await admin.connect();

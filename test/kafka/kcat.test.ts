@@ -56,6 +56,18 @@ describe('kcat against the Kafka port', () => {
     assert.deepEqual(new Set(got.map((m) => m.payload)), new Set(lines.map((l) => l.split(':')[1])));
   });
 
+  test('-P with enable.idempotence=true (InitProducerId) stores every line once', async () => {
+    const lines = Array.from({ length: 500 }, (_, i) => `idem-${i}`);
+    const p = await kcat(['-b', broker, '-P', '-t', 'idempotent', '-p', '0', '-X', 'enable.idempotence=true'], `${lines.join('\n')}\n`);
+    assert.equal(p.code, 0, p.stderr);
+    assert.doesNotMatch(p.stderr, /FATAL|not supported/);
+    const c = await kcat(['-b', broker, '-C', '-t', 'idempotent', '-o', 'beginning', '-e', '-f', '%o %s\\n']);
+    assert.deepEqual(
+      c.stdout.trim().split('\n'),
+      lines.map((l, i) => `${i} ${l}`),
+    );
+  });
+
   test('-L of a missing topic creates it only when the client allows auto-creation (librdkafka producers do, consumers do not)', async () => {
     const missing = (out: string, topic: string) => {
       const t = JSON.parse(out).topics.find((x: { topic: string }) => x.topic === topic);

@@ -7,10 +7,10 @@
  * answered on their own.
  *
  * The batch is stored byte for byte except baseOffset (assigned) and partitionLeaderEpoch,
- * as with the WebSocket. The idempotent-producer fields (producerId, producerEpoch,
- * baseSequence) are stored as they came and not enforced: sluice offers no InitProducerId,
- * so no client sends an idempotent batch, and a retried batch is stored again
- * (docs/kafka.md). A transactional request (transactional_id set) is refused:
+ * as with the WebSocket. Of the idempotent-producer fields (producerId, producerEpoch,
+ * baseSequence), sluice enforces one thing (../producer-state.ts): a batch that repeats one of
+ * the producer's last five on the partition is answered with the first copy's offsets and
+ * not stored again. A transactional request (transactional_id set) is refused:
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as a broker that does not let the client use
  * transactions answers.
  *
@@ -99,7 +99,16 @@ export function produceHandler(shared: KafkaShared): Handler {
           }
           // The batch is a view of this request's own buffer, which nothing else uses: the log may
           // write its baseOffset in place and keep it, with no copy.
+          if (h.producerId >= 0) {
+            // An idempotent producer's retry of a batch already stored: its first offsets.
+            const first = shared.producers.duplicateOf(plog, h.producerId, h.producerEpoch, h.baseSequence, h.recordCount);
+            if (first !== null) {
+              entry.append = first;
+              continue;
+            }
+          }
           entry.append = plog.append(batch);
+          if (h.producerId >= 0) shared.producers.record(plog, h.producerId, h.producerEpoch, h.baseSequence, h.recordCount, entry.append);
           shared.metrics.recordsIn.inc(h.recordCount);
           records += h.recordCount;
         } catch (err) {

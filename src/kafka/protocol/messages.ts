@@ -24,6 +24,7 @@ export const API = {
   SyncGroup: 14,
   DescribeGroups: 15,
   ListGroups: 16,
+  InitProducerId: 22,
   SaslHandshake: 17,
   ApiVersions: 18,
   CreateTopics: 19,
@@ -452,6 +453,21 @@ export const DeleteTopicsResponse = message('DeleteTopicsResponse', API.DeleteTo
   array('responses', [field('name', 'string', '0+'), field('errorCode', 'int16', '0+'), field('errorMessage', 'string', '5+', { nullable: '5+', default: null })], '0+'),
 ]);
 
+// --- InitProducerId (22): idempotent producers ask for their id --------------------------
+export const InitProducerIdRequest = message('InitProducerIdRequest', API.InitProducerId, '0-4', '2+', [
+  field('transactionalId', 'string', '0+', { nullable: '0+' }),
+  field('transactionTimeoutMs', 'int32', '0+'),
+  field('producerId', 'int64', '3+', { default: -1 }),
+  field('producerEpoch', 'int16', '3+', { default: -1 }),
+]);
+
+export const InitProducerIdResponse = message('InitProducerIdResponse', API.InitProducerId, '0-4', '2+', [
+  field('throttleTimeMs', 'int32', '0+'),
+  field('errorCode', 'int16', '0+'),
+  field('producerId', 'int64', '0+', { default: -1 }),
+  field('producerEpoch', 'int16', '0+'),
+]);
+
 // --- SaslHandshake (17) and SaslAuthenticate (36) ------------------------------------------
 export const SaslHandshakeRequest = message('SaslHandshakeRequest', API.SaslHandshake, '0-1', 'none', [field('mechanism', 'string', '0+')]);
 
@@ -481,6 +497,7 @@ export const MESSAGES: ReadonlyMap<number, { request: MessageDef; response: Mess
   [API.SyncGroup, { request: SyncGroupRequest, response: SyncGroupResponse }],
   [API.DescribeGroups, { request: DescribeGroupsRequest, response: DescribeGroupsResponse }],
   [API.ListGroups, { request: ListGroupsRequest, response: ListGroupsResponse }],
+  [API.InitProducerId, { request: InitProducerIdRequest, response: InitProducerIdResponse }],
   [API.SaslHandshake, { request: SaslHandshakeRequest, response: SaslHandshakeResponse }],
   [API.ApiVersions, { request: ApiVersionsRequest, response: ApiVersionsResponse }],
   [API.CreateTopics, { request: CreateTopicsRequest, response: CreateTopicsResponse }],
