@@ -34,7 +34,7 @@ COPY --from=build --chown=node:node /app/native/sendfile/build/Release/sendfile.
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-EXPOSE 8080 8081
+EXPOSE 8080 8081 9092
 # `sluice health` asks GET /healthz on the port the configuration gives (SLUICE_PORT, else 8080).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "bin/sluice.js", "health"]

@@ -26,6 +26,10 @@ export const ConfigSchema = z
     host: z.string().min(1).optional(),
     port: int(0, 65535).default(8080),
     replayPort: int(0, 65535).default(8081),
+    /** The Kafka protocol listener (wire contract §8): 0 picks a free port, -1 turns it off. */
+    kafkaPort: int(-1, 65535).default(9092),
+    /** The host Kafka Metadata names (default: the bound host, 127.0.0.1 when that is a wildcard). */
+    kafkaAdvertisedHost: z.string().min(1).optional(),
     partitions: int(1, limits.partitionsMax).default(1),
     flush: z.enum(['always', 'interval', 'never']).default('always'),
     flushMs: int(1, 60_000).default(limits.flushMsDefault),
@@ -85,6 +89,8 @@ export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: strin
   host: ['host', 'address to listen on (default: 127.0.0.1 without auth, 0.0.0.0 with auth)'],
   port: ['port', 'WebSocket and HTTP port; 0 picks a free one'],
   replayPort: ['port', 'TCP bulk replay port; 0 picks a free one'],
+  kafkaPort: ['port', 'Kafka protocol listener port; 0 picks a free one, -1 turns it off'],
+  kafkaAdvertisedHost: ['host', 'the host Kafka Metadata names (default: the bound host, 127.0.0.1 when bound to 0.0.0.0)'],
   partitions: ['n', 'partitions of topics created without a count (auto-created, PUT without "partitions")'],
   flush: ['policy', 'always: ack a record once fsynced (group commit); interval: fsync every --flush-ms; never: leave it to the OS'],
   flushMs: ['ms', 'fsync period under --flush interval'],

@@ -6,7 +6,7 @@
  * in flight) is computed when /metrics is scraped, from sources the owners register.
  *
  * Label cardinality is bounded (docs/operations.md): labels drawn from fixed sets (`front`,
- * an error `code`, an auth `reason`, the replay `path`) stay small by construction. A
+ * an error `code`, an auth `reason`, a `path`, a Kafka `api`) stay small by construction. A
  * `topic` label is given to at most `topicsMax` topics (--metrics-topics-max, default 100):
  * the first topics the metrics see, through traffic or at a scrape; every other topic is
  * summed under `topic="_other"` (with `partition="_all"` where a series is per partition:
@@ -53,7 +53,7 @@ export class Metrics {
   readonly connections = new client.Gauge({ name: 'sluice_ws_connections', help: 'Open WebSocket connections', registers: [this.registry] });
   readonly subscriptions = new client.Gauge({ name: 'sluice_subscriptions', help: 'Subscribed topic-partitions over all connections', registers: [this.registry] });
   readonly subscriptionsWaiting = new client.Gauge({ name: 'sluice_subscriptions_waiting', help: 'sub requests waiting for their topic to be created', registers: [this.registry] });
-  readonly recordsIn = new client.Counter({ name: 'sluice_records_in_total', help: 'Records appended (JSON pub, PRODUCE, HTTP)', registers: [this.registry] });
+  readonly recordsIn = new client.Counter({ name: 'sluice_records_in_total', help: 'Records appended (JSON pub, PRODUCE, HTTP, Kafka Produce)', registers: [this.registry] });
   readonly bytesIn = new client.Counter({ name: 'sluice_bytes_in_total', help: 'RecordBatch bytes appended', registers: [this.registry] });
   readonly recordsOut = new client.Counter({ name: 'sluice_records_out_total', help: 'Records sent to subscribers in DATA frames', registers: [this.registry] });
   readonly bytesOut = new client.Counter({ name: 'sluice_bytes_out_total', help: 'DATA frame bytes sent to subscribers', registers: [this.registry] });

@@ -21,6 +21,8 @@ export interface SocketData {
   principal: Principal | null;
   /** The peer's address, read during the upgrade. */
   remote: string;
+  /** A browser's upgrade that was refused: told over the socket in `open`, then closed. */
+  refused?: { code: 'UNAUTHORIZED' | 'FORBIDDEN'; message: string };
 }
 
 interface Slot {

@@ -23,7 +23,7 @@ import { writeCorsHeaders } from './http-reply.ts';
 import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
-import { WsHandlers } from './ws-handlers.ts';
+import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-handlers.ts';
 
 /**
  * uWS 20.30 can lose the payload of a message of 16 KiB or more sent while nothing is
@@ -91,6 +91,17 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      // A browser never sees the status of a refused upgrade (its WebSocket just fails), so a
+      // refusal of a request with an Origin (which every browser sends) is told over the
+      // socket instead: upgrade, send the error, close with 4001/4003 (see `open`).
+      const browser = origin !== '';
+      const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string, reason: ErrorReason = code): void => {
+        if (!browser) return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
+        activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
+        res.cork(() => {
+          res.upgrade<SocketData>({ conn: null, principal: null, remote, refused: { code, message } }, key, protocol, extensions, context);
+        });
+      };
       if (auth === null) {
         res.upgrade<SocketData>({ conn: null, principal: null, remote }, key, protocol, extensions, context);
         return;
@@ -100,7 +111,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         token = tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') });
       } catch (err) {
         const e = asSluiceError(err);
-        return refuse('401 Unauthorized', 'UNAUTHORIZED', e.message, e.reason);
+        return refuseAuth('UNAUTHORIZED', e.message, e.reason);
       }
       let aborted = false;
       res.onAborted(() => {
@@ -119,15 +130,22 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         (err) => {
           upgrading--;
           if (aborted) return;
-          // "missing/bad → HTTP 401 with {code,message} and no upgrade"
+          // "missing/bad → HTTP 401 with {code,message} and no upgrade" (browsers: see refuseAuth)
           const e = asSluiceError(err);
-          refuse('401 Unauthorized', 'UNAUTHORIZED', e.message, e.reason);
+          refuseAuth('UNAUTHORIZED', e.message, e.reason);
         },
       );
     },
     open: (ws) => {
-      ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
       const data = ws.getUserData();
+      if (data.refused) {
+        // Counted against --max-connections until the close is done, never as a connection.
+        sockets.add(ws);
+        ws.send(JSON.stringify({ op: 'error', ...data.refused }), false, false);
+        ws.end(data.refused.code === 'UNAUTHORIZED' ? closeCodeUnauthorized : closeCodeForbidden, data.refused.code);
+        return;
+      }
+      ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
       const conn = new Connection(ws, limits.publishRecordsPerSecond, activity.connectionId(), data.remote);
       data.conn = conn;
       sockets.add(ws);
@@ -159,12 +177,11 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     close: (ws, code, message) => {
       sockets.delete(ws);
       const conn = ws.getUserData().conn;
-      if (conn) {
-        const subscriptions = conn.subs.size;
-        handlers.onClose(conn);
-        activity.connectionClosed('ws', { conn: conn.id, remote: conn.remote, code, reason: Buffer.from(message).toString(), subscriptions, lifetimeMs: Date.now() - conn.openedAt });
-      }
+      if (!conn) return; // a refused browser upgrade (see `open`)
+      const subscriptions = conn.subs.size;
+      handlers.onClose(conn);
       metrics.connections.dec();
+      activity.connectionClosed('ws', { conn: conn.id, remote: conn.remote, code, reason: Buffer.from(message).toString(), subscriptions, lifetimeMs: Date.now() - conn.openedAt });
     },
   });
 

@@ -77,7 +77,7 @@ test('the runtime stage runs the compiled build as a non-root user, with a data 
   assert.ok(user && user.args[0] !== 'root' && user.args[0] !== '0', 'USER is not root');
   assert.ok(run.some((s) => s.keyword === 'VOLUME' && s.args.join(' ').includes('/data')));
   const exposed = run.filter((s) => s.keyword === 'EXPOSE').flatMap((s) => s.args);
-  assert.deepEqual(exposed.sort(), ['8080', '8081']);
+  assert.deepEqual(exposed.sort(), ['8080', '8081', '9092']);
   const entry = run.find((s) => s.keyword === 'ENTRYPOINT');
   assert.ok(entry && entry.args.join(' ').includes('bin/sluice.js'));
   const copied = run.filter((s) => s.keyword === 'COPY').flatMap((s) => s.args.slice(0, -1));

@@ -73,6 +73,14 @@ describe('a port already in use', () => {
     await firstAnswersAlone();
   });
 
+  test('nor on the same --kafka-port', async () => {
+    await assert.rejects(startServer({ args: ['--kafka-port', String(first.kafkaPort)] }), (err: Error) => {
+      assert.match(err.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.kafkaPort} \\(the Kafka listener, --kafka-port\\): the port is already in use`));
+      return true;
+    });
+    await firstAnswersAlone();
+  });
+
   test('a second server on the same --replay-port does not start either', async () => {
     await assert.rejects(startServer({ args: ['--replay-port', String(first.replayPort)] }), (err: Error) => {
       assert.match(err.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.replayPort} \\(the replay server, --replay-port\\): the port is already in use`));
