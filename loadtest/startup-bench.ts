@@ -1,12 +1,15 @@
 /**
  * Question: what does a user wait for, and what does an idle server hold, when sluice runs
  * from its compiled JavaScript (`node bin/sluice.js`, what `npm start` and the Docker image
- * run) compared with running the TypeScript sources through tsx (the development loop)?
+ * run) compared with running the TypeScript sources through tsx: with `--import tsx` (the
+ * development loop, `npm run dev`) and with tsx's register() API (what bin/sluice.js did
+ * before the build step)?
  *
  *   npm run bench:startup                  both ways, 7 runs each
  *   npm run bench:startup -- --runs 11
  *
- * Three figures per way, each the median of the runs (min and max beside it):
+ * The ways take turns run by run. Three figures per way, each the median of the runs (min
+ * and max beside it):
  * - `--help`: from spawn to exit of `sluice --help`;
  * - start to listening: from spawn of `sluice serve --port 0 --replay-port 0` on an empty
  *   data directory to its `listening` line on stdout;
@@ -34,9 +37,13 @@ interface Way {
 }
 
 const compiledBin = path.join(repoRoot, 'bin/sluice.js');
+/** What bin/sluice.js did before the build step: tsx's register() API, then the sources. */
+const registerBootstrap = `import { register } from 'tsx/esm/api'; register(); const { main } = await import(${JSON.stringify(path.join(repoRoot, 'src/cli/main.ts'))}); await main(process.argv);`;
 const ways: Way[] = [
   { name: 'compiled (node bin/sluice.js)', node: [compiledBin] },
-  { name: 'sources through tsx', node: ['--import', 'tsx', path.join(repoRoot, 'src/cli/bin.ts')] },
+  { name: 'sources, node --import tsx (npm run dev)', node: ['--import', 'tsx', path.join(repoRoot, 'src/cli/bin.ts')] },
+  // `node -e code a b` gives process.argv [node, a, b]: `sluice` stands where a script path would be.
+  { name: 'sources, tsx register() (the bin before)', node: ['--input-type=module', '-e', registerBootstrap, 'sluice'] },
 ];
 
 function timeHelp(way: Way): Promise<number> {
@@ -55,7 +62,7 @@ function timeHelp(way: Way): Promise<number> {
 async function timeServe(way: Way): Promise<{ listenMs: number; rssBytes: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-startup-'));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...way.node, 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [...way.node, 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -88,18 +95,16 @@ if (!fs.existsSync(compiledBin) || !fs.existsSync(path.join(repoRoot, 'dist/src/
   console.error('startup-bench: no compiled build: run `npm run build` first');
   process.exit(1);
 }
-const rows: string[][] = [];
-for (const way of ways) {
-  const help: number[] = [];
-  const listen: number[] = [];
-  const rss: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    help.push(await timeHelp(way));
+// The ways take turns, run by run, so that a change in the machine's load falls on all alike.
+const figures = ways.map(() => ({ help: [] as number[], listen: [] as number[], rss: [] as number[] }));
+for (let i = 0; i < runs; i++) {
+  for (const [w, way] of ways.entries()) {
+    figures[w].help.push(await timeHelp(way));
     const s = await timeServe(way);
-    listen.push(s.listenMs);
-    rss.push(s.rssBytes);
+    figures[w].listen.push(s.listenMs);
+    figures[w].rss.push(s.rssBytes);
   }
-  rows.push([way.name, spread(help, 2, 1000), spread(listen, 2, 1000), spread(rss, 0, 2 ** 20)]);
 }
+const rows = ways.map((way, w) => [way.name, spread(figures[w].help, 2, 1000), spread(figures[w].listen, 2, 1000), spread(figures[w].rss, 0, 2 ** 20)]);
 console.log(`machine: ${machine()}; load average ${loadAverage()}; ${runs} runs each, median (min–max)\n`);
 console.log(formatTable(['way', '--help s', 'start to listening s', 'idle RSS MiB'], rows));
