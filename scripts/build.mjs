@@ -4,8 +4,13 @@
 // the test runner (scripts/test.mjs) run it too. It needs the dev dependencies (typescript,
 // esbuild); the built tree needs neither.
 //
-//   dist/engine/, dist/src/   the server, the CLI and the SDK compiled to .js + .d.ts
-//                             (tsconfig.build.json: `.ts` import specifiers become `.js`)
+//   dist/engine/, dist/src/   the server, the CLI and the SDK compiled to .js + .d.ts by
+//                             TypeScript 7 (tsconfig.build.json). The sources import each
+//                             other as `./x.ts`; `rewriteRelativeImportExtensions` makes those
+//                             `./x.js` in the emitted JavaScript (dynamic imports too). The
+//                             .d.ts files keep `./x.ts`, which TypeScript resolves to `./x.d.ts`
+//                             (checked from a consumer with skipLibCheck off); the SDK package
+//                             below rewrites them to `.js` anyway, the usual form.
 //   dist/page/                the live page: index.html and the SDK's browser bundle, so the
 //                             server never runs a bundler on a request
 //   dist/sluice-client/       the SDK as its own package: ESM + CJS + .d.ts (see below)
