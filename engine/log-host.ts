@@ -295,6 +295,8 @@ export class LogHost {
           return this.settle(link, r.id, this.source.offsets.fetch(r.group));
         case 'commitOffsets':
           return this.settle(link, r.id, this.source.offsets.commit(r.group, r.offsets));
+        case 'forgetOffsets':
+          return this.settle(link, r.id, this.source.offsets.forgetTopic(r.topic));
       }
     } catch (err) {
       this.reply(link, { id: r.id, ok: false, error: toWireError(err, 'topic' in r ? r.topic : undefined) });

@@ -143,6 +143,9 @@ export class ThreadLog implements Log {
       commit: async (group: string, offsets: CommittedOffset[]) => {
         await this.ask({ op: 'commitOffsets', group, offsets });
       },
+      forgetTopic: async (topic: string) => {
+        await this.ask({ op: 'forgetOffsets', topic });
+      },
     };
   }
 

@@ -74,7 +74,8 @@ export type ThreadRequest =
   | { op: 'createTopic'; id: number; topic: string; opts: CreateTopicOptions }
   | { op: 'deleteTopic'; id: number; topic: string }
   | { op: 'fetchOffsets'; id: number; group: string }
-  | { op: 'commitOffsets'; id: number; group: string; offsets: CommittedOffset[] };
+  | { op: 'commitOffsets'; id: number; group: string; offsets: CommittedOffset[] }
+  | { op: 'forgetOffsets'; id: number; topic: string };
 
 export interface ThreadMessage {
   requests: ThreadRequest[];

@@ -1,10 +1,18 @@
 #!/usr/bin/env node
-// Runs every test file under test/ (Node 20's --test does not expand globs itself).
-// Extra arguments filter the files by substring: `npm test -- engine/recovery`. Suites that
-// exercise the WebSocket front run twice, with it on one thread and on two (below).
+// `npm test`: builds (scripts/build.mjs, ~1-2 s), type-checks everything (tests and
+// benchmarks included), then runs every test file under test/ (Node 20's --test does not
+// expand globs itself). Extra arguments filter the files by substring:
+// `npm test -- engine/recovery`.
+//
+// Test files are TypeScript run through tsx, but every server a test spawns runs the
+// compiled build through bin/sluice.js, the code users run; building first means that code
+// is never older than the sources under test.
+//
+// Suites that exercise the WebSocket front run twice, with it on one thread and on two (below).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { build } from './build.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const filters = process.argv.slice(2);
@@ -26,6 +34,9 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ') || 'test/**/*.test.ts'}`);
   process.exit(1);
 }
+await build();
+const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { cwd: root, stdio: 'inherit' });
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 
 // The WebSocket front runs on --threads N threads (default: one per core). Every server a
 // test starts reads SLUICE_THREADS (unless the test sets --threads itself), so the suite runs

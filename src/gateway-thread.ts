@@ -9,7 +9,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { installNativeCodecs } from '../engine/native-codecs.ts';
 import { ThreadLog } from '../engine/thread-log.ts';
+import { Activity } from './common/activity.ts';
 import { createAuth } from './common/auth.ts';
+import { buildInfo } from './common/build-info.ts';
 import type { Front, FrontContext } from './common/front.ts';
 import { resolveLimits } from './common/limits.ts';
 import { createLogger } from './common/logger.ts';
@@ -27,7 +29,10 @@ async function main(): Promise<void> {
   installNativeCodecs();
   const logger = createLogger(data.config.logLevel).child({ thread: data.index });
   const log = await ThreadLog.connect(data.logPort);
-  const metrics = new Metrics({ process: false });
+  const metrics = new Metrics(data.config.metricsTopicsMax, buildInfo(), { process: false });
+  // Its own lines (with `thread`) and summary; topics created and deleted are the log thread's to tell.
+  const activity = new Activity(logger, metrics, { topics: () => log.listTopics().length });
+  activity.startSummaries(data.config.logSummaryMs);
   let nextId = 1;
   const peers = new Map<number, (json: MetricsJson[]) => void>();
   metrics.setPeers(
@@ -45,6 +50,7 @@ async function main(): Promise<void> {
     auth: createAuth(data.config),
     metrics,
     logger,
+    activity,
     limits: resolveLimits(data.config),
     threads: { index: data.index, count: data.count, connections: new SharedCounter(data.connections) },
   };
@@ -67,7 +73,10 @@ async function main(): Promise<void> {
       void front
         .close()
         .catch((err: unknown) => logger.error({ err }, 'the gateway thread did not close cleanly'))
-        .then(() => log.close())
+        .then(() => {
+          activity.stop();
+          return log.close();
+        })
         .then(() => {
           logger.flush();
           post({ type: 'closed' });

@@ -9,14 +9,17 @@
  * every socket. The engine is closed after this by server.ts. This uWS has no
  * `app.close()`, so the sockets are tracked here.
  */
-import net from 'node:net';
 import type { WebSocket } from 'uWebSockets.js';
+import { type ErrorCode, type ErrorReason, asSluiceError } from '../../engine/errors.ts';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
+import { listenError, listenProblem, portSharing, portToBind, uwsListenOptions } from '../common/listen.ts';
 import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
+import { OriginPolicy } from './cors.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
+import { writeCorsHeaders } from './http-reply.ts';
 import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
@@ -28,28 +31,15 @@ import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-hand
  * PR #1662). Every socket joins this topic in `open`; nothing is ever published to it.
  */
 const LARGE_SEND_WORKAROUND_TOPIC = 'sluice/large-send-workaround';
-/** How many free ports a threaded front tries when given port 0 (another program may take one first). */
+/** How many free ports the threads of a front given port 0 try (another program may take one first). */
 const freePortAttempts = 5;
-
-/** A port nothing listens on now, found by binding port 0 with a plain socket and closing it. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen({ host, port: 0, exclusive: true }, () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /** uWS counts the idle timeout in whole seconds (0 = off); config.ts keeps it 0 or >= 8 s. */
 export function idleTimeoutSeconds(idleTimeoutMs: number): number {
   return Math.round(idleTimeoutMs / 1000);
 }
 
 export async function startGateway(ctx: FrontContext): Promise<Front> {
-  const { config, log, logger, auth, metrics, limits } = ctx;
+  const { config, log, logger, auth, metrics, limits, activity } = ctx;
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
@@ -61,14 +51,17 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   const connections = ctx.threads.connections;
   let ready = true;
 
-  const fanout = new Fanout(metrics);
+  const origins = new OriginPolicy(config.corsOrigins, config.allowedOrigins);
+  const fanout = new Fanout(metrics, activity);
   const removeLagSource = metrics.addLagSource(() => fanout.subscriptions());
   const batcher = new Batcher(log, { lingerMs: config.lingerMs, batchBytes: config.batchBytes, compression: config.compression, autoCreate: config.autoCreate, partitions: config.partitions }, metrics);
-  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth });
+  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth, activity });
   // A topic deleted through any front (or, in cluster mode, on another node): "its
   // subscribers get `UNKNOWN_TOPIC`", and publishes waiting for it too.
+  // A topic created: the `sub`s waiting for it subscribe (from offset 0).
   const unlistenTopics = log.onTopicEvent((e) => {
     if (e.type === 'deleted') handlers.topicDeleted(e.topic);
+    else handlers.topicCreated(e.topic);
   });
 
   app.ws<SocketData>('/v1/ws', {
@@ -82,7 +75,12 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     idleTimeout: idleTimeoutSeconds(limits.idleTimeoutMs),
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const refuse = (status: string, code: string, message: string): void => {
+      // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      /** An upgrade refused with an HTTP status and a {code,message} body; counted and logged (a token or an origin: with its reason). */
+      const refuse = (status: string, code: ErrorCode, message: string, reason: ErrorReason = code): void => {
+        if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
+        else activity.clientError('ws', code, message, { remote, upgrade: true });
         res.cork(() => {
           res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }), true);
         });
@@ -91,33 +89,40 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       if (!connections.tryIncrement(limits.connectionsMax)) {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
-      // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const origin = req.getHeader('origin');
+      if (!origins.upgradeAllowed(origin, req.getHeader('host'))) {
+        // Before the token: a page from an origin not listed gets nowhere, whatever it holds.
+        connections.decrement();
+        return refuse('403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in --allowed-origins`, 'ORIGIN_NOT_ALLOWED');
+      }
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       // A browser never sees the status of a refused upgrade (its WebSocket just fails), so a
       // refusal of a request with an Origin (which every browser sends) is told over the
       // socket instead: upgrade, send the error, close with 4001/4003 (see `open`).
-      const browser = req.getHeader('origin') !== '';
-      const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string): void => {
+      const browser = origin !== '';
+      const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string, reason: ErrorReason = code): void => {
         if (!browser) {
           connections.decrement();
-          return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message);
+          return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
         }
+        activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
         res.cork(() => {
-          res.upgrade<SocketData>({ conn: null, principal: null, refused: { code, message } }, key, protocol, extensions, context);
+          res.upgrade<SocketData>({ conn: null, principal: null, remote, refused: { code, message } }, key, protocol, extensions, context);
         });
       };
       if (auth === null) {
         // `open` runs inside upgrade(): the count taken above is the socket's from here on.
-        res.upgrade<SocketData>({ conn: null, principal: null }, key, protocol, extensions, context);
+        res.upgrade<SocketData>({ conn: null, principal: null, remote }, key, protocol, extensions, context);
         return;
       }
       let token: string | null;
       try {
         token = tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') });
       } catch (err) {
-        return refuseAuth('UNAUTHORIZED', (err as Error).message);
+        const e = asSluiceError(err);
+        return refuseAuth('UNAUTHORIZED', e.message, e.reason);
       }
       let aborted = false;
       res.onAborted(() => {
@@ -131,13 +136,14 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
             return;
           }
           res.cork(() => {
-            res.upgrade<SocketData>({ conn: null, principal }, key, protocol, extensions, context);
+            res.upgrade<SocketData>({ conn: null, principal, remote }, key, protocol, extensions, context);
           });
         },
         (err) => {
           if (aborted) return connections.decrement();
           // "missing/bad → HTTP 401 with {code,message} and no upgrade" (browsers: see refuseAuth)
-          refuseAuth('UNAUTHORIZED', (err as Error).message);
+          const e = asSluiceError(err);
+          refuseAuth('UNAUTHORIZED', e.message, e.reason);
         },
       );
     },
@@ -151,10 +157,11 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         return;
       }
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
-      const conn = new Connection(ws, limits.publishRecordsPerSecond);
+      const conn = new Connection(ws, limits.publishRecordsPerSecond, activity.connectionId(), data.remote);
       data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
+      activity.connectionOpened('ws', { conn: conn.id, remote: conn.remote, ...(data.principal?.subject ? { subject: data.principal.subject } : {}) });
       handlers.onOpen(conn, data.principal);
     },
     message: (ws, message, isBinary) => {
@@ -178,45 +185,55 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const conn = ws.getUserData().conn;
       if (conn) handlers.onDrain(conn);
     },
-    close: (ws) => {
+    close: (ws, code, message) => {
       sockets.delete(ws);
       connections.decrement();
       const conn = ws.getUserData().conn;
       if (!conn) return; // a refused browser upgrade (see `open`)
+      const subscriptions = conn.subs.size;
       handlers.onClose(conn);
       metrics.connections.dec();
+      activity.connectionClosed('ws', { conn: conn.id, remote: conn.remote, code, reason: Buffer.from(message).toString(), subscriptions, lifetimeMs: Date.now() - conn.openedAt });
     },
   });
 
-  // The live page (GET /) and the SDK bundle it loads; no token needed (§6).
+  // The live page (GET /) and the SDK bundle it loads, from the build; no token needed (§6).
   const livePage = new LivePage();
   for (const urlPath of LivePage.paths) {
-    app.get(urlPath, (res) => {
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      void livePage.asset(urlPath).then((a) => {
-        if (aborted || !a) return;
-        res.cork(() => {
-          res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
-        });
-      });
+    app.get(urlPath, (res, req) => {
+      const a = livePage.asset(urlPath);
+      if (!a) return;
+      res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache');
+      // A page elsewhere may load the SDK bundle as a module script: that needs CORS.
+      writeCorsHeaders(res, origins.allowOrigin(req.getHeader('origin')));
+      res.end(a.body);
     });
   }
 
-  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready, thread: ctx.threads.index });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, activity, isReady: () => ready, thread: ctx.threads.index });
 
+  // The port is this front's alone, or its threads' (src/common/listen.ts decides): with one
+  // thread uWS binds it exclusively; with several, each thread's app binds it with
+  // SO_REUSEPORT, after the first thread made sure no other socket holds it (a second
+  // sluice is refused) or, for port 0, took a free one. The others bind what it got.
+  const sharing = portSharing(ctx.threads.count);
+  const target = { front: 'gateway', flag: '--port', host: ctx.host, port: config.port };
+  // uWS 20.30 takes (host, port, options, cb); its typings only declare (port, options, cb).
+  const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: unknown) => void) => void;
   const listenOn = (p: number): Promise<unknown> =>
     new Promise((resolve) => {
-      app.listen(ctx.host, p, (s) => resolve(s || null));
+      listen.call(app, ctx.host, p, uwsListenOptions(sharing), (s) => resolve(s || null));
     });
+  const first = ctx.threads.index === 0;
   let listenSocket: unknown = null;
-  if (ctx.threads.count > 1 && config.port === 0) {
-    // uWS sets SO_REUSEPORT only on a port it is given, never on port 0: the first thread
-    // takes a free port, then binds it as every thread does (another program may take it
-    // in between: then try another).
-    for (let attempt = 0; attempt < freePortAttempts && !listenSocket; attempt++) listenSocket = await listenOn(await freePort(ctx.host));
-  } else listenSocket = await listenOn(config.port);
-  if (!listenSocket) throw new Error(`cannot listen on ${ctx.host}:${config.port}`);
+  // A free port may be taken by another program before the bind: then try another.
+  const attempts = first && sharing === 'own-threads' && config.port === 0 ? freePortAttempts : 1;
+  let tried = config.port;
+  for (let i = 0; i < attempts && !listenSocket; i++) {
+    tried = first ? await portToBind(target, sharing) : config.port;
+    listenSocket = await listenOn(tried);
+  }
+  if (!listenSocket) throw listenError({ ...target, port: tried }, await listenProblem(ctx.host, tried));
   const port = uws.us_socket_local_port(listenSocket as never);
   let closing: Promise<void> | null = null;
   return {
