@@ -140,3 +140,28 @@ test('a topic created through one thread is known on all of them once answered; 
     assert.equal(await srv.stop(), 0);
   }
 });
+
+test('threads share their port; another process is refused it, whatever either thread count', async () => {
+  for (const [firstThreads, secondThreads] of [
+    [2, 1],
+    [1, 2],
+    [3, 3],
+  ]) {
+    const first = await startServer({ args: ['--threads', String(firstThreads)] });
+    try {
+      assert.equal((await http('PUT', `${first.http}/v1/topics/mine`, { partitions: 1 })).status, 201);
+      await assert.rejects(startServer({ args: ['--threads', String(secondThreads), '--port', String(first.port)] }), (err: Error) => {
+        assert.match(err.message, /the port is already in use/, `${firstThreads} then ${secondThreads} threads`);
+        assert.match(err.message, /PORT_IN_USE/);
+        return true;
+      });
+      // Every connection still reaches the first server's threads and its one log.
+      for (let i = 0; i < 12; i++) {
+        const r = await fetch(`${first.http}/v1/topics`, { headers: { connection: 'close' } });
+        assert.deepEqual(((await r.json()) as { topics: { name: string }[] }).topics.map((t) => t.name), ['mine']);
+      }
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+  }
+});
