@@ -46,6 +46,12 @@ export interface Settings {
 
 const GiB = 1024 ** 3;
 
+/** Server CPU per unit (a publish, a delivery, a record) from its CPU % of one core and the rate: µs, or ns with scale 1000. */
+function cpuPerUnit(cpuPct: number, ratePerSecond: number, scale = 1): string {
+  if (!(ratePerSecond > 0)) return '-';
+  return (((cpuPct / 100) * 1e6 * scale) / ratePerSecond).toFixed(scale === 1 ? 2 : 0);
+}
+
 /** Many publishing connections, each keeping `window` publishes unacknowledged at most. */
 export async function ingest(t: Target, s: Settings): Promise<Row> {
   const window = 200;
@@ -78,11 +84,11 @@ export async function ingest(t: Target, s: Settings): Promise<Row> {
   running = false;
   await sleep(300);
   for (const p of pubs) p.close();
-  return { scenario: 'ingest', target: t.name, transport: t.transport, rate, unit: 'msg/s acked', cpuPct: m.cpuPct, rssMiB: m.peakRssMiB, note: `${s.ingestConns} conns x ${window} in flight, 100 B` };
+  return { scenario: 'ingest', target: t.name, transport: t.transport, rate, unit: 'msg/s acked', cpuPct: m.cpuPct, rssMiB: m.peakRssMiB, note: `${s.ingestConns} conns x ${window} in flight, 100 B, ${cpuPerUnit(m.cpuPct, rate)} µs server CPU/publish` };
 }
 
 /** sluice only: the SDK's binary path, PRODUCE frames of one RecordBatch of 1000 x 100 B, 16 in flight. */
-export async function produce(srv: ServerProcess, flush: string, s: Settings): Promise<Row> {
+export async function produce(srv: ServerProcess, flush: string, s: Settings, threads: number): Promise<Row> {
   const batch = encodeRecordBatch(Array.from({ length: 1000 }, (_, i) => ({ value: Buffer.alloc(100, i & 0xff) })));
   const frame = produceFrame(1, 'bench-bin', 0, batch);
   let acks = 0;
@@ -101,7 +107,8 @@ export async function produce(srv: ServerProcess, flush: string, s: Settings): P
   await sleep(300);
   ws.destroy();
   const rate = ((acks - a0) * 1000) / m.seconds;
-  return { scenario: 'produce', target: flush === 'always' ? 'sluice (flush=always)' : 'sluice', transport: 'WebSocket', rate, unit: 'rec/s acked', cpuPct: m.cpuPct, rssMiB: m.peakRssMiB, note: `1 conn, PRODUCE 1000 x 100 B batches, 16 in flight, ${((rate * 100) / 1e6).toFixed(0)} MB/s` };
+  const target = flush === 'always' ? 'sluice (flush=always)' : threads === 1 ? 'sluice (1 thread)' : 'sluice';
+  return { scenario: 'produce', target, transport: 'WebSocket', rate, unit: 'rec/s acked', cpuPct: m.cpuPct, rssMiB: m.peakRssMiB, note: `1 conn, PRODUCE 1000 x 100 B batches, 16 in flight, ${((rate * 100) / 1e6).toFixed(0)} MB/s, ${cpuPerUnit(m.cpuPct, rate, 1000)} ns server CPU/record` };
 }
 
 /**
@@ -151,7 +158,7 @@ export async function fanout(t: Target, n: number, s: Settings): Promise<Row> {
   await sleep(500);
   pub.close();
   for (const x of subs) x.close();
-  return { scenario: `fanout-${n}`, target: t.name, transport: t.transport, rate, unit: 'msg/s delivered', cpuPct: m.cpuPct, rssMiB: m.peakRssMiB, note: `1 pub -> ${n} subs, 100 B, <= ${window} ahead, ${perUnit.toFixed(1)} msgs per ${t.keysAreOffsets ? 'record batch' : 'frame'}` };
+  return { scenario: `fanout-${n}`, target: t.name, transport: t.transport, rate, unit: 'msg/s delivered', cpuPct: m.cpuPct, rssMiB: m.peakRssMiB, note: `1 pub -> ${n} subs, 100 B, <= ${window} ahead, ${perUnit.toFixed(1)} msgs per ${t.keysAreOffsets ? 'record batch' : 'frame'}, ${cpuPerUnit(m.cpuPct, rate, 1000)} ns server CPU/delivery` };
 }
 
 /**
@@ -237,7 +244,7 @@ export async function latency(t: Target, s: Settings): Promise<Row[]> {
       p999: percentile(sorted, 99.9),
       cpuPct: m.cpuPct,
       rssMiB: m.peakRssMiB,
-      note: `${rate}/s -> ${s.latencySubs} subs, ${lat.length}/${expected} delivered in time; from the actual send p50 ${percentile(sortedActual, 50).toFixed(2)} p99 ${percentile(sortedActual, 99).toFixed(2)} ms${lateMax > 5 ? `, sender up to ${lateMax.toFixed(0)} ms late` : ''}`,
+      note: `${rate}/s -> ${s.latencySubs} subs, ${lat.length}/${expected} delivered in time; from the actual send p50 ${percentile(sortedActual, 50).toFixed(2)} p99 ${percentile(sortedActual, 99).toFixed(2)} ms; ${cpuPerUnit(m.cpuPct, rate * s.latencySubs)} µs server CPU/delivery${lateMax > 5 ? `; sender up to ${lateMax.toFixed(0)} ms late` : ''}`,
     });
   }
   pub.close();

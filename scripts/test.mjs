@@ -42,10 +42,11 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 // test starts reads SLUICE_THREADS (unless the test sets --threads itself), so the suite runs
 // first with the front on one thread, then, for the suites that exercise the front — every
 // one that talks to a server's WebSocket or HTTP port — again on two, the first count where
-// publishes, subscribers, limits and metrics span threads. The engine, codec, replay and
-// packaging suites do not change with the count and run once. SLUICE_TEST_THREADS=2 (or 1)
-// runs everything at that count only.
-const THREADED = ['test/gateway/', 'test/client/', 'test/hostile/', 'test/cli/', 'test/examples/'];
+// publishes, subscribers, limits and metrics span threads; and the Kafka suite, whose front
+// uses the log through the thread host as soon as there are two (topic admin then waits for
+// every thread). The engine, codec, replay and packaging suites do not change with the
+// count and run once. SLUICE_TEST_THREADS=2 (or 1) runs everything at that count only.
+const THREADED = ['test/gateway/', 'test/client/', 'test/hostile/', 'test/cli/', 'test/examples/', 'test/kafka/'];
 const counts = process.env.SLUICE_TEST_THREADS ? [process.env.SLUICE_TEST_THREADS] : ['1', '2'];
 let status = 0;
 for (const [i, threads] of counts.entries()) {
