@@ -46,11 +46,13 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 // uses the log through the thread host as soon as there are two (topic admin then waits for
 // every thread). The engine, codec, replay and packaging suites do not change with the
 // count and run once. SLUICE_TEST_THREADS=2 (or 1) runs everything at that count only.
+// A suite counts when it starts a server (its text says so) in one of these directories.
 const THREADED = ['test/gateway/', 'test/client/', 'test/hostile/', 'test/cli/', 'test/examples/', 'test/kafka/'];
+const startsServer = (f) => /startServer\(|server-process|bin\/sluice/.test(fs.readFileSync(path.join(root, f), 'utf8'));
 const counts = process.env.SLUICE_TEST_THREADS ? [process.env.SLUICE_TEST_THREADS] : ['1', '2'];
 let status = 0;
 for (const [i, threads] of counts.entries()) {
-  const run = i === 0 || counts.length === 1 ? files : files.filter((f) => THREADED.some((d) => f.startsWith(d)));
+  const run = i === 0 || counts.length === 1 ? files : files.filter((f) => THREADED.some((d) => f.startsWith(d)) && startsServer(f));
   if (run.length === 0) continue;
   console.log(`# --- ${run.length} test files with the WebSocket front on ${threads} thread${threads === '1' ? '' : 's'} (SLUICE_THREADS=${threads})`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...run], { cwd: root, stdio: 'inherit', env: { ...process.env, SLUICE_THREADS: threads } });

@@ -41,6 +41,12 @@ const COMMA = 0x2c;
 const OPEN = 0x7b;
 const CLOSE = 0x7d;
 
+/** 1 for the bytes that end plain string content: the quote, the backslash, the controls below 0x20. */
+const STRING_STOP = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
+STRING_STOP[QUOTE] = 1;
+STRING_STOP[BACKSLASH] = 1;
+
 /** Bits of the keys seen, so that a repeated key declines (JSON.parse keeps the last; be plain). */
 const SEEN_OP = 1;
 const SEEN_ID = 2;
@@ -117,14 +123,10 @@ export function scanPub(b: Uint8Array, valueBytesMax: number, out: ScannedPub): 
       if (b[p] !== QUOTE) return false;
       const start = p + 1;
       let q2 = start;
-      while (q2 < n) {
-        const c = b[q2];
-        if (c === QUOTE) break;
-        // An escape is not plain; a raw control character is not JSON at all.
-        if (c === BACKSLASH || c < 0x20) return false;
-        q2++;
-      }
-      if (q2 >= n) return false;
+      // Up to the first byte that is not plain string content (one table load a byte).
+      while (q2 < n && STRING_STOP[b[q2]] === 0) q2++;
+      // The closing quote, or else: an escape (not plain) or a raw control character (not JSON).
+      if (q2 >= n || b[q2] !== QUOTE) return false;
       if (which === SEEN_OP) {
         if (q2 - start !== 3 || b[start] !== 0x70 || b[start + 1] !== 0x75 || b[start + 2] !== 0x62) return false;
       } else if (which === SEEN_TOPIC) {
