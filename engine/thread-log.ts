@@ -29,6 +29,7 @@ import type {
   TopicListener,
 } from './log.ts';
 import { PartitionReader } from './partition-reader.ts';
+import { SegmentGoneError } from './segment-reader.ts';
 import {
   type HostEvent,
   type HostMessage,
@@ -102,7 +103,16 @@ export class ThreadPartition implements LogPartition {
   commit(segmentBase: number, position: number, end: number, first: number, next: number): void {
     const seg = this.reader.commit(segmentBase, position, end, first, next);
     if (this.listeners.size === 0) return;
-    const bytes = seg.view(position, end - position);
+    let bytes: Uint8Array;
+    try {
+      bytes = seg.view(position, end - position);
+    } catch (err) {
+      // Gone before this thread mapped it (retention, a deletion): the listeners are not
+      // told; a live reader then finds a hole at the next commit and reads from disk,
+      // where the start has moved past it (a gap), as on the log thread.
+      if (err instanceof SegmentGoneError) return;
+      throw err;
+    }
     for (const l of this.listeners) {
       try {
         l(bytes, first, next, seg, position);
@@ -137,7 +147,11 @@ export class ThreadLog implements Log {
   private closed = false;
   readonly offsets: OffsetStore;
 
-  private constructor(private readonly port: MessagePort) {
+  private constructor(
+    private readonly port: MessagePort,
+    /** Told of an event this thread could not apply (the others still are). */
+    private readonly onError: (err: unknown) => void,
+  ) {
     this.offsets = {
       fetch: (group: string) => this.ask({ op: 'fetchOffsets', group }) as Promise<CommittedOffset[]>,
       commit: async (group: string, offsets: CommittedOffset[]) => {
@@ -150,8 +164,8 @@ export class ThreadLog implements Log {
   }
 
   /** Resolves once the host's snapshot arrived on `port`. */
-  static connect(port: MessagePort): Promise<ThreadLog> {
-    const log = new ThreadLog(port);
+  static connect(port: MessagePort, onError: (err: unknown) => void = () => {}): Promise<ThreadLog> {
+    const log = new ThreadLog(port, onError);
     return new Promise((resolve) => {
       port.on('message', (m: HostMessage) => {
         if ('snapshot' in m) {
@@ -199,27 +213,34 @@ export class ThreadLog implements Log {
     }
   }
 
+  private applyEvent(e: HostEvent): void {
+    switch (e[0]) {
+      case EVENT_COMMIT:
+        this.byPid.get(e[1])?.commit(e[2], e[3], e[4], e[5], e[6]);
+        break;
+      case EVENT_START:
+        this.byPid.get(e[1])?.reader.setStart(e[2]);
+        break;
+      case EVENT_CREATED:
+        this.removeTopic(e[1].name);
+        this.addTopic(e[1]);
+        this.emit({ type: 'created', topic: e[1].name });
+        break;
+      case EVENT_DELETED:
+        this.removeTopic(e[1]);
+        this.emit({ type: 'deleted', topic: e[1] });
+        break;
+    }
+  }
+
   private apply(seq: number, events: HostEvent[], replies: HostReply[]): void {
     let topicEvents = false;
     for (const e of events) {
-      switch (e[0]) {
-        case EVENT_COMMIT:
-          this.byPid.get(e[1])?.commit(e[2], e[3], e[4], e[5], e[6]);
-          break;
-        case EVENT_START:
-          this.byPid.get(e[1])?.reader.setStart(e[2]);
-          break;
-        case EVENT_CREATED:
-          this.removeTopic(e[1].name);
-          this.addTopic(e[1]);
-          this.emit({ type: 'created', topic: e[1].name });
-          topicEvents = true;
-          break;
-        case EVENT_DELETED:
-          this.removeTopic(e[1]);
-          this.emit({ type: 'deleted', topic: e[1] });
-          topicEvents = true;
-          break;
+      try {
+        this.applyEvent(e);
+        if (e[0] === EVENT_CREATED || e[0] === EVENT_DELETED) topicEvents = true;
+      } catch (err) {
+        this.onError(err);
       }
     }
     // Told at once, not with the next requests: topic admin waits for every thread's ack.

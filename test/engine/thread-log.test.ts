@@ -5,9 +5,12 @@
  * itself is what the log thread wrote — the same bytes, offsets and batches, across
  * segment rolls — whoever appended it; appends are answered after their commit is known
  * there; topics created and deleted on either side are seen on both; retention moves the
- * start there too; offsetForTime agrees.
+ * start there too; offsetForTime agrees; a segment gone before a thread mapped it, or an
+ * event it cannot apply, does not stop it.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import { decodeBatches } from '../../engine/codec/index.ts';
 import { LogHost } from '../../engine/log-host.ts';
@@ -15,6 +18,7 @@ import type { LogManager } from '../../engine/log-manager.ts';
 import type { Log, LogPartition } from '../../engine/log.ts';
 import { OffsetOutOfRangeError } from '../../engine/errors.ts';
 import { ThreadLog } from '../../engine/thread-log.ts';
+import { EVENT_CREATED } from '../../engine/thread-messages.ts';
 import { type Ctx, eventValue, matrix } from './helpers.ts';
 
 /** A log served to a "thread" over a MessageChannel; `mgr` is the log as the log thread's fronts see it. */
@@ -157,4 +161,44 @@ matrix('offsetForTime agrees with the log thread', async (ctx) => {
   const tp = thread.partition('t', 0);
   await until('the hw', () => tp.hw === hp.hw);
   for (const ts of [0, t0, t0 + 5, t0 + 333, t0 + 790, t0 + 791, t0 + 10_000]) assert.equal(tp.offsetForTime(ts), hp.offsetForTime(ts), `time ${ts}`);
+});
+
+matrix('a commit for a segment already gone is not told to listeners; a read there is below the start, as on the log thread', async (ctx) => {
+  const { mgr, log, thread } = await shared(ctx);
+  await log.createTopic('t', { partitions: 1 });
+  const hp = mgr.partition('t', 0);
+  const tp = thread.partition('t', 0);
+  const told: number[] = [];
+  tp.onCommit((_bytes, first) => told.push(first));
+  await hp.append(ctx.batch([{ value: Buffer.from('x') }]));
+  // The commit notice is on its way; this thread has not mapped the segment yet. Remove the
+  // file before it is applied here (as a deletion or retention could).
+  fs.rmSync(hp.segmentSpans()[0].logPath);
+  await until('the thread to see the hw', () => tp.hw === hp.hw);
+  assert.deepEqual(told, [], 'nothing told: the bytes were gone');
+  assert.throws(() => tp.read(0, 1024), OffsetOutOfRangeError);
+  assert.equal(tp.startOffset, hp.hw, 'the start moved past the segment found gone');
+});
+
+test('an event a thread cannot apply is reported; the events after it in the same message are still applied', async () => {
+  const { port1, port2 } = new MessageChannel();
+  const errors: unknown[] = [];
+  const connecting = ThreadLog.connect(port2, (err) => errors.push(err));
+  port1.postMessage({ snapshot: [], seq: 0 });
+  const thread = await connecting;
+  try {
+    const good = { name: 'good', retentionMs: -1, retentionBytes: -1, createdAt: 0, partitions: [{ pid: 2, partition: 0, epoch: 'e', start: 0, hw: 0, dir: '/nonexistent', spans: [] }] };
+    // A created topic whose partitions are not a list: it cannot be applied here.
+    const bad = { name: 'bad', retentionMs: -1, retentionBytes: -1, createdAt: 0, partitions: 7 };
+    const acked = new Promise<{ ack?: number }>((resolve) => port1.once('message', resolve));
+    port1.postMessage({ seq: 1, events: [[EVENT_CREATED, bad], [EVENT_CREATED, good]], replies: [] });
+    assert.equal((await acked).ack, 1, 'the message is acked all the same (topic admin must not wait for ever)');
+    assert.equal(errors.length, 1);
+    assert.ok(thread.hasTopic('good'), 'the next event of the message was applied');
+    assert.ok(!thread.hasTopic('bad'));
+  } finally {
+    await thread.close();
+    port1.close();
+    port2.close();
+  }
 });
