@@ -18,6 +18,7 @@ import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } 
 import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
 import type { Logger } from './logger.ts';
 import { recoverSegment } from './recovery.ts';
+import { activeSegmentExpired, expiredSegmentCount } from './retention.ts';
 import { Segment, parseSegmentFileName } from './segment.ts';
 
 export interface PartitionLogOptions {
@@ -360,33 +361,15 @@ export class PartitionLog implements LogPartition {
   }
 
   /**
-   * Deletes whole old segments past the retention limits; offsets stay as they are. The
-   * active segment is rolled first when it alone is past the time limit.
+   * Deletes whole old segments past the retention limits (retention.ts decides which); offsets
+   * stay as they are. The active segment is rolled first when it alone is past the time limit.
    */
   enforceRetention(now = Date.now()): number {
     // A closed log must not roll (create a file) or delete anything.
     if (this.closed) return 0;
-    let deleted = 0;
-    const deletable = (seg: Segment): boolean => seg !== this.active && seg.readable === seg.size && seg.nextOffset <= this.hwValue;
-    if (this.retentionMs >= 0) {
-      const active = this.active;
-      if (active.size > 0 && active.readable === active.size && now - active.maxTimestamp > this.retentionMs && this.pending.length === 0) {
-        this.roll();
-      }
-      while (this.segments.length > 1 && deletable(this.segments[0]) && now - this.segments[0].maxTimestamp > this.retentionMs) {
-        this.segments.shift()!.delete();
-        deleted++;
-      }
-    }
-    if (this.retentionBytes >= 0) {
-      let total = this.bytes;
-      while (this.segments.length > 1 && deletable(this.segments[0]) && total - this.segments[0].size >= this.retentionBytes) {
-        const seg = this.segments.shift()!;
-        total -= seg.size;
-        seg.delete();
-        deleted++;
-      }
-    }
+    if (activeSegmentExpired(this.active, this, now, this.pending.length > 0)) this.roll();
+    const deleted = expiredSegmentCount(this.segments, this.hwValue, this, now);
+    for (const seg of this.segments.splice(0, deleted)) seg.delete();
     if (deleted > 0) this.logger?.info({ topic: this.topic, partition: this.partition, deleted, start: this.startOffset }, 'retention deleted segments');
     return deleted;
   }
