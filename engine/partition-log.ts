@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from './codec/record-batch.ts';
 import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
-import { type FlushPolicy, GroupCommit } from './flush.ts';
+import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
 import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } from './limits.ts';
 import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
 import type { Logger } from './logger.ts';
@@ -37,29 +37,14 @@ export interface SegmentReadResult extends ReadResult {
   segment: Segment;
 }
 
-interface Pending {
-  segment: Segment;
-  /** Where the batch starts and ends in `segment`. */
-  start: number;
-  end: number;
-  nextOffset: number;
-  bytes: Uint8Array;
-  firstOffset: number;
-  result: AppendResult;
-  /** Under `flush: always`: settles the append once its sync succeeded or failed. */
-  resolve?: (r: AppendResult) => void;
-  reject?: (err: Error) => void;
-}
+type Pending = PendingAppend<Segment>;
 
 export class PartitionLog implements LogPartition {
   private segments: Segment[] = [];
   private nextOffsetValue = 0;
   private hwValue = 0;
-  private readonly pending: Pending[] = [];
-  private readonly dirty = new Set<Segment>();
   private readonly listeners = new Set<CommitListener>();
-  private readonly groupCommit: GroupCommit;
-  private intervalTimer: NodeJS.Timeout | null = null;
+  private readonly flusher: Flusher<Segment>;
   private closed = false;
   readonly segmentBytes: number;
   readonly segmentMs: number;
@@ -81,13 +66,15 @@ export class PartitionLog implements LogPartition {
     this.retentionMs = opts.retentionMs ?? -1;
     this.flush = opts.flush ?? 'always';
     this.logger = opts.logger;
-    this.groupCommit = new GroupCommit(() => this.syncDirty());
-    if (this.flush === 'interval') {
-      this.intervalTimer = setInterval(() => {
-        if (this.dirty.size > 0) this.groupCommit.sync().catch((err) => this.logger?.error({ err, topic, partition }, 'interval fsync failed'));
-      }, opts.flushMs ?? flushMsDefault);
-      this.intervalTimer.unref();
-    }
+    const target: FlushTarget<Segment> = {
+      commit: (e) => this.commit(e),
+      rollBack: (first, batches, failure) => this.rollBack(first, batches, failure),
+      syncFailure,
+    };
+    this.flusher = new Flusher(this.flush, target, {
+      flushMs: opts.flushMs ?? flushMsDefault,
+      onIntervalError: (err) => this.logger?.error({ err, topic, partition }, 'interval fsync failed'),
+    });
   }
 
   /** Opens the partition directory, recovering the newest segment (creates it when absent). */
@@ -180,15 +167,7 @@ export class PartitionLog implements LogPartition {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.flush !== 'always') return Promise.resolve(entry.result);
-    // Settled by syncDirty: committed after its sync, or rejected when a sync failed and
-    // the tail was cut. The group commit's own promise says nothing about this entry.
-    const settled = new Promise<AppendResult>((resolve, reject) => {
-      entry.resolve = resolve;
-      entry.reject = reject;
-    });
-    this.groupCommit.sync().catch(() => {});
-    return settled;
+    return this.flusher.add(entry);
   }
 
   private assertOpen(): void {
@@ -208,17 +187,10 @@ export class PartitionLog implements LogPartition {
     const start = seg.append(batch, h);
     this.nextOffsetValue = baseOffset + h.recordCount;
     const result = { baseOffset, lastOffset: baseOffset + h.recordCount - 1, recordCount: h.recordCount };
-    const entry: Pending = { segment: seg, start, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset, result };
-    if (this.flush === 'always') {
-      this.pending.push(entry);
-      this.dirty.add(seg);
-    } else {
-      if (this.flush === 'interval') this.dirty.add(seg);
-      this.commit(entry);
-    }
-    return entry;
+    return { segment: seg, start, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset, result };
   }
 
+  /** Shows a written batch to readers. */
   private commit(e: Pending): void {
     e.segment.readable = e.end;
     this.hwValue = e.nextOffset;
@@ -231,48 +203,24 @@ export class PartitionLog implements LogPartition {
     }
   }
 
-  private async syncDirty(): Promise<void> {
-    const upTo = this.pending.length;
-    const segs = [...this.dirty];
-    this.dirty.clear();
-    try {
-      await Promise.all(segs.map((s) => s.sync()));
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const failure = new UnavailableError(`fsync failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'FSYNC_FAILED');
-      this.rollBackPending(failure);
-      throw failure;
-    }
-    for (const e of this.pending.splice(0, upTo)) {
-      this.commit(e);
-      e.resolve?.(e.result);
-    }
-  }
-
   /**
-   * After a failed fsync nothing unsynced can be trusted to be on disk (Linux may already have
-   * dropped the dirty pages), and nobody has seen it: cut the log back to the first pending
-   * batch, so that what follows is written again at the same offsets, and reject every
-   * pending append. Segments rolled since then held only pending batches and go too.
+   * After a failed fsync, cuts the log back to the first pending batch, so that
+   * what follows is written again at the same offsets. Segments rolled since then held only
+   * pending batches and go too.
    */
-  private rollBackPending(failure: Error): void {
-    const dropped = this.pending.splice(0);
-    if (dropped.length === 0) return;
-    const first = dropped[0];
-    this.logger?.error({ topic: this.topic, partition: this.partition, from: first.firstOffset, batches: dropped.length, err: failure }, 'fsync failed: cutting the unsynced tail');
+  private rollBack(first: Pending, batches: number, failure: Error): void {
+    this.logger?.error({ topic: this.topic, partition: this.partition, from: first.firstOffset, batches, err: failure }, 'fsync failed: cutting the unsynced tail');
     while (this.segments.length > 1 && this.active !== first.segment) this.segments.pop()!.delete();
     try {
       first.segment.truncateFile(first.start);
       recoverSegment(first.segment);
       first.segment.readable = Math.min(first.segment.readable, first.segment.size);
-      this.dirty.clear();
       this.nextOffsetValue = first.firstOffset;
     } catch (err) {
       // Cannot even cut the tail: refuse further writes until the partition is reopened.
       this.closed = true;
       this.logger?.error({ err, topic: this.topic, partition: this.partition }, 'cannot cut the unsynced tail; the partition is closed');
     }
-    for (const e of dropped) e.reject?.(failure);
   }
 
   private maybeRoll(incoming: number, timestamp: number): void {
@@ -295,7 +243,7 @@ export class PartitionLog implements LogPartition {
       const e = err as NodeJS.ErrnoException;
       throw new UnavailableError(`cannot create segment: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
     }
-    if (this.flush !== 'always') this.dirty.add(old);
+    if (this.flush !== 'always') this.flusher.markDirty(old);
     this.segments.push(seg);
   }
 
@@ -367,7 +315,7 @@ export class PartitionLog implements LogPartition {
   enforceRetention(now = Date.now()): number {
     // A closed log must not roll (create a file) or delete anything.
     if (this.closed) return 0;
-    if (activeSegmentExpired(this.active, this, now, this.pending.length > 0)) this.roll();
+    if (activeSegmentExpired(this.active, this, now, this.flusher.pendingCount > 0)) this.roll();
     const deleted = expiredSegmentCount(this.segments, this.hwValue, this, now);
     for (const seg of this.segments.splice(0, deleted)) seg.delete();
     if (deleted > 0) this.logger?.info({ topic: this.topic, partition: this.partition, deleted, start: this.startOffset }, 'retention deleted segments');
@@ -377,12 +325,12 @@ export class PartitionLog implements LogPartition {
   /** Waits for pending syncs, syncs everything, closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flush === 'always' && this.pending.length > 0) await this.groupCommit.sync().catch(() => {});
+    await this.flusher.drain();
     this.closed = true;
-    if (this.intervalTimer) clearInterval(this.intervalTimer);
+    this.flusher.stop();
     for (const s of this.segments) {
       try {
-        if (this.flush !== 'never' || this.dirty.has(s)) s.syncNow();
+        if (this.flush !== 'never' || this.flusher.isDirty(s)) s.syncNow();
       } catch (err) {
         this.logger?.error({ err, topic: this.topic, partition: this.partition }, 'fsync at close failed');
       }
@@ -394,11 +342,17 @@ export class PartitionLog implements LogPartition {
   /** Closes and removes the partition's directory. */
   async destroy(): Promise<void> {
     this.closed = true;
-    if (this.intervalTimer) clearInterval(this.intervalTimer);
+    this.flusher.stop();
     for (const s of this.segments) s.close();
     this.listeners.clear();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** How a failed fsync reads to the appends that waited on it. */
+function syncFailure(err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  return new UnavailableError(`fsync failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'FSYNC_FAILED');
 }
 
 export function syncDir(dir: string): void {
