@@ -10,16 +10,15 @@
  * Readers get Buffers that are views of the mmap'd segment, bounded by what is readable.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from './codec/record-batch.ts';
 import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
 import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } from './limits.ts';
 import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
 import type { Logger } from './logger.ts';
-import { recoverSegment } from './recovery.ts';
+import { loadSegments, recoverSegment } from './recovery.ts';
 import { activeSegmentExpired, expiredSegmentCount } from './retention.ts';
-import { Segment, parseSegmentFileName } from './segment.ts';
+import { Segment } from './segment.ts';
 
 export interface PartitionLogOptions {
   segmentBytes?: number;
@@ -77,39 +76,11 @@ export class PartitionLog implements LogPartition {
     });
   }
 
-  /** Opens the partition directory, recovering the newest segment (creates it when absent). */
+  /** Opens the partition directory; recovery.ts decides which segments to trust and which to walk (creates one when none). */
   static open(dir: string, topic: string, partition: number, epoch: string, opts: PartitionLogOptions = {}): PartitionLog {
     fs.mkdirSync(dir, { recursive: true });
     const log = new PartitionLog(dir, topic, partition, epoch, opts);
-    const names = fs.readdirSync(dir);
-    const bases = names.map(parseSegmentFileName).filter((b): b is number => b !== null).sort((a, b) => a - b);
-    // Index files whose log is gone are leftovers of a deletion cut short.
-    for (const n of names) {
-      const m = /^(\d{20})\.(index|timeindex)$/.exec(n);
-      if (m && !bases.includes(Number(m[1]))) fs.rmSync(path.join(dir, n), { force: true });
-    }
-    const mapHint = log.mapBytesHint();
-    if (bases.length === 0) bases.push(0);
-    for (let i = 0; i < bases.length; i++) {
-      const seg = Segment.open(dir, bases[i], mapHint);
-      const newest = i === bases.length - 1;
-      // The newest segment may hold a torn tail: walk it whole. Older ones were synced at
-      // roll; trust their indexes when sane and walk only past the last entry.
-      const trusted =
-        !newest &&
-        seg.offsetIndex.isSane(seg.size) &&
-        seg.loadTail() &&
-        seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset) &&
-        seg.timeIndexMatches();
-      if (!trusted) {
-        const report = recoverSegment(seg);
-        if (report.truncatedBytes > 0) {
-          log.logger?.warn({ topic, partition, ...report }, 'recovery cut a damaged or torn segment tail');
-        }
-      }
-      seg.readable = seg.size;
-      log.segments.push(seg);
-    }
+    log.segments = loadSegments(dir, log.mapBytesHint(), { topic, partition, logger: log.logger });
     const active = log.active;
     log.nextOffsetValue = Math.max(active.nextOffset, active.baseOffset);
     log.hwValue = log.nextOffsetValue;
