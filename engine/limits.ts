@@ -12,3 +12,16 @@ export const batchBytesMax = 64 * 1024 * 1024;
 export const partitionsMax = 1024;
 export const topicNameLengthMax = 249;
 export const flushMsDefault = 100;
+
+// What a producer may send (engine/produce-validation.ts); the server's flags override them.
+/** Key + value + headers of one record (--max-record-bytes). */
+export const recordBytesDefault = 1024 * 1024;
+/** Headers on one record (--max-record-headers). */
+export const recordHeadersDefault = 128;
+/**
+ * A batch's records once decompressed (--max-batch-decoded-bytes). LZ4 can expand a block
+ * ~255 times: this, not the frame size, bounds what validating or reading a batch costs.
+ */
+export const batchDecodedBytesDefault = 16 * 1024 * 1024;
+/** How far a record timestamp may run ahead of the server's clock (--max-timestamp-ahead-ms): 1 hour. */
+export const timestampAheadMsDefault = 3600 * 1000;

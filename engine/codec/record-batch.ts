@@ -296,17 +296,6 @@ export function checkBatch(buf: Uint8Array, pos: number, end = buf.length, maxBy
   return h;
 }
 
-/**
- * The full check for a batch a producer sent: `checkBatch`, then every record decoded
- * (lengths, varints, offset deltas 0..n-1, count). Returns the header.
- */
-export function validateBatch(buf: Uint8Array, pos = 0, end = buf.length, maxBytes = 0x7fffffff): BatchHeader {
-  const h = checkBatch(buf, pos, end, maxBytes);
-  if (pos + h.size !== end) throw new CorruptBatchError('bytes after the batch', 'TRAILING_BYTES');
-  forEachRecord(buf, pos, h, () => {});
-  return h;
-}
-
 /** Decodes every record of the (already checked) batch at `pos`. */
 export function decodeBatchRecords(buf: Uint8Array, pos = 0, h: BatchHeader = readBatchHeader(buf, pos)): StoredRecord[] {
   const out: StoredRecord[] = [];
