@@ -25,3 +25,5 @@ export const recordHeadersDefault = 128;
 export const batchDecodedBytesDefault = 16 * 1024 * 1024;
 /** How far a record timestamp may run ahead of the server's clock (--max-timestamp-ahead-ms): 1 hour. */
 export const timestampAheadMsDefault = 3600 * 1000;
+/** Topics one data directory holds at once (--max-topics). */
+export const topicsDefault = 10_000;

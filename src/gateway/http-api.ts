@@ -182,7 +182,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           assertTopicName(topic);
           // Everything is checked before anything is queued: a refused request stores nothing.
           const records = r.data.records.map((rec) => {
-            const p = toProducerRecord(rec, ctx.limits.recordBytesMax);
+            const p = toProducerRecord(rec, ctx.limits);
             if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
             return p;
           });
