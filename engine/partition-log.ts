@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from './codec/record-batch.ts';
 import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
-import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } from './limits.ts';
+import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
 import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
 import type { Logger } from './logger.ts';
 import { loadSegments, recoverSegment } from './recovery.ts';
@@ -28,7 +28,14 @@ export interface PartitionLogOptions {
   retentionMs?: number;
   flush?: FlushPolicy;
   flushMs?: number;
+  /**
+   * How far a record timestamp may be ahead of the server's clock (validated at produce);
+   * retention judges a segment by its newest timestamp, capped at its last append plus this.
+   */
+  timestampAheadMs?: number;
   logger?: Logger;
+  /** The server's clock, in ms (tests pass their own). */
+  clock?: () => number;
 }
 
 /** A read of the local engine: the segment is the engine's own. */
@@ -50,7 +57,9 @@ export class PartitionLog implements LogPartition {
   retentionBytes: number;
   retentionMs: number;
   readonly flush: FlushPolicy;
+  readonly timestampAheadMs: number;
   private readonly logger: Logger | undefined;
+  private readonly clock: () => number;
 
   private constructor(
     readonly dir: string,
@@ -64,7 +73,9 @@ export class PartitionLog implements LogPartition {
     this.retentionBytes = opts.retentionBytes ?? -1;
     this.retentionMs = opts.retentionMs ?? -1;
     this.flush = opts.flush ?? 'always';
+    this.timestampAheadMs = opts.timestampAheadMs ?? timestampAheadMsDefault;
     this.logger = opts.logger;
+    this.clock = opts.clock ?? Date.now;
     const target: FlushTarget<Segment> = {
       commit: (e) => this.commit(e),
       rollBack: (first, batches, failure) => this.rollBack(first, batches, failure),
@@ -153,9 +164,10 @@ export class PartitionLog implements LogPartition {
     const baseOffset = this.nextOffsetValue;
     setBaseOffset(batch, 0, baseOffset);
     h.baseOffset = baseOffset;
-    this.maybeRoll(batch.length, h.baseTimestamp);
+    const now = this.clock();
+    this.maybeRoll(batch.length, now);
     const seg = this.active;
-    const start = seg.append(batch, h);
+    const start = seg.append(batch, h, now);
     this.nextOffsetValue = baseOffset + h.recordCount;
     const result = { baseOffset, lastOffset: baseOffset + h.recordCount - 1, recordCount: h.recordCount };
     return { segment: seg, start, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset, result };
@@ -194,11 +206,12 @@ export class PartitionLog implements LogPartition {
     }
   }
 
-  private maybeRoll(incoming: number, timestamp: number): void {
+  /** Rolls when the batch would not fit, or when the active segment is older than segmentMs by the server's clock. */
+  private maybeRoll(incoming: number, now: number): void {
     const seg = this.active;
     if (seg.size === 0) return;
     const full = seg.size + incoming > this.segmentBytes;
-    const old = timestamp - seg.firstTimestamp > this.segmentMs;
+    const old = now - seg.rollStartMs > this.segmentMs;
     if (full || old) this.roll();
   }
 
@@ -283,7 +296,7 @@ export class PartitionLog implements LogPartition {
    * Deletes whole old segments past the retention limits (retention.ts decides which); offsets
    * stay as they are. The active segment is rolled first when it alone is past the time limit.
    */
-  enforceRetention(now = Date.now()): number {
+  enforceRetention(now = this.clock()): number {
     // A closed log must not roll (create a file) or delete anything.
     if (this.closed) return 0;
     if (activeSegmentExpired(this.active, this, now, this.flusher.pendingCount > 0)) this.roll();

@@ -5,7 +5,8 @@
  * batch in half. Offsets are not touched: the log start moves, the offsets after it stay.
  *
  * Two limits, either or both (-1 turns one off):
- * - time: a segment goes once its newest record is older than `retentionMs`. The active
+ * - time: a segment goes once its newest record is older than `retentionMs` (see
+ *   `segmentTime` for a timestamp too far in the future). The active
  *   segment is rolled first when it alone is past the limit, so that an idle partition's
  *   last segment can go too (on the next pass);
  * - bytes: the oldest segments go while what is left stays at or above `retentionBytes`.
@@ -18,6 +19,8 @@ export interface RetentionSettings {
   /** -1 keeps everything. */
   retentionMs: number;
   retentionBytes: number;
+  /** How far a record timestamp may be ahead of the server's clock (see `segmentTime`). */
+  timestampAheadMs: number;
 }
 
 /** What retention needs to know about a segment. */
@@ -30,6 +33,19 @@ export interface RetainedSegment {
   readonly nextOffset: number;
   /** Largest record timestamp it holds, -Infinity when empty. */
   readonly maxTimestamp: number;
+  /** Server time of its last append. */
+  readonly lastAppendMs: number;
+}
+
+/**
+ * The time retention judges a segment by: its newest record's timestamp, but never later
+ * than its last append plus the tolerance producers get. Records are refused further ahead
+ * than that, so for what was validated this is the newest timestamp itself; a timestamp
+ * written before that check (the year 2100, say) would otherwise keep the segment, and
+ * every segment after it, for ever.
+ */
+export function segmentTime(seg: RetainedSegment, settings: RetentionSettings): number {
+  return Math.min(seg.maxTimestamp, seg.lastAppendMs + settings.timestampAheadMs);
 }
 
 /**
@@ -38,7 +54,7 @@ export interface RetainedSegment {
  */
 export function activeSegmentExpired(active: RetainedSegment, settings: RetentionSettings, now: number, appendsPending: boolean): boolean {
   if (settings.retentionMs < 0 || appendsPending) return false;
-  return active.size > 0 && active.readable === active.size && now - active.maxTimestamp > settings.retentionMs;
+  return active.size > 0 && active.readable === active.size && now - segmentTime(active, settings) > settings.retentionMs;
 }
 
 /**
@@ -51,7 +67,7 @@ export function expiredSegmentCount(segments: readonly RetainedSegment[], hw: nu
   const deletable = (i: number): boolean => i < last && segments[i].readable === segments[i].size && segments[i].nextOffset <= hw;
   let n = 0;
   if (settings.retentionMs >= 0) {
-    while (deletable(n) && now - segments[n].maxTimestamp > settings.retentionMs) n++;
+    while (deletable(n) && now - segmentTime(segments[n], settings) > settings.retentionMs) n++;
   }
   if (settings.retentionBytes >= 0) {
     let total = 0;

@@ -48,8 +48,15 @@ export class Segment {
   nextOffset: number;
   /** Largest record timestamp in the segment, -Infinity when empty. */
   maxTimestamp = -Infinity;
-  /** Timestamp of the first batch (for roll by age), or the creation time when empty. */
-  firstTimestamp: number;
+  /**
+   * Server time of the first append, from which the segment's age (for roll by segmentMs)
+   * counts. Never a record timestamp: a producer that dates each batch a day after the last
+   * would otherwise roll a segment (three files) per batch. For a segment found on disk it
+   * is the file's creation time when the file system reports one, else its last change.
+   */
+  rollStartMs: number;
+  /** Server time of the last append (for a segment found on disk: the file's last change). */
+  lastAppendMs: number;
   readonly offsetIndex: OffsetIndex;
   readonly timeIndex: TimeIndex;
   private bytesSinceIndexEntry = 0;
@@ -68,7 +75,7 @@ export class Segment {
   ) {
     this.fd = fd;
     this.nextOffset = baseOffset;
-    this.firstTimestamp = Date.now();
+    this.rollStartMs = this.lastAppendMs = Date.now();
     this.offsetIndex = OffsetIndex.open(path.join(dir, segmentFileName(baseOffset, 'index')));
     this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
   }
@@ -87,7 +94,14 @@ export class Segment {
     const file = path.join(dir, segmentFileName(baseOffset, 'log'));
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     const seg = new Segment(dir, baseOffset, fd, mapBytesHint);
-    seg.size = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    seg.size = st.size;
+    if (st.size > 0) {
+      const now = Date.now();
+      seg.lastAppendMs = Math.min(st.mtimeMs, now);
+      // birthtime is 0 (or the ctime) where the file system keeps none; never after mtime.
+      seg.rollStartMs = st.birthtimeMs > 0 ? Math.min(st.birthtimeMs, seg.lastAppendMs) : seg.lastAppendMs;
+    }
     return seg;
   }
 
@@ -144,11 +158,12 @@ export class Segment {
   }
 
   /**
-   * Appends a whole batch (its baseOffset already assigned) and indexes it. On a failed
+   * Appends a whole batch (its baseOffset already assigned) and indexes it; `now` is the
+   * server's time, for the segment's age. On a failed
    * write (disk full) the file is cut back to where it was and UnavailableError thrown:
    * the segment is exactly as before.
    */
-  append(batch: Uint8Array, h: BatchHeader): number {
+  append(batch: Uint8Array, h: BatchHeader, now: number): number {
     const position = this.size;
     let done = 0;
     try {
@@ -164,12 +179,13 @@ export class Segment {
     }
     this.indexBatch(position, h);
     this.size = position + batch.length;
+    if (position === 0) this.rollStartMs = now;
+    this.lastAppendMs = now;
     return position;
   }
 
   /** Index bookkeeping for the batch at `position`, in append order. */
   indexBatch(position: number, h: BatchHeader): void {
-    if (position === 0) this.firstTimestamp = h.baseTimestamp;
     if (this.bytesSinceIndexEntry >= indexIntervalBytes) {
       const rel = h.baseOffset - this.baseOffset;
       this.offsetIndex.append(rel, position);
@@ -212,10 +228,7 @@ export class Segment {
     let expected = this.baseOffset + (last ? last.relativeOffset : 0);
     this.maxTimestamp = this.timeIndex.maxTimestamp();
     this.bytesSinceIndexEntry = 0;
-    if (fileBytes > 0) {
-      if (fileBytes < BATCH_HEADER_BYTES) return false;
-      this.firstTimestamp = this.headerAt(0).baseTimestamp;
-    }
+    if (fileBytes > 0 && fileBytes < BATCH_HEADER_BYTES) return false;
     while (pos < fileBytes) {
       const size = batchSizeAt(this.view(pos, Math.min(12, fileBytes - pos)), 0);
       if (size < BATCH_HEADER_BYTES || pos + size > fileBytes) return false;
