@@ -42,6 +42,7 @@ export const ERROR_REASONS = {
     'TOPIC_EXISTS',
     'ALREADY_SUBSCRIBED',
     'TOO_MANY_SUBSCRIPTIONS',
+    'TOO_MANY_TOPICS',
     'BAD_FRAME',
     'BAD_CONFIG',
     // record batches
@@ -95,6 +96,7 @@ export const ERROR_REASONS = {
     'DISK_FULL',
     'IO_ERROR',
     'FSYNC_FAILED',
+    'TOO_MANY_OPEN_FILES',
     // sendfile(2) transfers
     'SENDFILE_ARGUMENT',
     'SENDFILE_ABORTED',

@@ -27,3 +27,13 @@ export const batchDecodedBytesDefault = 16 * 1024 * 1024;
 export const timestampAheadMsDefault = 3600 * 1000;
 /** Topics one data directory holds at once (--max-topics). */
 export const topicsDefault = 10_000;
+
+// File descriptors (engine/fd-reserve.ts).
+/** Descriptors one segment holds open: its log and its two indexes. */
+export const segmentFds = 3;
+/** The share of RLIMIT_NOFILE the engine leaves to connections and everything else. */
+export const fdReservePercent = 25;
+/** ... and never fewer than this many. */
+export const fdReserveMin = 64;
+/** Where open descriptors can only be counted by a readdir (Linux < 6.2), a count is reused this long. */
+export const fdCountMaxAgeMs = 1000;

@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from './codec/record-batch.ts';
 import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
-import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
+import { type FdReserve, isFdExhaustion } from './fd-reserve.ts';
+import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentFds, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
 import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
 import type { Logger } from './logger.ts';
 import { loadSegments, recoverSegment } from './recovery.ts';
@@ -36,6 +37,8 @@ export interface PartitionLogOptions {
   logger?: Logger;
   /** The server's clock, in ms (tests pass their own). */
   clock?: () => number;
+  /** The process's file descriptor reserve: a new segment is refused below it. */
+  fds?: FdReserve;
 }
 
 /** A read of the local engine: the segment is the engine's own. */
@@ -60,6 +63,9 @@ export class PartitionLog implements LogPartition {
   readonly timestampAheadMs: number;
   private readonly logger: Logger | undefined;
   private readonly clock: () => number;
+  private readonly fds: FdReserve | undefined;
+  /** When a roll was last put off for want of descriptors (logged once a minute at most). */
+  private rollDeferredLoggedAt = -Infinity;
 
   private constructor(
     readonly dir: string,
@@ -76,6 +82,7 @@ export class PartitionLog implements LogPartition {
     this.timestampAheadMs = opts.timestampAheadMs ?? timestampAheadMsDefault;
     this.logger = opts.logger;
     this.clock = opts.clock ?? Date.now;
+    this.fds = opts.fds;
     const target: FlushTarget<Segment> = {
       commit: (e) => this.commit(e),
       rollBack: (first, batches, failure) => this.rollBack(first, batches, failure),
@@ -91,7 +98,12 @@ export class PartitionLog implements LogPartition {
   static open(dir: string, topic: string, partition: number, epoch: string, opts: PartitionLogOptions = {}): PartitionLog {
     fs.mkdirSync(dir, { recursive: true });
     const log = new PartitionLog(dir, topic, partition, epoch, opts);
-    log.segments = loadSegments(dir, log.mapBytesHint(), { topic, partition, logger: log.logger });
+    try {
+      log.segments = loadSegments(dir, log.mapBytesHint(), { topic, partition, logger: log.logger });
+    } catch (err) {
+      log.flusher.stop();
+      throw err;
+    }
     const active = log.active;
     log.nextOffsetValue = Math.max(active.nextOffset, active.baseOffset);
     log.hwValue = log.nextOffsetValue;
@@ -206,26 +218,49 @@ export class PartitionLog implements LogPartition {
     }
   }
 
-  /** Rolls when the batch would not fit, or when the active segment is older than segmentMs by the server's clock. */
+  /**
+   * Rolls when the batch would not fit (it must), or when the active segment is older than
+   * segmentMs by the server's clock (it may: short of descriptors, the segment grows on).
+   */
   private maybeRoll(incoming: number, now: number): void {
     const seg = this.active;
     if (seg.size === 0) return;
-    const full = seg.size + incoming > this.segmentBytes;
-    const old = now - seg.rollStartMs > this.segmentMs;
-    if (full || old) this.roll();
+    if (seg.size + incoming > this.segmentBytes) this.roll();
+    else if (now - seg.rollStartMs > this.segmentMs) this.rollIfRoom('segmentMs');
   }
 
-  /** Starts a new active segment at the log end; the old one is synced by the next commit. */
+  /** A roll that can wait (by age, for retention): put off while the descriptor reserve is reached. */
+  private rollIfRoom(why: string): void {
+    if (this.fds && !this.fds.hasRoomFor(segmentFds)) {
+      const now = this.clock();
+      if (now - this.rollDeferredLoggedAt >= 60_000) {
+        this.rollDeferredLoggedAt = now;
+        this.logger?.warn({ topic: this.topic, partition: this.partition, why, limit: this.fds.limit, reserve: this.fds.reserve }, 'segment roll put off: the file descriptor reserve is reached');
+      }
+      return;
+    }
+    this.roll();
+  }
+
+  /**
+   * Starts a new active segment at the log end; the old one is synced by the next commit.
+   * UNAVAILABLE (TOO_MANY_OPEN_FILES) when its three descriptors would eat into the reserve.
+   */
   roll(): void {
     const old = this.active;
     if (old.size === 0) return;
+    this.fds?.assertRoomFor(segmentFds, `create a segment of ${this.topic}-${this.partition}`);
     let seg: Segment;
     try {
       seg = Segment.open(this.dir, this.nextOffsetValue, this.mapBytesHint());
+    } catch (err) {
+      throw storageError(err, 'cannot create a segment');
+    }
+    try {
       syncDir(this.dir);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new UnavailableError(`cannot create segment: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+      seg.delete();
+      throw storageError(err, 'cannot create a segment');
     }
     if (this.flush !== 'always') this.flusher.markDirty(old);
     this.segments.push(seg);
@@ -299,7 +334,7 @@ export class PartitionLog implements LogPartition {
   enforceRetention(now = this.clock()): number {
     // A closed log must not roll (create a file) or delete anything.
     if (this.closed) return 0;
-    if (activeSegmentExpired(this.active, this, now, this.flusher.pendingCount > 0)) this.roll();
+    if (activeSegmentExpired(this.active, this, now, this.flusher.pendingCount > 0)) this.rollIfRoom('retentionMs');
     const deleted = expiredSegmentCount(this.segments, this.hwValue, this, now);
     for (const seg of this.segments.splice(0, deleted)) seg.delete();
     if (deleted > 0) this.logger?.info({ topic: this.topic, partition: this.partition, deleted, start: this.startOffset }, 'retention deleted segments');
@@ -325,12 +360,25 @@ export class PartitionLog implements LogPartition {
 
   /** Closes and removes the partition's directory. */
   async destroy(): Promise<void> {
+    this.release();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Closes the files without syncing or waiting (a failed open or create gives them back). */
+  release(): void {
     this.closed = true;
     this.flusher.stop();
     for (const s of this.segments) s.close();
     this.listeners.clear();
-    fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A failed file operation of the log as the wire sees it: UNAVAILABLE, with why. */
+export function storageError(err: unknown, what: string): UnavailableError {
+  if (err instanceof UnavailableError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const reason = isFdExhaustion(err) ? 'TOO_MANY_OPEN_FILES' : e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR';
+  return new UnavailableError(`${what}: ${e.code ?? e.message}`, reason);
 }
 
 /** How a failed fsync reads to the appends that waited on it. */

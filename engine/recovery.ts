@@ -42,16 +42,22 @@ export function loadSegments(dir: string, mapBytesHint: number, ctx: LoadContext
   }
   if (bases.length === 0) bases.push(0);
   const segments: Segment[] = [];
-  for (let i = 0; i < bases.length; i++) {
-    const seg = Segment.open(dir, bases[i], mapBytesHint);
-    if (!(i < bases.length - 1 && indexesTrusted(seg))) {
-      const report = recoverSegment(seg);
-      if (report.truncatedBytes > 0) {
-        ctx.logger?.warn({ topic: ctx.topic, partition: ctx.partition, ...report }, 'recovery cut a damaged or torn segment tail');
+  try {
+    for (let i = 0; i < bases.length; i++) {
+      const seg = Segment.open(dir, bases[i], mapBytesHint);
+      segments.push(seg);
+      if (!(i < bases.length - 1 && indexesTrusted(seg))) {
+        const report = recoverSegment(seg);
+        if (report.truncatedBytes > 0) {
+          ctx.logger?.warn({ topic: ctx.topic, partition: ctx.partition, ...report }, 'recovery cut a damaged or torn segment tail');
+        }
       }
+      seg.readable = seg.size;
     }
-    seg.readable = seg.size;
-    segments.push(seg);
+  } catch (err) {
+    // Out of descriptors, or an I/O error: give back what was opened before failing.
+    for (const seg of segments) seg.close();
+    throw err;
   }
   return segments;
 }

@@ -77,7 +77,12 @@ export class Segment {
     this.nextOffset = baseOffset;
     this.rollStartMs = this.lastAppendMs = Date.now();
     this.offsetIndex = OffsetIndex.open(path.join(dir, segmentFileName(baseOffset, 'index')));
-    this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+    try {
+      this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+    } catch (err) {
+      this.offsetIndex.close();
+      throw err;
+    }
   }
 
   get logPath(): string {
@@ -89,11 +94,21 @@ export class Segment {
     return this.fd;
   }
 
-  /** Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after. */
+  /**
+   * Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after.
+   * Holds three descriptors (log, index, time index); when one cannot be opened (EMFILE),
+   * those already opened are closed again before the error is thrown.
+   */
   static open(dir: string, baseOffset: number, mapBytesHint: number): Segment {
     const file = path.join(dir, segmentFileName(baseOffset, 'log'));
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    const seg = new Segment(dir, baseOffset, fd, mapBytesHint);
+    let seg: Segment;
+    try {
+      seg = new Segment(dir, baseOffset, fd, mapBytesHint);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
     const st = fs.fstatSync(fd);
     seg.size = st.size;
     if (st.size > 0) {
