@@ -96,6 +96,7 @@ export const ERROR_REASONS = {
     'DISK_FULL',
     'IO_ERROR',
     'FSYNC_FAILED',
+    'CORRUPT_STORED_BATCH',
     'TOO_MANY_OPEN_FILES',
     // sendfile(2) transfers
     'SENDFILE_ARGUMENT',

@@ -10,6 +10,8 @@ export const segmentMsDefault = 7 * 24 * 3600 * 1000;
 /** A single batch larger than this is refused before it touches the log. */
 export const batchBytesMax = 64 * 1024 * 1024;
 export const partitionsMax = 1024;
+/** Disjoint checked byte ranges a segment remembers (engine/segment.ts); past it, it forgets. */
+export const verifiedRangesMax = 64;
 export const topicNameLengthMax = 249;
 export const flushMsDefault = 100;
 

@@ -10,8 +10,9 @@
  * Readers get Buffers that are views of the mmap'd segment, bounded by what is readable.
  */
 import fs from 'node:fs';
-import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from './codec/record-batch.ts';
-import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
+import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
+import { NO_RECORD_LIMITS, scanBatchRecords } from './codec/record-scan.ts';
+import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
 import { type FdReserve, isFdExhaustion } from './fd-reserve.ts';
 import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentFds, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
@@ -282,21 +283,31 @@ export class PartitionLog implements LogPartition {
     let i = this.segmentIndexFor(offset);
     for (; i < this.segments.length; i++) {
       const seg = this.segments[i];
-      const start = seg.positionOf(offset);
-      if (start >= seg.readable) continue;
-      let end = start;
-      let next = offset;
-      while (end < seg.readable) {
-        const size = seg.batchSizeAt(end);
-        if (end > start && end + size - start > maxBytes) break;
-        next = seg.batchNextOffsetAt(end);
-        end += size;
+      try {
+        const start = seg.positionOf(offset);
+        if (start >= seg.readable) continue;
+        const { end, nextOffset } = seg.checkedRun(start, maxBytes);
+        const bytes = seg.view(start, end - start);
+        const firstOffset = seg.batchBaseOffsetAt(start);
+        const result: SegmentReadResult = { bytes, segment: seg, position: start, firstOffset, nextOffset };
+        // Segments are contiguous unless one was lost to damage (found at open): say so.
+        if (seg.baseOffset > offset) result.gap = { from: offset, to: seg.baseOffset };
+        return result;
+      } catch (err) {
+        throw this.damaged(err, seg, offset);
       }
-      const bytes = seg.view(start, end - start);
-      const firstOffset = seg.batchBaseOffsetAt(start);
-      return { bytes, segment: seg, position: start, firstOffset, nextOffset: next };
     }
     return null;
+  }
+
+  /**
+   * A stored batch that fails its checks is the server's fault, never the reader's request:
+   * UNAVAILABLE (CORRUPT_STORED_BATCH), logged with where it lies.
+   */
+  private damaged(err: unknown, seg: Segment, offset: number): unknown {
+    if (!(err instanceof CorruptBatchError)) return err;
+    this.logger?.error({ topic: this.topic, partition: this.partition, segment: seg.logPath, offset, reason: err.reason, err }, 'a stored batch is damaged: reads from it fail until the segment is repaired or set aside');
+    return new UnavailableError(`partition ${this.topic}-${this.partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
   }
 
   private segmentIndexFor(offset: number): number {
@@ -315,13 +326,26 @@ export class PartitionLog implements LogPartition {
     this.assertOpen();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
-      let pos = seg.positionForTime(timestamp);
-      while (pos < seg.readable) {
-        const h = seg.headerAt(pos);
-        if (h.maxTimestamp >= timestamp) {
-          for (const r of decodeBatchRecords(seg.view(pos, h.size), 0)) if (r.timestamp >= timestamp) return r.offset;
+      try {
+        let pos = seg.positionForTime(timestamp);
+        while (pos < seg.readable) {
+          // Checked (CRC included, once) and walked without decoding: the first record at or after `timestamp`.
+          const { end } = seg.checkedRun(pos, 0);
+          const view = seg.view(pos, end - pos);
+          const h = readBatchHeader(view, 0);
+          if (h.maxTimestamp >= timestamp) {
+            let found = -1;
+            scanBatchRecords(view, 0, h, NO_RECORD_LIMITS, (delta, ts) => {
+              if (ts < timestamp) return false;
+              found = h.baseOffset + delta;
+              return true;
+            });
+            if (found >= 0) return found;
+          }
+          pos = end;
         }
-        pos += h.size;
+      } catch (err) {
+        throw this.damaged(err, seg, seg.baseOffset);
       }
     }
     return this.hwValue;

@@ -30,8 +30,9 @@ export interface LoadContext {
 
 /**
  * Opens every segment of a partition directory, oldest first, trusting or rebuilding each
- * (see above); creates segment 0 when there is none. Index files whose log is gone are
- * leftovers of a deletion cut short and are removed: they are derived data.
+ * (see above), then checks that they follow on from each other (`checkContinuity`); creates
+ * segment 0 when there is none. Index files whose log is gone are leftovers of a deletion
+ * cut short and are removed: they are derived data.
  */
 export function loadSegments(dir: string, mapBytesHint: number, ctx: LoadContext): Segment[] {
   const names = fs.readdirSync(dir);
@@ -42,24 +43,86 @@ export function loadSegments(dir: string, mapBytesHint: number, ctx: LoadContext
   }
   if (bases.length === 0) bases.push(0);
   const segments: Segment[] = [];
+  const walked = new Set<Segment>();
+  const lostFound = path.join(path.dirname(dir), 'lost+found', path.basename(dir));
+  const walk = (seg: Segment, older: boolean): void => {
+    const report = recoverSegment(seg, older ? lostFound : undefined);
+    walked.add(seg);
+    if (report.truncatedBytes === 0) return;
+    if (older) {
+      ctx.logger?.error({ topic: ctx.topic, partition: ctx.partition, ...report, keptIn: lostFound }, 'an older segment is damaged: it was cut at the damage, the bytes cut kept in lost+found/; readers get a gap there');
+    } else {
+      ctx.logger?.warn({ topic: ctx.topic, partition: ctx.partition, ...report }, 'recovery cut a damaged or torn segment tail');
+    }
+  };
   try {
     for (let i = 0; i < bases.length; i++) {
       const seg = Segment.open(dir, bases[i], mapBytesHint);
       segments.push(seg);
-      if (!(i < bases.length - 1 && indexesTrusted(seg))) {
-        const report = recoverSegment(seg);
-        if (report.truncatedBytes > 0) {
-          ctx.logger?.warn({ topic: ctx.topic, partition: ctx.partition, ...report }, 'recovery cut a damaged or torn segment tail');
-        }
-      }
-      seg.readable = seg.size;
+      const older = i < bases.length - 1;
+      if (!(older && indexesTrusted(seg))) walk(seg, older);
     }
+    const kept = checkContinuity(segments, dir, ctx);
+    // When the newest segment was set aside, the one now newest was trusted as an older
+    // one; as the newest it may hold a torn tail, so it is walked whole too.
+    const newest = kept[kept.length - 1];
+    if (!walked.has(newest)) walk(newest, false);
+    for (const seg of kept) seg.readable = seg.size;
+    return kept;
   } catch (err) {
     // Out of descriptors, or an I/O error: give back what was opened before failing.
     for (const seg of segments) seg.close();
     throw err;
   }
-  return segments;
+}
+
+/**
+ * Each segment must start where the one before it ends. What does not is never deleted:
+ * - an empty segment anywhere but last, or last but not at the log end (a stray
+ *   `…999999.log` would otherwise move the log end, and the hw, to 999999): set aside;
+ * - a segment that starts inside the one before it (an overlap: a file copied in): set
+ *   aside, the earlier one kept;
+ * - a segment that starts after the end of the one before it: a hole, offsets lost with a
+ *   deleted or damaged segment. Kept, logged loudly, and reported to every reader that
+ *   reaches it as a gap (PartitionLog.read), never skipped in silence.
+ * Set aside means moved to `<dataDir>/lost+found/<topic>-<partition>/`, beside what the
+ * log manager sets aside. Returns the segments kept, oldest first (at least one).
+ */
+function checkContinuity(segments: Segment[], dir: string, ctx: LoadContext): Segment[] {
+  const kept: Segment[] = [];
+  const aside = (seg: Segment, why: string): void => {
+    const dest = path.join(path.dirname(dir), 'lost+found', path.basename(dir));
+    seg.moveTo(dest);
+    ctx.logger?.error({ topic: ctx.topic, partition: ctx.partition, segment: path.basename(seg.logPath), bytes: seg.size, movedTo: dest, why }, 'a segment that does not fit the log was set aside in lost+found/ (not deleted)');
+  };
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i];
+    const last = i === segments.length - 1;
+    if (kept.length === 0) {
+      // The oldest: empty with others after it, it holds nothing and would misstate the start.
+      if (seg.size === 0 && !last) aside(seg, 'an empty segment before others');
+      else kept.push(seg);
+      continue;
+    }
+    const end = kept[kept.length - 1].nextOffset;
+    if (seg.size === 0) {
+      if (last && seg.baseOffset === end) kept.push(seg);
+      else aside(seg, seg.baseOffset > end ? `an empty segment beyond the log end ${end}` : `an empty segment inside the log (which runs to ${end})`);
+      continue;
+    }
+    if (seg.baseOffset < end) {
+      aside(seg, `it starts at ${seg.baseOffset}, inside the segment before it (which ends at ${end})`);
+      continue;
+    }
+    if (seg.baseOffset > end) {
+      ctx.logger?.error(
+        { topic: ctx.topic, partition: ctx.partition, from: end, to: seg.baseOffset, before: path.basename(seg.logPath) },
+        `offsets ${end}..${seg.baseOffset - 1} are missing: a segment was lost; readers get a gap there`,
+      );
+    }
+    kept.push(seg);
+  }
+  return kept;
 }
 
 /**
@@ -80,7 +143,13 @@ export interface RecoveryReport {
   reason?: string;
 }
 
-export function recoverSegment(seg: Segment): RecoveryReport {
+/**
+ * `keepCutIn`: a directory where the bytes cut are first copied (as
+ * `<baseOffset>.log.cut-at-<position>`). Given for older segments: they were synced when the
+ * log rolled past them, so what fails there is damage to data that was whole, not a tail
+ * torn by a crash, and it is kept for someone to look at rather than thrown away.
+ */
+export function recoverSegment(seg: Segment, keepCutIn?: string): RecoveryReport {
   const fileBytes = seg.fileBytes();
   seg.resetForRebuild();
   const buf = fileBytes > 0 ? seg.view(0, fileBytes) : new Uint8Array(0);
@@ -105,6 +174,14 @@ export function recoverSegment(seg: Segment): RecoveryReport {
       break;
     }
   }
-  if (pos < fileBytes) seg.truncateFile(pos);
+  if (pos < fileBytes) {
+    if (keepCutIn !== undefined) {
+      fs.mkdirSync(keepCutIn, { recursive: true });
+      fs.writeFileSync(path.join(keepCutIn, `${path.basename(seg.logPath)}.cut-at-${pos}`), buf.subarray(pos, fileBytes));
+    }
+    seg.truncateFile(pos);
+  }
+  // Every batch left was walked whole, CRC included.
+  seg.markVerified(0, pos);
   return { segment: seg.logPath, validBytes: pos, truncatedBytes: fileBytes - pos, batches, reason };
 }

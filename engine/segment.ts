@@ -14,9 +14,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, readBatchHeader } from './codec/record-batch.ts';
-import { UnavailableError } from './errors.ts';
-import { indexIntervalBytes } from './limits.ts';
+import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, checkBatch, readBatchHeader } from './codec/record-batch.ts';
+import { CorruptBatchError, UnavailableError } from './errors.ts';
+import { batchBytesMax, indexIntervalBytes, verifiedRangesMax } from './limits.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
 
@@ -66,6 +66,13 @@ export class Segment {
   private mapCapacity = 0;
   private fd: number;
   private deleted = false;
+  /**
+   * Byte ranges [start, end) of whole batches known to be sound (CRC included): appended by
+   * this process after validation, or walked by recovery, or checked by an earlier read.
+   * Sorted, disjoint, merged when they touch. A segment trusted on its indexes at open has
+   * none until it is read: its batches are checked then, once (see `checkedRun`).
+   */
+  private verified: number[] = [];
 
   private constructor(
     readonly dir: string,
@@ -194,6 +201,7 @@ export class Segment {
     }
     this.indexBatch(position, h);
     this.size = position + batch.length;
+    this.markVerified(position, this.size);
     if (position === 0) this.rollStartMs = now;
     this.lastAppendMs = now;
     return position;
@@ -212,6 +220,63 @@ export class Segment {
     this.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
   }
 
+  /** Records that the whole batches in [start, end) are sound. */
+  markVerified(start: number, end: number): void {
+    if (end <= start) return;
+    const v = this.verified;
+    // Ranges are few (one per place reads started); merge [start, end) in.
+    const out: number[] = [];
+    let i = 0;
+    while (i < v.length && v[i + 1] < start) out.push(v[i++], v[i++]);
+    let s = start;
+    let e = end;
+    while (i < v.length && v[i] <= e) {
+      s = Math.min(s, v[i]);
+      e = Math.max(e, v[i + 1]);
+      i += 2;
+    }
+    out.push(s, e);
+    while (i < v.length) out.push(v[i++]);
+    // Bounded: past this many ranges, keep the one just added (the rest is checked again).
+    this.verified = out.length > 2 * verifiedRangesMax ? [s, e] : out;
+  }
+
+  /** The end of the verified range holding `position`, or `position` when none does. */
+  private verifiedEnd(position: number): number {
+    const v = this.verified;
+    for (let i = 0; i < v.length; i += 2) if (v[i] <= position && position < v[i + 1]) return v[i + 1];
+    return position;
+  }
+
+  /**
+   * The run of whole batches from `start` (a batch boundary below `readable`) that a read
+   * hands out: up to `maxBytes` (at least one batch), each one's length bounded
+   * (`size >= 61`, `position + size <= readable`) before it is trusted, and each one not yet
+   * known sound checked whole (magic, CRC) on the mapped bytes. A damaged batch throws
+   * CorruptBatchError: the bytes on disk are not what was written, and no reader gets them.
+   */
+  checkedRun(start: number, maxBytes: number): { end: number; nextOffset: number } {
+    const readable = this.readable;
+    let end = start;
+    let next = -1;
+    let sound = this.verifiedEnd(start);
+    while (end < readable) {
+      const size = this.batchSizeAt(end);
+      if (size < BATCH_HEADER_BYTES || end + size > readable) {
+        throw new CorruptBatchError(`stored batch at ${end} of ${this.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
+      }
+      if (end > start && end + size - start > maxBytes) break;
+      if (end >= sound) {
+        checkBatch(this.view(end, size), 0, size, batchBytesMax);
+        this.markVerified(end, end + size);
+        sound = this.verifiedEnd(end);
+      }
+      next = this.batchNextOffsetAt(end);
+      end += size;
+    }
+    return { end, nextOffset: next };
+  }
+
   /** Resets the in-memory tail state before recovery rebuilds it. */
   resetForRebuild(): void {
     this.offsetIndex.clear();
@@ -220,12 +285,18 @@ export class Segment {
     this.maxTimestamp = -Infinity;
     this.nextOffset = this.baseOffset;
     this.size = 0;
+    this.verified = [];
   }
 
   /** Cuts the file to `bytes` (recovery of a torn tail). */
   truncateFile(bytes: number): void {
     fs.ftruncateSync(this.fd, bytes);
     this.size = bytes;
+    const v: number[] = [];
+    for (let i = 0; i < this.verified.length; i += 2) {
+      if (this.verified[i] < bytes) v.push(this.verified[i], Math.min(bytes, this.verified[i + 1]));
+    }
+    this.verified = v;
   }
 
   /**
@@ -307,12 +378,26 @@ export class Segment {
     }
   }
 
+  /**
+   * The length of the batch at `pos` once bounded (`>= 61`, inside `size`): a length field
+   * damaged on disk must neither send a walk past the file nor stall it in place.
+   */
+  private boundedSizeAt(pos: number): number {
+    if (pos + BATCH_HEADER_BYTES > this.size) throw new CorruptBatchError(`stored batch at ${pos} of ${this.logPath} is cut short`, 'TRUNCATED');
+    const size = this.batchSizeAt(pos);
+    if (size < BATCH_HEADER_BYTES || pos + size > this.size) {
+      throw new CorruptBatchError(`stored batch at ${pos} of ${this.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
+    }
+    return size;
+  }
+
   /** Position of the batch holding `offset` (which must lie in this segment), or `size` if past the end. */
   positionOf(offset: number): number {
     let pos = this.scanStart(offset - this.baseOffset);
     while (pos < this.size) {
+      const size = this.boundedSizeAt(pos);
       if (this.batchNextOffsetAt(pos) > offset) return pos;
-      pos += this.batchSizeAt(pos);
+      pos += size;
     }
     return this.size;
   }
@@ -321,9 +406,10 @@ export class Segment {
   positionForTime(timestamp: number): number {
     let pos = this.scanStart(this.timeIndex.lookup(timestamp));
     while (pos < this.size) {
+      const size = this.boundedSizeAt(pos);
       const h = this.headerAt(pos);
       if (h.maxTimestamp >= timestamp) return pos;
-      pos += h.size;
+      pos += size;
     }
     return this.size;
   }
@@ -343,6 +429,22 @@ export class Segment {
     this.timeIndex.close();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /** Closes the segment and moves its files into `destDir` (created when absent), never over a file there. */
+  moveTo(destDir: string): void {
+    this.close();
+    fs.mkdirSync(destDir, { recursive: true });
+    const stamp = fs.existsSync(path.join(destDir, segmentFileName(this.baseOffset, 'log'))) ? `.${Date.now()}` : '';
+    for (const ext of ['log', 'index', 'timeindex'] as const) {
+      const name = segmentFileName(this.baseOffset, ext);
+      try {
+        fs.renameSync(path.join(this.dir, name), path.join(destDir, name + stamp));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    this.deleted = true;
   }
 
   /** Closes and unlinks the files; existing views stay readable. */

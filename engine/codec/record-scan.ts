@@ -164,10 +164,16 @@ function fieldBytes(rs: RecordStream, end: number, i: number, what: string, null
 }
 
 /**
+ * Called with each record's offset delta and timestamp as the walk passes it; returning
+ * true stops the walk there (the records after it are then not checked).
+ */
+export type RecordVisitor = (offsetDelta: number, timestamp: number) => boolean | void;
+
+/**
  * Walks every record of the (already checked: `checkBatch`) batch at `pos`; see above.
  * Throws CorruptBatchError for malformed records and TooLargeError for a limit crossed.
  */
-export function scanBatchRecords(buf: Uint8Array, pos: number, h: BatchHeader, limits: RecordLimits = NO_RECORD_LIMITS): RecordScan {
+export function scanBatchRecords(buf: Uint8Array, pos: number, h: BatchHeader, limits: RecordLimits = NO_RECORD_LIMITS, visit?: RecordVisitor): RecordScan {
   const body = buf.subarray(pos + BATCH_HEADER_BYTES, pos + h.size);
   const decodedMax = Math.min(limits.batchDecodedBytesMax, decodedBytesMax);
   const tooLarge = (bytes: number): Error =>
@@ -217,6 +223,7 @@ export function scanBatchRecords(buf: Uint8Array, pos: number, h: BatchHeader, l
     if (timestamp > maxTimestamp) maxTimestamp = timestamp;
     if (timestamp < minTimestamp) minTimestamp = timestamp;
     if (bytes > largest) largest = bytes;
+    if (visit?.(i, timestamp) === true) return { maxTimestamp, minTimestamp, decodedBytes: rs.at, largestRecordBytes: largest };
   }
   if (!rs.atEnd()) throw new CorruptBatchError('bytes after the last record', 'BAD_COUNT');
   return { maxTimestamp, minTimestamp, decodedBytes: rs.at, largestRecordBytes: largest };

@@ -243,6 +243,13 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
         while (records.length < limit) {
           const chunk = plog.read(pos, readRecordsChunkBytes);
           if (chunk === null) break;
+          if (chunk.gap) {
+            // Offsets lost to storage damage: an answer holds at most one gap, before its records.
+            if (records.length > 0) break;
+            const prior = out.gap as { from: number; to: number } | undefined;
+            out.gap = { from: prior?.from ?? chunk.gap.from, to: chunk.gap.to };
+            pos = chunk.gap.to;
+          }
           for (const rec of decodeBatches(chunk.bytes, pos)) {
             if (records.length >= limit) break;
             records.push(recordToJson(rec));

@@ -150,7 +150,7 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
           throw new UnavailableError(`cannot open segment: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'IO_ERROR');
         }
       }
-      out.write(encodeChunkHeader({ ok: true, bytes: length, first: r.firstOffset }));
+      out.write(encodeChunkHeader(r.gap ? { ok: true, bytes: length, first: r.firstOffset, gap: r.gap } : { ok: true, bytes: length, first: r.firstOffset }));
       try {
         await sendFileRange(out.socket, file.fd, r.position, length, { signal: out.signal, onStats: deps.onStats });
       } catch (err) {
