@@ -16,7 +16,8 @@ import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
-import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
+import { Reply } from './http-reply.ts';
+import { closeCodeAnswersUnread, frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
 import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-handlers.ts';
@@ -127,7 +128,9 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         return;
       }
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
-      const conn = new Connection(ws, limits.publishRecordsPerSecond);
+      const conn = new Connection(ws, limits.publishRecordsPerSecond, (bufferedBytes) =>
+        logger.warn({ bufferedBytes, closeCode: closeCodeAnswersUnread }, 'closed a WebSocket whose client does not read its answers'),
+      );
       data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
@@ -167,13 +170,10 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   const livePage = new LivePage();
   for (const urlPath of LivePage.paths) {
     app.get(urlPath, (res) => {
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
+      // Through Reply: written as the client reads (see http-reply.ts), never piled up in uWS.
+      const reply = new Reply(res);
       void livePage.asset(urlPath).then((a) => {
-        if (aborted || !a) return;
-        res.cork(() => {
-          res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
-        });
+        if (a) reply.send(200, a.body, a.contentType, false, { 'cache-control': 'no-cache' });
       });
     });
   }
