@@ -153,12 +153,17 @@ class RecordStream {
   }
 }
 
-/** A field's length: -1 (null) counts 0 bytes; below -1, or past the record's end, is corrupt. */
-function fieldBytes(rs: RecordStream, end: number, i: number, what: string, nullable: boolean): number {
+/**
+ * A field's length, skipped over: -1 (null) counts 0 bytes; below -1, or past the record's
+ * end, is corrupt; more than `bytesLeft` of the record's budget is refused before a byte of
+ * it is decoded (a 60 MiB key in a 240 KB frame costs nothing to refuse).
+ */
+function fieldBytes(rs: RecordStream, end: number, i: number, what: string, nullable: boolean, bytesLeft: number, limits: RecordLimits): number {
   const n = rs.varint(end);
   if (n === -1 && nullable) return 0;
   if (n < 0) throw new CorruptBatchError(nullable ? `record ${i} ${what} length ${n}` : `record ${i} ${what} is null`, 'BAD_LENGTH');
   if (rs.at + n > end) throw new CorruptBatchError(`record ${i} ${what} runs past the end of the record`, 'BAD_LENGTH');
+  if (n > bytesLeft) throw recordTooLarge(i, limits.recordBytesMax - bytesLeft + n, limits);
   rs.skip(n, end);
   return n;
 }
@@ -203,18 +208,17 @@ export function scanBatchRecords(buf: Uint8Array, pos: number, h: BatchHeader, l
     const tsDelta = rs.varint(end);
     const offsetDelta = rs.varint(end);
     if (offsetDelta !== i) throw new CorruptBatchError(`record ${i} has offset delta ${offsetDelta}`, 'BAD_OFFSET_DELTA');
-    let bytes = fieldBytes(rs, end, i, 'key', true);
-    bytes += fieldBytes(rs, end, i, 'value', true);
-    if (bytes > limits.recordBytesMax) throw recordTooLarge(i, bytes, limits);
+    const max = limits.recordBytesMax;
+    let bytes = fieldBytes(rs, end, i, 'key', true, max, limits);
+    bytes += fieldBytes(rs, end, i, 'value', true, max - bytes, limits);
     const hc = rs.varint(end);
     if (hc < 0 || hc > len) throw new CorruptBatchError(`record ${i} header count ${hc}`, 'BAD_LENGTH');
     if (hc > limits.recordHeadersMax) {
       throw new TooLargeError(`record ${i} has ${hc} headers, more than ${limits.recordHeadersMax}`, 'TOO_MANY_HEADERS');
     }
     for (let j = 0; j < hc; j++) {
-      bytes += fieldBytes(rs, end, i, 'header key', false);
-      bytes += fieldBytes(rs, end, i, 'header value', true);
-      if (bytes > limits.recordBytesMax) throw recordTooLarge(i, bytes, limits);
+      bytes += fieldBytes(rs, end, i, 'header key', false, max - bytes, limits);
+      bytes += fieldBytes(rs, end, i, 'header value', true, max - bytes, limits);
     }
     if (rs.at !== end) throw new CorruptBatchError(`record ${i} has trailing bytes`, 'BAD_LENGTH');
     // Timestamps are JSON numbers on every wire (protocol §1): refuse what a double would round.

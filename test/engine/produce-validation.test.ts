@@ -9,7 +9,7 @@ import { encodeRecordBatch } from '../../engine/codec/index.ts';
 import { SluiceError } from '../../engine/errors.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import { type ProduceLimits, checkProducerRecord, produceLimitsDefault, producerRecordBytes, validateProducedBatch } from '../../engine/produce-validation.ts';
-import { headerBomb, timedBatch } from '../helpers/attack-batches.ts';
+import { headerBomb, rawRecord, timedBatch, wrapRecords } from '../helpers/attack-batches.ts';
 
 installNativeCodecs();
 const te = new TextEncoder();
@@ -89,4 +89,17 @@ test('headers per record and decoded bytes per batch are bounded; the header bom
   assert.equal(refusal(() => validateProducedBatch(headerBomb(33_500_000, NOW), { ...produceLimitsDefault, recordHeadersMax: 1e9 }, NOW)), 'TOO_LARGE/BATCH_DECODED_TOO_LARGE');
   const plain = encodeRecordBatch([{ value: new Uint8Array(5000) }], { timestamp: NOW });
   assert.equal(refusal(() => validateProducedBatch(plain, { ...produceLimitsDefault, batchDecodedBytesMax: 4000 }, NOW)), 'TOO_LARGE/BATCH_DECODED_TOO_LARGE');
+});
+
+test('regression: a 60 MiB key or header value (LZ4, a few hundred KB of frame) is RECORD_TOO_LARGE before any of it is decoded', () => {
+  const limits: ProduceLimits = { ...produceLimitsDefault, recordBytesMax: 1024 };
+  const huge = new Uint8Array(60 * 1024 * 1024);
+  for (const [what, rec] of [
+    ['key', rawRecord({ offsetDelta: 0, key: huge })],
+    ['header value', rawRecord({ offsetDelta: 0, headers: [[te.encode('h'), huge]] })],
+  ] as const) {
+    const batch = wrapRecords(rec, { codec: 'lz4', recordCount: 1, baseTimestamp: NOW });
+    assert.ok(batch.length < 400 * 1024, `${what}: ${batch.length} bytes`);
+    assert.equal(refusal(() => validateProducedBatch(batch, limits, NOW)), 'TOO_LARGE/RECORD_TOO_LARGE', what);
+  }
 });
