@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeBatches } from '../../engine/codec/index.ts';
+import { verifiedRangesMax } from '../../engine/limits.ts';
 import type { PartitionLog } from '../../engine/partition-log.ts';
 import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, normStored, readAll, segPath, segmentBases } from './helpers.ts';
 
@@ -189,4 +190,30 @@ matrix('an older segment found damaged at open (its indexes gone) is cut at the 
   const { records, gaps } = readWithGaps(log);
   assert.deepEqual(gaps, [{ from: bad.offset, to: bases[2] }]);
   assert.deepEqual(records, flat(batches).filter((x) => x.offset < bad.offset || x.offset >= bases[2]));
+});
+
+matrix('batches are checked once when first read; the checked ranges a segment remembers stay under verifiedRangesMax', async (ctx) => {
+  const dir = path.join(ctx.dir, 'small-0');
+  let log = ctx.openLog(dir, { segmentBytes: 64 * 1024 });
+  for (let i = 0; i < 400; i++) await log.append(ctx.batch([{ value: new TextEncoder().encode(`small batch ${i} ${'x'.repeat(i % 40)}`) }], 1_700_000_000_000 + i));
+  log.roll();
+  await log.append(ctx.batch([{ value: null }], 1_700_000_000_000));
+  await log.close();
+  log = ctx.openLog(dir, { segmentBytes: 64 * 1024 });
+  // An older segment trusted at open: nothing of it is known checked yet.
+  const seg = log.read(0, 1)!.segment as unknown as { verified: number[] };
+  assert.equal(seg.verified.length, 2, 'only the batch just read');
+  const first = Array.from({ length: 400 }, (_, i) => ({ baseOffset: i }));
+  // Reading every other batch alone leaves disjoint checked ranges...
+  for (let i = 0; i < first.length; i += 2) log.read(first[i].baseOffset, 1);
+  assert.ok(seg.verified.length >= 4, 'several disjoint ranges');
+  assert.ok(seg.verified.length <= 2 * verifiedRangesMax);
+  // ...which a sequential read merges into one.
+  readAll(log);
+  assert.deepEqual(seg.verified.length, 2);
+  // Past the bound a segment forgets the older ranges rather than grow (they are checked again when read).
+  const s = seg as unknown as { markVerified(a: number, b: number): void; verified: number[] };
+  s.verified = [];
+  for (let i = 0; i < 3 * verifiedRangesMax; i++) s.markVerified(i * 10, i * 10 + 5);
+  assert.ok(s.verified.length <= 2 * verifiedRangesMax, `${s.verified.length / 2} ranges remembered`);
 });
