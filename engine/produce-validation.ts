@@ -8,16 +8,20 @@
  * - its records, walked without allocating per record or header (codec/record-scan.ts):
  *   their structure, key + value + headers per record, headers per record, decoded bytes
  *   per batch;
- * - its timestamps: the header's maxTimestamp must be the records' largest (retention and
- *   offsetForTime trust it), and no record may be further ahead of the server's clock than
- *   `timestampAheadMsMax`. A segment is deleted by time once its newest record is old
+ * - its timestamps: no record may be further ahead of the server's clock than
+ *   `timestampAheadMsMax` (a segment is deleted by time once its newest record is old
  *   enough, so one record dated 2100 would keep its segment, and every one after it, for
- *   ever. Timestamps in the past are the producer's business and are taken as they are.
+ *   ever), and the header's maxTimestamp, which retention and time lookups trust, must be
+ *   the records' largest. One above it (the year 2100 over records of today) is refused; one
+ *   below it is corrected in place, the CRC resealed, as the Kafka broker does: kafkajs
+ *   writes the largest of the timestamps its caller gave and leaves out the records it
+ *   stamped itself. Timestamps in the past are the producer's business and are taken as
+ *   they are.
  *
  * A record built from JSON (`checkProducerRecord`) gets the same byte and header limits.
  * Nothing here reads the server's clock except through `now`, so tests can pass their own.
  */
-import { type BatchHeader, type ProducerRecord, checkBatch } from './codec/record-batch.ts';
+import { type BatchHeader, type ProducerRecord, checkBatch, setMaxTimestamp } from './codec/record-batch.ts';
 import { type RecordLimits, type RecordScan, scanBatchRecords } from './codec/record-scan.ts';
 import { BadRequestError, CorruptBatchError, TooLargeError } from './errors.ts';
 import { batchBytesMax, batchDecodedBytesDefault, recordBytesDefault, recordHeadersDefault, timestampAheadMsDefault } from './limits.ts';
@@ -48,12 +52,26 @@ export function validateProducedBatch(batch: Uint8Array, limits: ProduceLimits, 
   if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
   const header = checkBatch(batch, 0, batch.length, batchBytesMax);
   if (header.size !== batch.length) throw new CorruptBatchError('bytes after the batch', 'TRAILING_BYTES');
+  return { header, records: validateProducedRecords(batch, header, limits, now) };
+}
+
+/**
+ * The record and timestamp checks of `validateProducedBatch`, for a front that has checked
+ * the batch frame itself (`checkBatch`, one batch exactly). May correct the header's
+ * maxTimestamp in place (see above); `header` is updated to match.
+ */
+export function validateProducedRecords(batch: Uint8Array, header: BatchHeader, limits: ProduceLimits, now = Date.now()): RecordScan {
   const records = scanBatchRecords(batch, 0, header, limits);
-  if (records.maxTimestamp !== header.maxTimestamp) {
-    throw new CorruptBatchError(`the batch's maxTimestamp ${header.maxTimestamp} is not its records' largest, ${records.maxTimestamp}`, 'BAD_TIMESTAMP');
-  }
   assertNotAhead(records.maxTimestamp, limits, now);
-  return { header, records };
+  if (header.maxTimestamp > records.maxTimestamp) {
+    throw new CorruptBatchError(`the batch's maxTimestamp ${header.maxTimestamp} is above its records' largest, ${records.maxTimestamp}`, 'BAD_TIMESTAMP');
+  }
+  if (header.maxTimestamp < records.maxTimestamp) {
+    setMaxTimestamp(batch, 0, records.maxTimestamp);
+    header.maxTimestamp = records.maxTimestamp;
+    header.crc = new DataView(batch.buffer, batch.byteOffset, batch.byteLength).getUint32(17);
+  }
+  return records;
 }
 
 /** Refuses a timestamp further ahead of `now` than the limit allows. */

@@ -1,6 +1,6 @@
 /**
  * The composition root: reads config, opens the log, builds the context every front shares
- * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay), and shuts them
+ * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay, kafka), and shuts them
  * down in the reverse order before closing the log. Nothing else wires modules together,
  * and only this file knows which implementation of the log is in use.
  */
@@ -12,11 +12,14 @@ import { resolveLimits } from './common/limits.ts';
 import type { Logger } from './common/logger.ts';
 import { Metrics } from './common/metrics.ts';
 import { startGateway } from './gateway/gateway.ts';
+import { startKafka } from './kafka/kafka-server.ts';
 import { startReplayServer } from './replay/replay-server.ts';
 
 export interface RunningServer {
   port: number;
   replayPort: number;
+  /** -1 when the Kafka listener is off (--kafka-port -1). */
+  kafkaPort: number;
   log: Log;
   close(): Promise<void>;
 }
@@ -95,6 +98,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const log = await openLog(config, logger);
   const ctx = createFrontContext(config, log, logger, auth, host);
   const starts: StartFront[] = [startGateway, startReplayServer];
+  if (config.kafkaPort >= 0) starts.push(startKafka);
   const fronts: Front[] = [];
   try {
     for (const start of starts) fronts.push(await start(ctx));
@@ -103,6 +107,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     return {
       port: portOf('gateway'),
       replayPort: portOf('replay'),
+      kafkaPort: portOf('kafka'),
       log,
       close() {
         closing ??= (async () => {

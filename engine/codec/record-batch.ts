@@ -94,6 +94,17 @@ export function setBaseOffset(buf: Uint8Array, pos: number, offset: number): voi
   setInt64(view(buf), pos, offset);
 }
 
+/**
+ * Rewrites maxTimestamp in place and reseals the CRC (which covers it): for a batch whose
+ * header understates its records' newest timestamp, as the Kafka broker corrects it.
+ */
+export function setMaxTimestamp(buf: Uint8Array, pos: number, timestamp: number): void {
+  const dv = view(buf);
+  setInt64(dv, pos + 35, timestamp);
+  const size = dv.getInt32(pos + 8) + LOG_OVERHEAD;
+  dv.setUint32(pos + 17, crc32c(buf, pos + CRC_START, pos + size));
+}
+
 /** Rewrites partitionLeaderEpoch, in place (outside the CRC). */
 export function setPartitionLeaderEpoch(buf: Uint8Array, pos: number, epoch: number): void {
   view(buf).setInt32(pos + 12, epoch);

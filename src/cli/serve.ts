@@ -57,7 +57,7 @@ export function registerServe(program: Command): void {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort })}\n`);
-    logger.info({ port: server.port, replayPort: server.replayPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
+    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort, kafkaPort: server.kafkaPort })}\n`);
+    logger.info({ port: server.port, replayPort: server.replayPort, kafkaPort: server.kafkaPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
   });
 }

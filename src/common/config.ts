@@ -17,6 +17,10 @@ export const ConfigSchema = z
     host: z.string().min(1).optional(),
     port: int(0, 65535).default(8080),
     replayPort: int(0, 65535).default(8081),
+    /** The Kafka protocol listener (wire contract §8): 0 picks a free port, -1 turns it off. */
+    kafkaPort: int(-1, 65535).default(9092),
+    /** The host Kafka Metadata names (default: the bound host, 127.0.0.1 when that is a wildcard). */
+    kafkaAdvertisedHost: z.string().min(1).optional(),
     partitions: int(1, limits.partitionsMax).default(1),
     flush: z.enum(['always', 'interval', 'never']).default('always'),
     flushMs: int(1, 60_000).default(limits.flushMsDefault),

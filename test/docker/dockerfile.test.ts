@@ -66,7 +66,7 @@ test('the runtime stage runs as a non-root user with a data volume, both ports a
   assert.ok(user && user.args[0] !== 'root' && user.args[0] !== '0', 'USER is not root');
   assert.ok(run.some((s) => s.keyword === 'VOLUME' && s.args.join(' ').includes('/data')));
   const exposed = run.filter((s) => s.keyword === 'EXPOSE').flatMap((s) => s.args);
-  assert.deepEqual(exposed.sort(), ['8080', '8081']);
+  assert.deepEqual(exposed.sort(), ['8080', '8081', '9092']);
   const health = run.find((s) => s.keyword === 'HEALTHCHECK');
   assert.ok(health && health.args.join(' ').includes('/healthz'));
   const entry = run.find((s) => s.keyword === 'ENTRYPOINT');

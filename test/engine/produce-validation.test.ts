@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeRecordBatch } from '../../engine/codec/index.ts';
+import { checkBatch, encodeRecordBatch } from '../../engine/codec/index.ts';
 import { SluiceError } from '../../engine/errors.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import { type ProduceLimits, checkProducerRecord, produceLimitsDefault, producerRecordBytes, validateProducedBatch } from '../../engine/produce-validation.ts';
@@ -36,14 +36,21 @@ test('a good batch passes and reports its records', () => {
   }
 });
 
-test('regression: a header maxTimestamp that is not the records’ largest is BAD_TIMESTAMP', () => {
+test('regression: a header maxTimestamp above the records’ largest is BAD_TIMESTAMP; one below it is corrected in place, CRC resealed', () => {
   for (const codec of ['none', 'lz4'] as const) {
     const ts = [NOW - 100, NOW - 50];
     assert.equal(refusal(() => validateProducedBatch(timedBatch(ts, { codec }), produceLimitsDefault, NOW)), 'accepted');
     // The year 2100 in the header, records of today: the attack on time retention.
     const y2100 = Date.UTC(2100, 0, 1);
     assert.equal(refusal(() => validateProducedBatch(timedBatch(ts, { codec, maxTimestamp: y2100 }), produceLimitsDefault, NOW)), 'BAD_REQUEST/BAD_TIMESTAMP');
-    assert.equal(refusal(() => validateProducedBatch(timedBatch(ts, { codec, maxTimestamp: NOW - 51 }), produceLimitsDefault, NOW)), 'BAD_REQUEST/BAD_TIMESTAMP');
+    assert.equal(refusal(() => validateProducedBatch(timedBatch(ts, { codec, maxTimestamp: NOW - 49 }), produceLimitsDefault, NOW)), 'BAD_REQUEST/BAD_TIMESTAMP');
+    // Below: what kafkajs writes when some messages carry a timestamp and others do not.
+    const low = timedBatch(ts, { codec, maxTimestamp: NOW - 100 });
+    const { header } = validateProducedBatch(low, produceLimitsDefault, NOW);
+    assert.equal(header.maxTimestamp, NOW - 50);
+    const again = checkBatch(low, 0);
+    assert.equal(again.maxTimestamp, NOW - 50, 'rewritten in the bytes');
+    assert.equal(again.crc, header.crc, 'and the CRC resealed');
   }
 });
 

@@ -17,6 +17,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export interface ServerProcess {
   port: number;
   replayPort: number;
+  /** The Kafka listener's port (-1 when started with --kafka-port -1). */
+  kafkaPort: number;
   dataDir: string;
   proc: ChildProcess;
   url: string;
@@ -37,12 +39,13 @@ export interface ServerProcess {
 export { tempDir };
 
 /**
- * Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --data-dir <dir>` and reads its
- * listening line; under `ulimit -n <ulimit>` when given (bash execs node: the pid is the server's).
+ * Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --kafka-port 0 --data-dir <dir>`
+ * and reads its listening line; under `ulimit -n <ulimit>` when given (bash execs node: the
+ * pid is the server's).
  */
 export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; ulimit?: number } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
-  const argv = ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])];
+  const argv = ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])];
   const [cmd, cmdArgs] =
     opts.ulimit === undefined
       ? [process.execPath, argv]
@@ -59,7 +62,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const lines = readline.createInterface({ input: proc.stdout! });
-  const listening = await new Promise<{ port: number; replayPort: number }>((resolve, reject) => {
+  const listening = await new Promise<{ port: number; replayPort: number; kafkaPort: number }>((resolve, reject) => {
     lines.on('line', (line) => {
       try {
         const m = JSON.parse(line);
