@@ -79,6 +79,8 @@ export class LogManager implements Log {
    */
   private readonly unreadable = new Set<string>();
   private readonly topicListeners = new Set<TopicListener>();
+  /** Deletes under way, by topic name (settled when done, failed or not). */
+  private readonly deleting = new Map<string, Promise<void>>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
   readonly offsets: OffsetStore;
@@ -281,6 +283,10 @@ export class LogManager implements Log {
     for (const [k, v] of [['retentionMs', opts.retentionMs], ['retentionBytes', opts.retentionBytes]] as const) {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < -1)) throw new BadRequestError(`${k} must be an integer >= -1`, 'BAD_RETENTION');
     }
+    // A delete of this name still under way (it awaits the offset store) holds its metadata
+    // and directories: the create waits for it, then finds the place free.
+    for (let pending = this.deleting.get(name); pending; pending = this.deleting.get(name)) await pending;
+    this.assertOpen();
     if (this.topics.has(name)) throw new TopicExistsError(name);
     if (this.unreadable.has(name)) {
       throw new SluiceError('UNAVAILABLE', `topic ${JSON.stringify(name)} has unreadable metadata; repair or remove ${this.metaPath(name)}`, 'TOPIC_METADATA_UNREADABLE');
@@ -337,6 +343,21 @@ export class LogManager implements Log {
     const t = this.topics.get(name);
     if (!t) throw new UnknownTopicError(name);
     this.topics.delete(name);
+    const done = this.removeTopic(name, t);
+    const settled = done.then(
+      () => {},
+      () => {},
+    );
+    this.deleting.set(name, settled);
+    try {
+      await done;
+    } finally {
+      if (this.deleting.get(name) === settled) this.deleting.delete(name);
+    }
+  }
+
+  /** deleteTopic's work, once the topic is out of `topics`. */
+  private async removeTopic(name: string, t: Topic): Promise<void> {
     // Offsets first: a crash before the topic's files go leaves the topic with no committed
     // positions (its groups start over), never a topic created again later that inherits them.
     // Commits arriving meanwhile find the topic gone.
@@ -348,9 +369,9 @@ export class LogManager implements Log {
     }
     fs.rmSync(this.metaPath(name), { force: true });
     syncDir(path.join(this.dataDir, 'meta'));
-    this.emit({ type: 'deleted', topic: name });
-    // Marked first, so that a stop between here and the removal leaves a directory the next
-    // open knows to remove, not one it must set aside as unaccounted for.
+    // Marked before anyone is told (a listener may create the topic again at once: its new
+    // directories must find the place free), and so that a stop between here and the
+    // removal leaves directories the next open knows to remove, not ones it must set aside.
     const marked: string[] = [];
     for (const log of t.logs) {
       const doomed = `${log.dir}.${log.epoch}.deleted`;
@@ -362,6 +383,7 @@ export class LogManager implements Log {
       }
     }
     if (marked.length > 0) syncDir(this.dataDir);
+    this.emit({ type: 'deleted', topic: name });
     for (const log of t.logs) await log.destroy();
     for (const dir of marked) fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -348,3 +348,32 @@ matrix('a delete stopped between its steps: marked directories are removed on op
   await mgr.deleteTopic('gone');
   assert.deepEqual(fs.readdirSync(ctx.dir).filter((f) => f.startsWith('gone')), []);
 });
+
+matrix('regression: a create of a topic whose delete is still under way waits for it, then starts clean (no data set aside, its metadata kept)', async (ctx) => {
+  // The delete awaits the offset store before it removes the metadata and marks the
+  // directories: a create in between found the old directories (and, once the delete went
+  // on, lost its new metadata file to it).
+  const r = ctx.rng();
+  let mgr = await ctx.openManager();
+  await mgr.createTopic('again', { partitions: 2 });
+  await appendRandom(ctx, mgr.partition('again', 1), r, 5);
+  const deleting = mgr.deleteTopic('again');
+  const created = mgr.createTopic('again', { partitions: 2 });
+  // And from a listener told of the delete, at once.
+  const viaEvent: Promise<unknown>[] = [];
+  mgr.onTopicEvent((e) => {
+    if (e.type === 'deleted' && e.topic === 'listened') viaEvent.push(mgr.createTopic('listened', { partitions: 1 }));
+  });
+  await mgr.createTopic('listened', { partitions: 1 });
+  await deleting;
+  await created;
+  await mgr.deleteTopic('listened');
+  await Promise.all(viaEvent);
+  assert.equal(viaEvent.length, 1);
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'lost+found')), 'nothing was in the way');
+  assert.deepEqual(mgr.describe('again').partitions.map((p) => p.hw), [0, 0]);
+  await mgr.close();
+  mgr = await ctx.openManager();
+  assert.deepEqual(mgr.listTopics(), ['again', 'listened'], 'both kept their metadata');
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'lost+found')));
+});
