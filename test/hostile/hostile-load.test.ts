@@ -16,13 +16,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { PARTITION_ANY, encodeRecordBatch, produceFrame } from '../../engine/codec/index.ts';
+import { PARTITION_ANY, decodeBatches, encodeRecordBatch, produceFrame } from '../../engine/codec/index.ts';
 import { varintSize, writeVarint } from '../../engine/codec/varint.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import { replay } from '../../src/client/replay.ts';
 import { mintToken } from '../../src/cli/token.ts';
 import { headerBomb, rawRecord, timedBatch, wrapRecords } from '../helpers/attack-batches.ts';
-import { Client, type ServerProcess, http, httpAs, startServer, tempDir } from '../helpers/server.ts';
+import { Client, type ServerProcess, http, startServer, tempDir } from '../helpers/server.ts';
 import { type Acked, assertAckedStored, probe, publishAcked, restart } from './attack.ts';
 
 installNativeCodecs();
@@ -470,6 +470,14 @@ test('regression 9: restart after damage: a lost metadata file, a deleted middle
     }
     assert.deepEqual(gap, { from: holeFrom, to: holeTo });
     assert.equal(count, hw.hole - (holeTo - holeFrom));
+    const replayed: { from: number; to: number }[] = [];
+    let replayedRecords = 0;
+    for await (const chunk of replay({ url: `tcp://127.0.0.1:${srv.replayPort}`, topic: 'hole', partition: 0, from: 0 })) {
+      if (chunk.gap) replayed.push(chunk.gap);
+      replayedRecords += decodeBatches(chunk.bytes).length;
+    }
+    assert.deepEqual(replayed, [{ from: holeFrom, to: holeTo }], 'the replay chunk after the hole says gap');
+    assert.equal(replayedRecords, count);
     const ws = await Client.connect(srv.url);
     ws.send({ op: 'sub', topic: 'hole', partition: 0, from: 'earliest' });
     const g = await ws.waitMessage((m) => m.op === 'gap', 'gap');
