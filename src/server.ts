@@ -5,7 +5,9 @@
  * and only this file knows which implementation of the log is in use.
  */
 import { type Log, LogManager, installNativeCodecs } from '../engine/index.ts';
+import { Activity } from './common/activity.ts';
 import { type Auth, createAuth } from './common/auth.ts';
+import { buildInfo } from './common/build-info.ts';
 import type { Config } from './common/config.ts';
 import type { Front, FrontContext, StartFront } from './common/front.ts';
 import { resolveLimits } from './common/limits.ts';
@@ -41,7 +43,7 @@ function isLoopback(host: string): boolean {
 export function authStartupLines(auth: Auth | null, host: string): { level: 'info' | 'warn'; msg: string }[] {
   if (auth) return [{ level: 'info', msg: `auth is on: ${auth.description}` }, ...auth.warnings.map((w) => ({ level: 'warn' as const, msg: w }))];
   if (!isLoopback(host)) return [{ level: 'warn', msg: `auth is off and sluice listens on ${host}, beyond loopback: anyone who can reach it can read and write every topic` }];
-  return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
+  return [{ level: 'info', msg: `auth is off (no --auth-secret or --auth-public-key): every client may do everything, so sluice listens on ${host} only; other machines (or, in a container, anything outside it) cannot reach it unless --host 0.0.0.0 says so explicitly` }];
 }
 
 /**
@@ -73,7 +75,8 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
 
 /** The context every front is started with; metrics report the log's partitions. */
 export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config)): FrontContext {
-  const metrics = new Metrics();
+  const metrics = new Metrics(config.metricsTopicsMax, buildInfo());
+  const activity = new Activity(logger, metrics, { topics: () => log.listTopics().length });
   metrics.setPartitionSource(() => {
     const out: { topic: string; partition: number; bytes: number }[] = [];
     for (const t of log.listTopics()) {
@@ -85,7 +88,7 @@ export function createFrontContext(config: Config, log: Log, logger: Logger, aut
     }
     return out;
   });
-  return { config, host, log, auth, metrics, logger, limits: resolveLimits(config) };
+  return { config, host, log, auth, metrics, logger, activity, limits: resolveLimits(config) };
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -97,6 +100,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   logNativeCode(logger);
   const log = await openLog(config, logger);
   const ctx = createFrontContext(config, log, logger, auth, host);
+  // The operator's story: topics created and deleted (by any front, or another node), and a
+  // one-line summary every --log-summary-ms.
+  const unlistenTopics = log.onTopicEvent((e) => {
+    if (e.type === 'deleted') return ctx.activity.topicDeleted(e.topic);
+    let partitions = 0;
+    try {
+      partitions = log.partitionCount(e.topic);
+    } catch {
+      // deleted again meanwhile
+    }
+    ctx.activity.topicCreated(e.topic, partitions);
+  });
+  ctx.activity.startSummaries(config.logSummaryMs);
   const starts: StartFront[] = [startGateway, startReplayServer];
   if (config.kafkaPort >= 0) starts.push(startKafka);
   const fronts: Front[] = [];
@@ -112,6 +128,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       close() {
         closing ??= (async () => {
           for (const f of [...fronts].reverse()) await f.close().catch((err: unknown) => logger.error({ err, front: f.name }, 'front did not close cleanly'));
+          ctx.activity.stop();
+          unlistenTopics();
           await log.close();
         })();
         return closing;
@@ -119,6 +137,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     };
   } catch (err) {
     for (const f of [...fronts].reverse()) await f.close().catch(() => {});
+    ctx.activity.stop();
+    unlistenTopics();
     await log.close();
     throw err;
   }

@@ -7,8 +7,17 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { SluiceError } from '../../engine/errors.ts';
 import { limits } from '../../engine/index.ts';
+import { originList, originsProblem } from './origins.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** A list of origins: comma-separated (flags, SLUICE_* variables) or an array (config file). */
+const origins = z
+  .union([z.string(), z.array(z.string())])
+  .transform(originList)
+  .superRefine((list, ctx) => {
+    const problem = originsProblem(list);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
 
 export const ConfigSchema = z
@@ -65,7 +74,17 @@ export const ConfigSchema = z
     batchBytes: int(1024, limits.batchBytesMax).default(1024 * 1024),
     /** Compression of batches the server builds from JSON publishes. */
     compression: z.enum(['none', 'lz4']).default('lz4'),
+    /** Origins whose pages may call the HTTP API (CORS); empty: no CORS headers. */
+    corsOrigins: origins.default([]),
+    /** Origins whose pages may open a WebSocket (checked on the upgrade); empty: any. */
+    allowedOrigins: origins.default([]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Topics that get their own `topic` label in /metrics; the others are summed under `_other`. */
+    metricsTopicsMax: int(0, 10_000).default(100),
+    /** The period of the one-line activity summary in the log; 0 = off. */
+    logSummaryMs: int(0, 24 * 3600 * 1000)
+      .refine((ms) => ms === 0 || ms >= 1000, { message: 'is 0 (off) or at least 1000' })
+      .default(60_000),
   })
   .strict()
   .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' })
@@ -75,6 +94,56 @@ export const ConfigSchema = z
   });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * What `serve --help` says of each flag: its value's name and a description (the default
+ * and, for a fixed set, the values allowed are added from the schema). Typed over every key,
+ * so a new setting cannot be added without its description.
+ */
+export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: string, help: string] } = {
+  dataDir: ['dir', 'directory of the log (segments, indexes, topic metadata)'],
+  host: ['host', 'address to listen on (default: 127.0.0.1 without auth, 0.0.0.0 with auth)'],
+  port: ['port', 'WebSocket and HTTP port; 0 picks a free one'],
+  replayPort: ['port', 'TCP bulk replay port; 0 picks a free one'],
+  kafkaPort: ['port', 'Kafka protocol listener port; 0 picks a free one, -1 turns it off'],
+  kafkaAdvertisedHost: ['host', 'the host Kafka Metadata names (default: the bound host, 127.0.0.1 when bound to 0.0.0.0)'],
+  partitions: ['n', 'partitions of topics created without a count (auto-created, PUT without "partitions")'],
+  flush: ['policy', 'always: ack a record once fsynced (group commit); interval: fsync every --flush-ms; never: leave it to the OS'],
+  flushMs: ['ms', 'fsync period under --flush interval'],
+  segmentBytes: ['bytes', 'a segment file rolls at this size'],
+  segmentMs: ['ms', 'a segment file rolls at this age'],
+  retentionMs: ['ms', 'delete whole segments older than this; -1 keeps everything'],
+  retentionBytes: ['bytes', 'delete the oldest segments of a partition above this size; -1 keeps everything'],
+  authSecret: ['secret', 'turn auth on: JWTs signed HS256 with this shared secret (32+ random bytes)'],
+  authPublicKey: ['file', 'turn auth on: JWTs signed RS256/ES256, verified with this PEM or JWKS file'],
+  autoCreate: ['bool', 'create a topic on its first publish (true/false); a sub never creates one'],
+  maxFrameBytes: ['bytes', 'largest WebSocket frame, HTTP body or request; a larger frame closes the connection (1009)'],
+  maxRecordBytes: ['bytes', 'largest record: key + value + header keys and values; larger is refused TOO_LARGE'],
+  maxRecordHeaders: ['n', 'most headers on one record; more is refused TOO_LARGE'],
+  maxBatchDecodedBytes: ['bytes', 'largest published batch once decompressed (default: the larger of 16 MiB and --max-record-bytes); larger is refused TOO_LARGE'],
+  maxTimestampAheadMs: ['ms', 'how far a record timestamp may be ahead of the server clock; further is refused BAD_REQUEST'],
+  maxTopics: ['n', 'most topics at once; one more create or auto-create is refused BAD_REQUEST'],
+  publishRate: ['n', 'records per second per connection; 0 = unlimited; over it: RATE_LIMITED'],
+  maxSubscriptions: ['n', 'topic-partitions one WebSocket may follow at once'],
+  maxConnections: ['n', 'WebSocket connections at once; one more upgrade gets 503'],
+  idleTimeoutMs: ['ms', 'close a WebSocket silent this long (pinged first); 0 = off, else at least 8000'],
+  lingerMs: ['ms', 'how long JSON publishes wait to share a partition batch'],
+  batchBytes: ['bytes', 'a partition batch is appended once it holds this much'],
+  compression: ['codec', 'codec of the batches built from JSON publishes'],
+  corsOrigins: ['origins', 'comma-separated origins whose pages may call the HTTP API (CORS), e.g. https://app.example.com,https://*.example.org; * = any; empty = no CORS'],
+  allowedOrigins: ['origins', 'comma-separated origins whose pages may open a WebSocket (Origin checked on the upgrade; the server\'s own page always may); empty = any'],
+  logLevel: ['level', 'log level; logs are JSON lines on stderr'],
+  metricsTopicsMax: ['n', 'topics with their own label in /metrics (the rest are summed as topic="_other")'],
+  logSummaryMs: ['ms', 'period of the one-line activity summary in the log; 0 = off'],
+};
+
+/** Each setting's default and, for a fixed set of values, the values allowed. */
+export function configChoices(key: keyof Config): { default?: unknown; choices?: readonly string[] } {
+  const field = ConfigSchema.shape[key] as unknown as { def?: { defaultValue?: unknown; innerType?: { options?: readonly string[] } } };
+  const dflt = ConfigSchema.parse({})[key];
+  const choices = field.def?.innerType?.options;
+  return { default: dflt, choices: Array.isArray(choices) && choices.every((c) => typeof c === 'string') ? choices : undefined };
+}
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** The config keys, as flags (`--data-dir`) and env names (`SLUICE_DATA_DIR`). */

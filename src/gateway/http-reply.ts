@@ -21,6 +21,7 @@ import type { Logger } from '../common/logger.ts';
 const STATUS: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
@@ -49,12 +50,25 @@ export function statusOf(err: SluiceError): number {
   return STATUS_OF_CODE[err.code];
 }
 
+/** The CORS answer headers: the allowed origin, and `Vary: Origin` when it names one (caches must key on it). */
+export function writeCorsHeaders(res: HttpResponse, allowOrigin: string | null): void {
+  if (allowOrigin === null) return;
+  res.writeHeader('access-control-allow-origin', allowOrigin);
+  if (allowOrigin !== '*') res.writeHeader('vary', 'Origin');
+}
+
 /** One request's response, which knows whether the client went away. */
 export class Reply {
   aborted = false;
   done = false;
 
-  constructor(private readonly res: HttpResponse) {
+  constructor(
+    private readonly res: HttpResponse,
+    /** `Access-Control-Allow-Origin` for this request (src/gateway/cors.ts), or null for none. */
+    private readonly allowOrigin: string | null = null,
+    /** Told of every error answer (code, reason, message): the operator's counters and log. */
+    private readonly report: ((code: string, reason: string, message: string) => void) | null = null,
+  ) {
     res.onAborted(() => {
       this.aborted = true;
     });
@@ -66,6 +80,7 @@ export class Reply {
     const res = this.res;
     res.cork(() => {
       res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType);
+      writeCorsHeaders(res, this.allowOrigin);
       for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
       // A refusal that closes the connection is short: uWS may buffer it whole.
       if (close) {
@@ -85,13 +100,18 @@ export class Reply {
   }
 
   json(status: number, obj: unknown): void {
+    if (status >= 400 && !this.done && !this.aborted) {
+      const e = obj as { code?: unknown; message?: unknown };
+      if (typeof e.code === 'string') this.report?.(e.code, e.code, String(e.message ?? ''));
+    }
     this.send(status, JSON.stringify(obj));
   }
 
   error(err: unknown, logger?: Logger): void {
     const e = asSluiceError(err);
     if (e.code === 'INTERNAL') logger?.error({ err }, 'http request failed');
-    this.json(statusOf(e), { code: e.code, message: e.message });
+    if (!this.done && !this.aborted) this.report?.(e.code, e.reason, e.message);
+    this.send(statusOf(e), JSON.stringify({ code: e.code, message: e.message }));
   }
 
   /** Reads the whole body (at most `limit` bytes, else 413 and the connection is closed). */
@@ -102,6 +122,7 @@ export class Reply {
       if (this.done || this.aborted) return;
       size += chunk.byteLength;
       if (size > limit) {
+        this.report?.('TOO_LARGE', 'TOO_LARGE', `body over ${limit} bytes`);
         this.send(413, JSON.stringify({ code: 'TOO_LARGE', message: `body over ${limit} bytes` }), 'application/json', true);
         return;
       }

@@ -15,6 +15,7 @@
  */
 import net from 'node:net';
 import type { Front, FrontContext } from '../common/front.ts';
+import { listenTcp } from '../common/listen.ts';
 import { loadSendfile } from '../common/sendfile.ts';
 import { KafkaConnection } from './connection.ts';
 import type { Handler } from './session.ts';
@@ -111,14 +112,8 @@ export async function startKafka(ctx: FrontContext): Promise<KafkaFront> {
     metrics.connections.inc();
   });
   server.on('error', (err) => ctx.logger.error({ err }, 'kafka server error'));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(ctx.config.kafkaPort, ctx.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  broker.port = (server.address() as net.AddressInfo).port;
+  // Claimed like every front's port (src/common/listen.ts): in use → PortInUseError naming --kafka-port.
+  broker.port = await listenTcp(server, { front: 'Kafka listener', flag: '--kafka-port', host: ctx.host, port: ctx.config.kafkaPort });
 
   let closed: Promise<void> | null = null;
   return {

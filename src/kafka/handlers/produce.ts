@@ -110,6 +110,12 @@ export function produceHandler(shared: KafkaShared): Handler {
           entry.append = plog.append(batch);
           if (h.producerId >= 0) shared.producers.record(plog, h.producerId, h.producerEpoch, h.baseSequence, h.recordCount, entry.append);
           shared.metrics.recordsIn.inc(h.recordCount);
+          // The process-wide and per-topic counts (src/common/metrics.ts), once stored.
+          const bytes = batch.length;
+          entry.append.then(
+            () => shared.ctx.metrics.countIn(plog.topic, h.recordCount, bytes),
+            () => {},
+          );
           records += h.recordCount;
         } catch (err) {
           if (!(err instanceof SluiceError)) throw err;
