@@ -14,9 +14,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, readBatchHeader } from './codec/record-batch.ts';
-import { UnavailableError } from './errors.ts';
-import { indexIntervalBytes } from './limits.ts';
+import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, checkBatch, readBatchHeader } from './codec/record-batch.ts';
+import { CorruptBatchError, UnavailableError } from './errors.ts';
+import { batchBytesMax, indexIntervalBytes, verifiedRangesMax } from './limits.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
 
@@ -48,8 +48,15 @@ export class Segment {
   nextOffset: number;
   /** Largest record timestamp in the segment, -Infinity when empty. */
   maxTimestamp = -Infinity;
-  /** Timestamp of the first batch (for roll by age), or the creation time when empty. */
-  firstTimestamp: number;
+  /**
+   * Server time of the first append, from which the segment's age (for roll by segmentMs)
+   * counts. Never a record timestamp: a producer that dates each batch a day after the last
+   * would otherwise roll a segment (three files) per batch. For a segment found on disk it
+   * is the file's creation time when the file system reports one, else its last change.
+   */
+  rollStartMs: number;
+  /** Server time of the last append (for a segment found on disk: the file's last change). */
+  lastAppendMs: number;
   readonly offsetIndex: OffsetIndex;
   readonly timeIndex: TimeIndex;
   private bytesSinceIndexEntry = 0;
@@ -59,6 +66,13 @@ export class Segment {
   private mapCapacity = 0;
   private fd: number;
   private deleted = false;
+  /**
+   * Byte ranges [start, end) of whole batches known to be sound (CRC included): appended by
+   * this process after validation, or walked by recovery, or checked by an earlier read.
+   * Sorted, disjoint, merged when they touch. A segment trusted on its indexes at open has
+   * none until it is read: its batches are checked then, once (see `checkedRun`).
+   */
+  private verified: number[] = [];
 
   private constructor(
     readonly dir: string,
@@ -68,9 +82,14 @@ export class Segment {
   ) {
     this.fd = fd;
     this.nextOffset = baseOffset;
-    this.firstTimestamp = Date.now();
+    this.rollStartMs = this.lastAppendMs = Date.now();
     this.offsetIndex = OffsetIndex.open(path.join(dir, segmentFileName(baseOffset, 'index')));
-    this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+    try {
+      this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+    } catch (err) {
+      this.offsetIndex.close();
+      throw err;
+    }
   }
 
   get logPath(): string {
@@ -82,12 +101,29 @@ export class Segment {
     return this.fd;
   }
 
-  /** Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after. */
+  /**
+   * Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after.
+   * Holds three descriptors (log, index, time index); when one cannot be opened (EMFILE),
+   * those already opened are closed again before the error is thrown.
+   */
   static open(dir: string, baseOffset: number, mapBytesHint: number): Segment {
     const file = path.join(dir, segmentFileName(baseOffset, 'log'));
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    const seg = new Segment(dir, baseOffset, fd, mapBytesHint);
-    seg.size = fs.fstatSync(fd).size;
+    let seg: Segment;
+    try {
+      seg = new Segment(dir, baseOffset, fd, mapBytesHint);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    const st = fs.fstatSync(fd);
+    seg.size = st.size;
+    if (st.size > 0) {
+      const now = Date.now();
+      seg.lastAppendMs = Math.min(st.mtimeMs, now);
+      // birthtime is 0 (or the ctime) where the file system keeps none; never after mtime.
+      seg.rollStartMs = st.birthtimeMs > 0 ? Math.min(st.birthtimeMs, seg.lastAppendMs) : seg.lastAppendMs;
+    }
     return seg;
   }
 
@@ -144,11 +180,12 @@ export class Segment {
   }
 
   /**
-   * Appends a whole batch (its baseOffset already assigned) and indexes it. On a failed
+   * Appends a whole batch (its baseOffset already assigned) and indexes it; `now` is the
+   * server's time, for the segment's age. On a failed
    * write (disk full) the file is cut back to where it was and UnavailableError thrown:
    * the segment is exactly as before.
    */
-  append(batch: Uint8Array, h: BatchHeader): number {
+  append(batch: Uint8Array, h: BatchHeader, now: number): number {
     const position = this.size;
     let done = 0;
     try {
@@ -164,12 +201,14 @@ export class Segment {
     }
     this.indexBatch(position, h);
     this.size = position + batch.length;
+    this.markVerified(position, this.size);
+    if (position === 0) this.rollStartMs = now;
+    this.lastAppendMs = now;
     return position;
   }
 
   /** Index bookkeeping for the batch at `position`, in append order. */
   indexBatch(position: number, h: BatchHeader): void {
-    if (position === 0) this.firstTimestamp = h.baseTimestamp;
     if (this.bytesSinceIndexEntry >= indexIntervalBytes) {
       const rel = h.baseOffset - this.baseOffset;
       this.offsetIndex.append(rel, position);
@@ -181,6 +220,63 @@ export class Segment {
     this.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
   }
 
+  /** Records that the whole batches in [start, end) are sound. */
+  markVerified(start: number, end: number): void {
+    if (end <= start) return;
+    const v = this.verified;
+    // Ranges are few (one per place reads started); merge [start, end) in.
+    const out: number[] = [];
+    let i = 0;
+    while (i < v.length && v[i + 1] < start) out.push(v[i++], v[i++]);
+    let s = start;
+    let e = end;
+    while (i < v.length && v[i] <= e) {
+      s = Math.min(s, v[i]);
+      e = Math.max(e, v[i + 1]);
+      i += 2;
+    }
+    out.push(s, e);
+    while (i < v.length) out.push(v[i++]);
+    // Bounded: past this many ranges, keep the one just added (the rest is checked again).
+    this.verified = out.length > 2 * verifiedRangesMax ? [s, e] : out;
+  }
+
+  /** The end of the verified range holding `position`, or `position` when none does. */
+  private verifiedEnd(position: number): number {
+    const v = this.verified;
+    for (let i = 0; i < v.length; i += 2) if (v[i] <= position && position < v[i + 1]) return v[i + 1];
+    return position;
+  }
+
+  /**
+   * The run of whole batches from `start` (a batch boundary below `readable`) that a read
+   * hands out: up to `maxBytes` (at least one batch), each one's length bounded
+   * (`size >= 61`, `position + size <= readable`) before it is trusted, and each one not yet
+   * known sound checked whole (magic, CRC) on the mapped bytes. A damaged batch throws
+   * CorruptBatchError: the bytes on disk are not what was written, and no reader gets them.
+   */
+  checkedRun(start: number, maxBytes: number): { end: number; nextOffset: number } {
+    const readable = this.readable;
+    let end = start;
+    let next = -1;
+    let sound = this.verifiedEnd(start);
+    while (end < readable) {
+      const size = this.batchSizeAt(end);
+      if (size < BATCH_HEADER_BYTES || end + size > readable) {
+        throw new CorruptBatchError(`stored batch at ${end} of ${this.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
+      }
+      if (end > start && end + size - start > maxBytes) break;
+      if (end >= sound) {
+        checkBatch(this.view(end, size), 0, size, batchBytesMax);
+        this.markVerified(end, end + size);
+        sound = this.verifiedEnd(end);
+      }
+      next = this.batchNextOffsetAt(end);
+      end += size;
+    }
+    return { end, nextOffset: next };
+  }
+
   /** Resets the in-memory tail state before recovery rebuilds it. */
   resetForRebuild(): void {
     this.offsetIndex.clear();
@@ -189,12 +285,18 @@ export class Segment {
     this.maxTimestamp = -Infinity;
     this.nextOffset = this.baseOffset;
     this.size = 0;
+    this.verified = [];
   }
 
   /** Cuts the file to `bytes` (recovery of a torn tail). */
   truncateFile(bytes: number): void {
     fs.ftruncateSync(this.fd, bytes);
     this.size = bytes;
+    const v: number[] = [];
+    for (let i = 0; i < this.verified.length; i += 2) {
+      if (this.verified[i] < bytes) v.push(this.verified[i], Math.min(bytes, this.verified[i + 1]));
+    }
+    this.verified = v;
   }
 
   /**
@@ -212,10 +314,7 @@ export class Segment {
     let expected = this.baseOffset + (last ? last.relativeOffset : 0);
     this.maxTimestamp = this.timeIndex.maxTimestamp();
     this.bytesSinceIndexEntry = 0;
-    if (fileBytes > 0) {
-      if (fileBytes < BATCH_HEADER_BYTES) return false;
-      this.firstTimestamp = this.headerAt(0).baseTimestamp;
-    }
+    if (fileBytes > 0 && fileBytes < BATCH_HEADER_BYTES) return false;
     while (pos < fileBytes) {
       const size = batchSizeAt(this.view(pos, Math.min(12, fileBytes - pos)), 0);
       if (size < BATCH_HEADER_BYTES || pos + size > fileBytes) return false;
@@ -279,12 +378,26 @@ export class Segment {
     }
   }
 
+  /**
+   * The length of the batch at `pos` once bounded (`>= 61`, inside `size`): a length field
+   * damaged on disk must neither send a walk past the file nor stall it in place.
+   */
+  private boundedSizeAt(pos: number): number {
+    if (pos + BATCH_HEADER_BYTES > this.size) throw new CorruptBatchError(`stored batch at ${pos} of ${this.logPath} is cut short`, 'TRUNCATED');
+    const size = this.batchSizeAt(pos);
+    if (size < BATCH_HEADER_BYTES || pos + size > this.size) {
+      throw new CorruptBatchError(`stored batch at ${pos} of ${this.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
+    }
+    return size;
+  }
+
   /** Position of the batch holding `offset` (which must lie in this segment), or `size` if past the end. */
   positionOf(offset: number): number {
     let pos = this.scanStart(offset - this.baseOffset);
     while (pos < this.size) {
+      const size = this.boundedSizeAt(pos);
       if (this.batchNextOffsetAt(pos) > offset) return pos;
-      pos += this.batchSizeAt(pos);
+      pos += size;
     }
     return this.size;
   }
@@ -293,9 +406,10 @@ export class Segment {
   positionForTime(timestamp: number): number {
     let pos = this.scanStart(this.timeIndex.lookup(timestamp));
     while (pos < this.size) {
+      const size = this.boundedSizeAt(pos);
       const h = this.headerAt(pos);
       if (h.maxTimestamp >= timestamp) return pos;
-      pos += h.size;
+      pos += size;
     }
     return this.size;
   }
@@ -315,6 +429,22 @@ export class Segment {
     this.timeIndex.close();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /** Closes the segment and moves its files into `destDir` (created when absent), never over a file there. */
+  moveTo(destDir: string): void {
+    this.close();
+    fs.mkdirSync(destDir, { recursive: true });
+    const stamp = fs.existsSync(path.join(destDir, segmentFileName(this.baseOffset, 'log'))) ? `.${Date.now()}` : '';
+    for (const ext of ['log', 'index', 'timeindex'] as const) {
+      const name = segmentFileName(this.baseOffset, ext);
+      try {
+        fs.renameSync(path.join(this.dir, name), path.join(destDir, name + stamp));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    this.deleted = true;
   }
 
   /** Closes and unlinks the files; existing views stay readable. */

@@ -67,6 +67,8 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
     segmentMs: config.segmentMs,
     retentionMs: config.retentionMs,
     retentionBytes: config.retentionBytes,
+    topicsMax: config.maxTopics,
+    timestampAheadMs: config.maxTimestampAheadMs,
     logger,
   });
 }

@@ -41,7 +41,19 @@ export const ConfigSchema = z
     authPublicKey: z.string().min(1).optional(),
     autoCreate: bool.default(true),
     maxFrameBytes: int(1024, 256 * 1024 * 1024).default(1024 * 1024),
-    maxRecordBytes: int(1, 256 * 1024 * 1024).default(1024 * 1024),
+    /** One record's key + value + header keys and values, in bytes. */
+    maxRecordBytes: int(1, 256 * 1024 * 1024).default(limits.recordBytesDefault),
+    /** Headers on one record. */
+    maxRecordHeaders: int(0, 1_000_000).default(limits.recordHeadersDefault),
+    /**
+     * A published batch's records once decompressed, in bytes: what validating or decoding one
+     * batch may cost. Absent: the larger of 16 MiB and --max-record-bytes (one record must fit).
+     */
+    maxBatchDecodedBytes: int(64 * 1024, limits.batchBytesMax).optional(),
+    /** How far a record timestamp may run ahead of the server's clock, in ms. */
+    maxTimestampAheadMs: int(0, 365 * 24 * 3600 * 1000).default(limits.timestampAheadMsDefault),
+    /** Topics the server holds at once; one more create (or auto-create) is refused. */
+    maxTopics: int(1, 1_000_000).default(limits.topicsDefault),
     /** Records per second per connection; 0 = unlimited. */
     publishRate: int(0).default(0),
     /** Topic-partitions one WebSocket connection may follow at once; one more `sub` is BAD_REQUEST. */
@@ -75,7 +87,11 @@ export const ConfigSchema = z
       .default(60_000),
   })
   .strict()
-  .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' });
+  .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' })
+  .refine((c) => c.maxBatchDecodedBytes === undefined || c.maxBatchDecodedBytes >= c.maxRecordBytes, {
+    message: '--max-batch-decoded-bytes is below --max-record-bytes: no batch could hold the largest record',
+    path: ['maxBatchDecodedBytes'],
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -102,7 +118,11 @@ export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: strin
   authPublicKey: ['file', 'turn auth on: JWTs signed RS256/ES256, verified with this PEM or JWKS file'],
   autoCreate: ['bool', 'create a topic on its first publish (true/false); a sub never creates one'],
   maxFrameBytes: ['bytes', 'largest WebSocket frame, HTTP body or request; a larger frame closes the connection (1009)'],
-  maxRecordBytes: ['bytes', 'largest record value; larger is refused TOO_LARGE'],
+  maxRecordBytes: ['bytes', 'largest record: key + value + header keys and values; larger is refused TOO_LARGE'],
+  maxRecordHeaders: ['n', 'most headers on one record; more is refused TOO_LARGE'],
+  maxBatchDecodedBytes: ['bytes', 'largest published batch once decompressed (default: the larger of 16 MiB and --max-record-bytes); larger is refused TOO_LARGE'],
+  maxTimestampAheadMs: ['ms', 'how far a record timestamp may be ahead of the server clock; further is refused BAD_REQUEST'],
+  maxTopics: ['n', 'most topics at once; one more create or auto-create is refused BAD_REQUEST'],
   publishRate: ['n', 'records per second per connection; 0 = unlimited; over it: RATE_LIMITED'],
   maxSubscriptions: ['n', 'topic-partitions one WebSocket may follow at once'],
   maxConnections: ['n', 'WebSocket connections at once; one more upgrade gets 503'],

@@ -9,7 +9,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
-import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
+import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, type StoredRecord, UnknownTopicError, assertTopicName, checkBatch, decodeBatchRecords } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
 import type { Activity } from '../common/activity.ts';
 import { buildInfo } from '../common/build-info.ts';
@@ -21,7 +21,7 @@ import { type RecordJson, recordToJson } from '../common/record-json.ts';
 import type { Batcher } from './batcher.ts';
 import { type OriginPolicy, corsAllowHeaders, corsAllowMethods, preflightMaxAgeSeconds } from './cors.ts';
 import { Reply, statusOf, zodMessage } from './http-reply.ts';
-import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
+import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsBytesMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
 import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
 
 export interface HttpContext {
@@ -59,6 +59,13 @@ function topicParam(req: HttpRequest): string {
   } catch {
     return '';
   }
+}
+
+/** Key + value + header keys and values of a stored record, in bytes (what the byte budget counts). */
+function storedRecordBytes(r: StoredRecord): number {
+  let n = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const h of r.headers) n += h.key.length + (h.value?.length ?? 0);
+  return n;
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
@@ -263,7 +270,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           assertTopicName(topic);
           // Everything is checked before anything is queued: a refused request stores nothing.
           const records = r.data.records.map((rec) => {
-            const p = toProducerRecord(rec, ctx.limits.recordBytesMax);
+            const p = toProducerRecord(rec, ctx.limits);
             if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
             return p;
           });
@@ -321,19 +328,44 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           pos = plog.startOffset;
         }
         const records: RecordJson[] = [];
-        while (records.length < limit) {
+        // Bytes of keys, values and headers in the answer: past readRecordsBytesMax (after at
+        // least one record) it stops, says `more`, and `next` is where to ask again. Batches
+        // are decoded one at a time, only as far as the answer needs them.
+        let bytes = 0;
+        let more = false;
+        reading: while (records.length < limit) {
           const chunk = plog.read(pos, readRecordsChunkBytes);
           if (chunk === null) break;
-          for (const rec of decodeBatches(chunk.bytes, pos)) {
-            if (records.length >= limit) break;
-            records.push(recordToJson(rec));
-            pos = rec.offset + 1;
+          if (chunk.gap) {
+            // Offsets lost to storage damage: an answer holds at most one gap, before its records.
+            if (records.length > 0) break;
+            const prior = out.gap as { from: number; to: number } | undefined;
+            out.gap = { from: prior?.from ?? chunk.gap.from, to: chunk.gap.to };
+            pos = chunk.gap.to;
           }
-          if (records.length < limit) pos = chunk.nextOffset;
+          for (let at = 0; at < chunk.bytes.length; ) {
+            const h = checkBatch(chunk.bytes, at);
+            if (h.baseOffset + h.recordCount > pos) {
+              for (const rec of decodeBatchRecords(chunk.bytes, at, h)) {
+                if (rec.offset < pos) continue;
+                if (records.length >= limit) break reading;
+                if (records.length > 0 && bytes + storedRecordBytes(rec) > readRecordsBytesMax) {
+                  more = true;
+                  break reading;
+                }
+                bytes += storedRecordBytes(rec);
+                records.push(recordToJson(rec));
+                pos = rec.offset + 1;
+              }
+            }
+            at += h.size;
+          }
+          pos = chunk.nextOffset;
         }
         out.records = records;
         out.next = pos;
         out.hw = plog.hw;
+        if (more) out.more = true;
         reply.json(200, out);
       } catch (err) {
         reply.error(err, logger);

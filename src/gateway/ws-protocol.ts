@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type * as Wire from '../../engine/codec/wire-messages.ts';
-import { type ErrorCode, type ProducerRecord, isValidTopicName, limits } from '../../engine/index.ts';
+import { type ErrorCode, type ProduceLimits, type ProducerRecord, checkProducerRecord, isValidTopicName, limits } from '../../engine/index.ts';
 
 const Id = z.number().int().min(0).max(0xffffffff);
 const Topic = z.string().refine(isValidTopicName, { message: 'topic must be 1-249 of [a-zA-Z0-9._-], not "." or ".."' });
@@ -100,22 +100,32 @@ export function errorMessage(e: ProtocolError & { topic?: string; partition?: nu
 /**
  * The record a JSON publish describes: `key` as UTF-8 (`""` is a key, absent is null),
  * `value` as UTF-8 or `value64` decoded, neither = null value, headers as UTF-8 values.
- * A value over `maxRecordBytes` is TOO_LARGE.
+ * Key + value + headers over `recordBytesMax`, or more than `recordHeadersMax` headers, is
+ * TOO_LARGE (the limits a PRODUCE batch gets, engine/produce-validation.ts). A string of n
+ * UTF-16 units is at least n UTF-8 bytes, so what is surely too large is refused before
+ * anything is decoded or copied.
  */
-export function toProducerRecord(r: { key?: string; value?: string; value64?: string; headers?: Record<string, string> }, maxRecordBytes: number): ProducerRecord | ProtocolError {
+export function toProducerRecord(
+  r: { key?: string; value?: string; value64?: string; headers?: Record<string, string> },
+  recordLimits: Pick<ProduceLimits, 'recordBytesMax' | 'recordHeadersMax'>,
+): ProducerRecord | ProtocolError {
+  const max = recordLimits.recordBytesMax;
+  const tooLarge = (what: string): ProtocolError => ({ code: 'TOO_LARGE', message: `${what}: over ${max} bytes of key, value and headers` });
+  let units = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  if (r.value64 !== undefined) units += Math.floor(r.value64.length / 4) * 3 - 2;
+  const hs = r.headers ? Object.entries(r.headers) : [];
+  if (hs.length > recordLimits.recordHeadersMax) return { code: 'TOO_LARGE', message: `${hs.length} headers, more than ${recordLimits.recordHeadersMax}` };
+  for (const [k, v] of hs) units += k.length + v.length;
+  if (units > max) return tooLarge('the record');
   let value: Uint8Array | null = null;
-  if (r.value !== undefined) {
-    if (r.value.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
-    value = Buffer.from(r.value, 'utf8');
-  } else if (r.value64 !== undefined) {
-    if (r.value64.length > Math.ceil(maxRecordBytes / 3) * 4 + 4) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
-    value = Buffer.from(r.value64, 'base64');
-  }
-  if (value !== null && value.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value of ${value.length} bytes is over ${maxRecordBytes}` };
+  if (r.value !== undefined) value = Buffer.from(r.value, 'utf8');
+  else if (r.value64 !== undefined) value = Buffer.from(r.value64, 'base64');
   const rec: ProducerRecord = { key: r.key === undefined ? null : Buffer.from(r.key, 'utf8'), value };
-  if (r.headers) {
-    const hs = Object.entries(r.headers);
-    if (hs.length > 0) rec.headers = hs.map(([key, v]) => ({ key, value: Buffer.from(v, 'utf8') }));
+  if (hs.length > 0) rec.headers = hs.map(([key, v]) => ({ key, value: Buffer.from(v, 'utf8') }));
+  try {
+    checkProducerRecord(rec, recordLimits);
+  } catch (err) {
+    return { code: 'TOO_LARGE', message: (err as Error).message };
   }
   return rec;
 }
