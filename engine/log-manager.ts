@@ -170,8 +170,13 @@ export class LogManager implements Log {
     syncDir(path.dirname(file));
   }
 
-  /** The local engine has created the topic (metadata and directories synced) when this resolves. */
-  async createTopic(name: string, opts: CreateTopicOptions): Promise<TopicInfo> {
+  /**
+   * The local engine has created the topic (metadata and directories synced) when this
+   * resolves. `identity` gives the epochs and creation time instead of drawing new ones: a
+   * cluster node's mirror takes them from the cluster's metadata, so that a partition has
+   * the same epoch on every node.
+   */
+  async createTopic(name: string, opts: CreateTopicOptions, identity?: { epochs: string[]; createdAt: number }): Promise<TopicInfo> {
     this.assertOpen();
     assertTopicName(name);
     if (!Number.isInteger(opts.partitions) || opts.partitions < 1 || opts.partitions > partitionsMax) {
@@ -184,13 +189,14 @@ export class LogManager implements Log {
     if (this.unreadable.has(name)) {
       throw new SluiceError('UNAVAILABLE', `topic ${JSON.stringify(name)} has unreadable metadata; repair or remove ${this.metaPath(name)}`, 'TOPIC_METADATA_UNREADABLE');
     }
+    if (identity && identity.epochs.length !== opts.partitions) throw new BadRequestError(`${identity.epochs.length} epochs for ${opts.partitions} partitions`, 'BAD_PARTITIONS');
     const meta: TopicMeta = {
       name,
       partitions: opts.partitions,
-      epochs: Array.from({ length: opts.partitions }, () => crypto.randomBytes(8).toString('hex')),
+      epochs: identity ? [...identity.epochs] : Array.from({ length: opts.partitions }, () => crypto.randomBytes(8).toString('hex')),
       retentionMs: opts.retentionMs ?? this.opts.retentionMs ?? -1,
       retentionBytes: opts.retentionBytes ?? this.opts.retentionBytes ?? -1,
-      createdAt: Date.now(),
+      createdAt: identity?.createdAt ?? Date.now(),
     };
     for (let p = 0; p < meta.partitions; p++) fs.rmSync(this.partitionDir(name, p), { recursive: true, force: true });
     this.writeMeta(meta);
