@@ -90,6 +90,9 @@ export const ERROR_REASONS = {
     'OFFSETS_UNREADABLE',
     'REPLAYS_IN_FLIGHT',
     'UWS_NOT_NATIVE',
+    // cluster mode
+    'CLUSTER_UNAVAILABLE',
+    'CLUSTER_DATA_DIR',
     // storage
     'DISK_FULL',
     'IO_ERROR',

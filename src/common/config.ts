@@ -9,6 +9,8 @@ import { SluiceError } from '../../engine/errors.ts';
 import { limits } from '../../engine/index.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** `nats://host:port`, `tls://user:pass@host:port`, `host:port`, `[::1]:4222`. */
+const natsUrlPattern = /^((nats|tls):\/\/)?([^\s,/@]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:\d{1,5})?$/;
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
 
 export const ConfigSchema = z
@@ -50,6 +52,22 @@ export const ConfigSchema = z
     /** Compression of batches the server builds from JSON publishes. */
     compression: z.enum(['none', 'lz4']).default('lz4'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * Cluster mode (wire contract §9): the NATS servers whose JetStream holds the log, as
+     * `nats://host:port` (or `host:port`) separated by commas. Absent: a single node.
+     */
+    cluster: z
+      .union([z.string().transform((s) => s.split(',')), z.array(z.string())])
+      .transform((urls) => urls.map((u) => u.trim()).filter((u) => u.length > 0))
+      .refine((urls) => urls.length > 0, { message: 'needs at least one NATS URL' })
+      .refine((urls) => urls.every((u) => natsUrlPattern.test(u)), { message: 'is a comma-separated list of nats://host:port' })
+      .optional(),
+    /** JetStream replicas of every stream and bucket the cluster creates. */
+    clusterReplicas: int(1, 5).default(3),
+    /** This node's id; default: a random one kept in the data directory. */
+    nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'is 1 to 64 letters, digits, _ or -' }).optional(),
+    /** The prefix of every stream, subject and bucket the cluster creates, so that two clusters can share a NATS. */
+    clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { message: 'is 1 to 32 letters, digits, _ or -' }).default('sluice'),
   })
   .strict()
   .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' });
