@@ -33,7 +33,6 @@
 import {
   type AppendResult,
   BadRequestError,
-  type Logger,
   type PartitionLog,
   SluiceError,
   TooLargeError,
@@ -43,12 +42,14 @@ import {
   limits,
   setBaseOffset,
 } from '../../engine/index.ts';
+import type { Logger } from '../common/logger.ts';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
 import { type MirrorFeed, batchRange } from './mirror-feed.ts';
 import {
   appendBytesInFlightMax,
   appendDeadlineMs,
   appendsInFlightMax,
+  contentionYieldMs,
   duplicateWindowMs,
   publishHeaderBytesMax,
   pubAckTimeoutMs,
@@ -73,6 +74,8 @@ export interface AppenderOptions {
   feed: MirrorFeed;
   /** Unique to this process: message ids are `<session>.<n>`. */
   session: string;
+  /** Asks the other nodes to pause their publishes to this partition (see askToYield). */
+  askToYield?: () => void;
   /** The largest batch NATS takes (its max_payload less room for headers). */
   batchBytesMax: number;
   logger: Logger;
@@ -103,6 +106,8 @@ interface Entry {
   base: number;
   id: string;
   attempts: number;
+  /** JetStream answered its last attempt with a refusal: that attempt stored nothing. */
+  refused: boolean;
 }
 
 export class PartitionAppender {
@@ -118,6 +123,10 @@ export class PartitionAppender {
   private syncDelayMs = retryDelayMinMs;
   private conflictsInRow = 0;
   private counter = 0;
+  /** No new publish before this time (ms): another node asked for a turn. */
+  private yieldUntil = 0;
+  private yieldTimer: NodeJS.Timeout | null = null;
+  private askedAt = 0;
   private closed: SluiceError | null = null;
   private readonly timer: NodeJS.Timeout;
   /** Conflicts seen (for tests and logs). */
@@ -143,7 +152,7 @@ export class PartitionAppender {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ batch, count, deadline: Date.now() + appendDeadlineMs, resolve, reject, state: 'queued', base: -1, id: '', attempts: 0 });
+      this.queue.push({ batch, count, deadline: Date.now() + appendDeadlineMs, resolve, reject, state: 'queued', base: -1, id: '', attempts: 0, refused: false });
       this.pump();
     });
   }
@@ -151,6 +160,14 @@ export class PartitionAppender {
   /** Publishes what is queued, as far as the in-flight limits allow. */
   private pump(): void {
     if (this.closed || this.syncing) return;
+    const wait = this.yieldUntil - Date.now();
+    if (wait > 0) {
+      this.yieldTimer ??= setTimeout(() => {
+        this.yieldTimer = null;
+        this.pump();
+      }, wait);
+      return;
+    }
     while (this.queue.length > 0 && this.inFlight.length < appendsInFlightMax && this.inFlightBytes < appendBytesInFlightMax) {
       const tail = this.tail;
       if (tail === null) return this.startSync();
@@ -172,6 +189,7 @@ export class PartitionAppender {
     setBaseOffset(e.batch, 0, e.base);
     e.id = `${this.opts.session}.${++this.counter}`;
     e.state = 'sent';
+    e.refused = false;
     const expect: JetStreamPublishOptions['expect'] = chained ? { lastMsgID: tail.id! } : { lastSequence: tail.seq! };
     this.tail = { id: e.id, seq: null, next: e.base + e.count, publishedAt: Date.now() };
     this.inFlight.push(e);
@@ -211,9 +229,12 @@ export class PartitionAppender {
       const code = err.code;
       if (code === MESSAGE_TOO_LARGE) return this.finish(e, new TooLargeError(`JetStream refused a batch of ${e.batch.length} bytes: ${err.message}`)), this.afterOutcome();
       if (code === STREAM_NOT_FOUND) return this.finish(e, new UnknownTopicError(this.opts.topic)), this.afterOutcome();
+      e.refused = true;
       if (code === WRONG_LAST_MSG_ID || code === WRONG_LAST_SEQUENCE) {
         this.conflicts++;
         this.conflictsInRow++;
+        this.opts.logger.debug({ stream: this.opts.stream, base: e.base }, 'another publisher appended first; the batch is stamped again');
+        if (this.conflictsInRow >= 2) this.askToYield();
       } else this.opts.logger.warn({ err, stream: this.opts.stream }, 'JetStream refused a publish');
     } else {
       this.opts.logger.warn({ err: err.message, stream: this.opts.stream }, 'publish without a PubAck; its outcome will be looked up');
@@ -222,6 +243,28 @@ export class PartitionAppender {
     this.retry.push(e);
     this.syncing = true;
     this.afterOutcome();
+  }
+
+  /**
+   * Fairness under contention. A node whose batches keep losing the race for the tail asks
+   * the others (a core NATS message, `<cluster>.y.<epoch>`, best effort) to pause; without
+   * that, a node that pipelines without pause can keep another from ever landing a batch,
+   * since the loser must look the tail up and publish again in the gap between two of the
+   * winner's batches. Scheduling only: correctness never depends on it.
+   */
+  private askToYield(): void {
+    const now = Date.now();
+    if (now - this.askedAt < contentionYieldMs) return;
+    this.askedAt = now;
+    this.opts.askToYield?.();
+  }
+
+  /** Another node asked for a turn: publish nothing new for `ms`, then look the tail up again. */
+  yieldFor(ms: number): void {
+    if (this.closed || (this.queue.length === 0 && this.inFlight.length === 0)) return;
+    this.yieldUntil = Math.max(this.yieldUntil, Date.now() + ms);
+    // The other node is about to append: the tail known here will be stale.
+    this.tail = null;
   }
 
   /** Once nothing is in flight any more, a pending look-up of the tail starts. */
@@ -248,11 +291,18 @@ export class PartitionAppender {
     const { jsm, stream, subject, mirror, feed } = this.opts;
     try {
       const last = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+      // Publishes refused outright stored nothing; only those without an answer are looked
+      // for in the mirror, which must first hold the stream up to the tail.
+      const unknown = this.retry.some((e) => e.state === 'retry' && !e.refused);
       let tail: Tail;
-      if (last) {
-        const r = batchRange(last.data);
+      const r = last ? batchRange(last.data) : null;
+      if (last && r) {
+        if (unknown) await feed.whenApplied(last.seq);
+        tail = { id: last.header?.get('Nats-Msg-Id') || null, seq: last.seq, next: r.next, publishedAt: 0 };
+      } else if (last) {
+        // The last message is not a batch (every feed drops it): the offsets go on from the mirror's end.
         await feed.whenApplied(last.seq);
-        tail = { id: last.header?.get('Nats-Msg-Id') || null, seq: last.seq, next: r ? r.next : mirror.nextOffset, publishedAt: 0 };
+        tail = { id: last.header?.get('Nats-Msg-Id') || null, seq: last.seq, next: mirror.nextOffset, publishedAt: 0 };
       } else {
         const info = await jsm.streams.info(stream);
         await feed.whenApplied(info.state.last_seq);
@@ -262,7 +312,7 @@ export class PartitionAppender {
       const again: Entry[] = [];
       for (const e of this.retry) {
         if (e.state !== 'retry') continue;
-        if (this.inMirror(e)) this.finish(e, null);
+        if (!e.refused && this.inMirror(e)) this.finish(e, null);
         else if (Date.now() > e.deadline) this.finish(e, this.unavailable('JetStream did not store the batch in time'));
         else {
           e.state = 'queued';
@@ -319,16 +369,22 @@ export class PartitionAppender {
     return new UnavailableError(`${this.opts.topic}-${this.opts.partition}: ${why} (JetStream unreachable or without quorum?)`, 'CLUSTER_UNAVAILABLE');
   }
 
-  /** Answers UNAVAILABLE to queued appends past their deadline (those in flight wait for their outcome). */
+  /**
+   * Answers UNAVAILABLE to appends past their deadline that are not in flight: queued, or
+   * waiting for a look-up of the tail that does not get through (those in flight wait for
+   * their PubAck or its timeout).
+   */
   private expire(): void {
     const now = Date.now();
-    if (this.queue.length === 0 || this.queue[0].deadline > now) return;
-    const keep: Entry[] = [];
-    for (const e of this.queue) {
-      if (e.deadline <= now) this.finish(e, this.unavailable('JetStream did not store the batch in time'));
-      else keep.push(e);
+    const late = (e: Entry): boolean => e.deadline <= now && e.state !== 'done';
+    if (this.queue.some(late)) {
+      for (const e of this.queue) if (late(e)) this.finish(e, this.unavailable('JetStream did not store the batch in time'));
+      this.queue = this.queue.filter((e) => e.state !== 'done');
     }
-    this.queue = keep;
+    if (this.syncing && this.retry.some(late)) {
+      for (const e of this.retry) if (late(e)) this.finish(e, this.unavailable('JetStream did not store the batch in time'));
+      this.retry = this.retry.filter((e) => e.state !== 'done');
+    }
   }
 
   /** Publishes still unanswered (in flight, queued, or waiting for a look-up). */
@@ -347,6 +403,7 @@ export class PartitionAppender {
     if (this.closed) return;
     this.closed = err;
     clearInterval(this.timer);
+    if (this.yieldTimer) clearTimeout(this.yieldTimer);
     for (const e of [...this.queue, ...this.inFlight, ...this.retry, ...this.landing]) this.finish(e, err);
     this.queue = [];
     this.inFlight = [];

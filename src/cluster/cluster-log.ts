@@ -28,7 +28,6 @@ import {
   type Log,
   LogManager,
   type LogPartition,
-  type Logger,
   type OffsetStore,
   type PartitionLog,
   type ReadResult,
@@ -43,15 +42,16 @@ import {
   isValidTopicName,
   limits,
 } from '../../engine/index.ts';
+import type { Logger } from '../common/logger.ts';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DiscardPolicy, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
 import { PartitionAppender } from './appender.ts';
 import { claimForCluster, resolveNodeId } from './data-dir.ts';
-import { appendDeadlineMs, catchUpWaitMs, connectTimeoutMs, duplicateWindowMs, publishHeaderBytesMax, retentionCheckMs, retryDelayMaxMs } from './limits.ts';
+import { adminTimeoutMs, apiTimeoutMs, appendDeadlineMs, catchUpWaitMs, contentionYieldMs, connectTimeoutMs, duplicateWindowMs, publishHeaderBytesMax, retentionCheckMs, retryDelayMaxMs } from './limits.ts';
 import { MirrorFeed } from './mirror-feed.ts';
-import { epochOfStream, offsetsBucket, streamName, subjectName, topicKey, topicOfKey, topicsBucket } from './names.ts';
+import { epochOfStream, offsetsBucket, streamName, subjectName, topicKey, topicOfKey, topicsBucket, yieldSubject } from './names.ts';
 import { KvOffsetStore } from './offset-store.ts';
 import { purgeExpired } from './retention.ts';
 import { type ClusterTopicMeta, encodeTopicMeta, parseTopicMeta } from './topic-meta.ts';
@@ -133,6 +133,8 @@ function clusterUnavailable(what: string, err: unknown): UnavailableError {
 
 export class ClusterLog implements Log {
   private readonly topics = new Map<string, ClusterTopic>();
+  /** Partitions by epoch, for the requests to yield (appender.ts). */
+  private readonly byEpoch = new Map<string, ClusterPartition>();
   /** The last bucket revision applied per topic name (deletions included), so that nothing is applied twice or out of order. */
   private readonly revisions = new Map<string, number>();
   private readonly listeners = new Set<TopicListener>();
@@ -151,6 +153,8 @@ export class ClusterLog implements Log {
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    /** For stream creation and deletion: a longer timeout. */
+    private readonly admin: JetStreamManager,
     private readonly topicsKv: KV,
     offsetsKv: KV,
     private readonly mirror: LogManager,
@@ -178,9 +182,11 @@ export class ClusterLog implements Log {
     let mirror: LogManager | null = null;
     let log: ClusterLog | null = null;
     try {
-      const jsm = await jetstreamManager(nc);
-      const js = jetstream(nc);
-      const kvm = new Kvm(js);
+      const jsm = await jetstreamManager(nc, { timeout: apiTimeoutMs });
+      const js = jetstream(nc, { timeout: apiTimeoutMs });
+      const admin = await jetstreamManager(nc, { timeout: adminTimeoutMs });
+      // Buckets are streams too (their creation needs the meta leader): the longer timeout.
+      const kvm = new Kvm(jetstream(nc, { timeout: adminTimeoutMs }));
       const topicsKv = await openBucket(kvm, topicsBucket(opts.clusterName), opts.replicas);
       const offsetsKv = await openBucket(kvm, offsetsBucket(opts.clusterName), opts.replicas);
       const maxPayloadBytes = nc.info?.max_payload ?? 1024 * 1024;
@@ -200,7 +206,7 @@ export class ClusterLog implements Log {
         retentionBytes: opts.retentionBytes,
         logger,
       });
-      log = new ClusterLog(opts, nodeId, nc, js, jsm, topicsKv, offsetsKv, mirror, maxPayloadBytes);
+      log = new ClusterLog(opts, nodeId, nc, js, jsm, admin, topicsKv, offsetsKv, mirror, maxPayloadBytes);
       logger.info({ nodeId, session: log.session, servers: opts.servers, cluster: opts.clusterName, replicas: opts.replicas, maxPayloadBytes }, 'cluster mode: JetStream is the source of truth');
       await log.start();
       return log;
@@ -213,6 +219,13 @@ export class ClusterLog implements Log {
   }
 
   private async start(): Promise<void> {
+    this.nc.subscribe(yieldSubject(this.opts.clusterName, '*'), {
+      callback: (err, msg) => {
+        if (err) return;
+        const epoch = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+        if (msg.string() !== this.session) this.byEpoch.get(epoch)?.appender.yieldFor(contentionYieldMs);
+      },
+    });
     const status = await this.topicsKv.status();
     const initialRevision = status.streamInfo.state.last_seq;
     let loaded!: () => void;
@@ -320,12 +333,14 @@ export class ClusterLog implements Log {
         mirror,
         feed,
         session: this.session,
+        askToYield: () => this.nc.publish(yieldSubject(clusterName, epoch), this.session),
         batchBytesMax: this.maxPayloadBytes - publishHeaderBytesMax,
         logger: this.logger,
       });
       partitions.push(new ClusterPartition(name, p, epoch, mirror, feed, appender, stream));
     }
     this.topics.set(name, { meta, partitions });
+    for (const p of partitions) this.byEpoch.set(p.epoch, p);
     for (const p of partitions) p.feed.start();
     this.emit({ type: 'created', topic: name });
   }
@@ -334,6 +349,7 @@ export class ClusterLog implements Log {
     const t = this.topics.get(name);
     if (!t) return;
     this.topics.delete(name);
+    for (const p of t.partitions) this.byEpoch.delete(p.epoch);
     this.emit({ type: 'deleted', topic: name });
     for (const p of t.partitions) p.appender.close(new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} was deleted`, 'TOPIC_DELETED'));
     await Promise.all(t.partitions.map((p) => p.feed.stop()));
@@ -425,7 +441,7 @@ export class ClusterLog implements Log {
     try {
       await inBatches(meta.epochs, 16, async (epoch) => {
         const name = streamName(this.opts.clusterName, epoch);
-        await this.jsm.streams.add({
+        await this.admin.streams.add({
           name,
           subjects: [subjectName(this.opts.clusterName, epoch)],
           description: `sluice topic ${topic} partition ${meta.epochs.indexOf(epoch)}`,
@@ -479,7 +495,7 @@ export class ClusterLog implements Log {
   private async deleteStreams(names: string[]): Promise<void> {
     await inBatches(names, 16, async (name) => {
       try {
-        await this.jsm.streams.delete(name);
+        await this.admin.streams.delete(name);
       } catch (err) {
         if ((err as { code?: number }).code !== STREAM_NOT_FOUND) this.logger.warn({ err: (err as Error).message, stream: name }, 'cannot delete a stream; it is swept at a later start');
       }

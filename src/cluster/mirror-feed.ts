@@ -24,9 +24,10 @@
  * Appenders wait here (`whenApplied`) for their acked sequence to be in the mirror, which is
  * what makes an append visible (hw moved, commit listeners told) when it resolves.
  */
-import { type BatchHeader, BadRequestError, type Logger, type PartitionLog, UnavailableError, checkBatch, limits } from '../../engine/index.ts';
+import { type BatchHeader, BadRequestError, type PartitionLog, UnavailableError, checkBatch, limits } from '../../engine/index.ts';
+import type { Logger } from '../common/logger.ts';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { feedBytesMin, resyncStepsMax, retryDelayMaxMs, retryDelayMinMs } from './limits.ts';
+import { feedBytesMin, feedHeartbeatMs, feedStallMs, resyncStepsMax, retryDelayMaxMs, retryDelayMinMs } from './limits.ts';
 
 export interface MirrorFeedOptions {
   js: JetStreamClient;
@@ -67,6 +68,9 @@ export class MirrorFeed {
   private stopped = false;
   private running: Promise<void> | null = null;
   private retryDelayMs = retryDelayMinMs;
+  private lastProgressAt = 0;
+  /** Consumers started so far: part of each one's name. */
+  private consumers = 0;
   private positioned: Promise<void>;
   private resolvePositioned!: () => void;
 
@@ -111,19 +115,30 @@ export class MirrorFeed {
     await this.running?.catch(() => {});
   }
 
+  /**
+   * Positions once, then consumes from after the last applied sequence, starting a new
+   * consumer whenever one stops or stalls; positions again only after a disagreement.
+   */
   private async run(): Promise<void> {
+    let needsPosition = true;
     while (!this.stopped) {
       try {
-        const from = await this.position();
-        this.resolvePositioned();
+        if (needsPosition) {
+          const from = await this.position();
+          this.applied = from - 1;
+          needsPosition = false;
+          this.resolvePositioned();
+        }
         if (this.stopped) return;
-        await this.consume(from);
-        this.retryDelayMs = retryDelayMinMs;
+        await this.consume(this.applied + 1);
       } catch (err) {
         if (this.stopped) return;
-        this.opts.logger.warn({ err, stream: this.opts.stream }, 'mirror feed interrupted; retrying');
-        await sleep(this.retryDelayMs);
-        this.retryDelayMs = Math.min(this.retryDelayMs * 2, retryDelayMaxMs);
+        if (err instanceof Reposition) needsPosition = true;
+        else {
+          this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, applied: this.applied }, 'mirror feed interrupted; resuming');
+          await sleep(this.retryDelayMs);
+          this.retryDelayMs = Math.min(this.retryDelayMs * 2, retryDelayMaxMs);
+        }
       }
     }
   }
@@ -226,34 +241,65 @@ export class MirrorFeed {
     throw new UnavailableError(`cannot bring the mirror of ${stream} in line with JetStream`, 'CLUSTER_UNAVAILABLE');
   }
 
+  /**
+   * One ordered consumer from `from` until it stops. The client library recreates an ordered
+   * consumer by itself after some failures, not all (a consumer whose server was killed could
+   * stay silent): this one is dropped and replaced when its heartbeats go missing, or when an
+   * appender waits for a sequence the stream has and nothing arrives for feedStallMs.
+   */
   private async consume(from: number): Promise<void> {
-    const { js, stream, consumerPrefix, maxPayloadBytes } = this.opts;
-    const consumer = await js.consumers.get(stream, { opt_start_seq: from, name_prefix: consumerPrefix });
+    const { js, jsm, stream, consumerPrefix, maxPayloadBytes } = this.opts;
+    // A new name each time: the consumer this one replaces may still exist on the server.
+    const consumer = await js.consumers.get(stream, { opt_start_seq: from, name_prefix: `${consumerPrefix}_${++this.consumers}` });
     let failure: Error | null = null;
-    const messages = await consumer.consume({
+    let messages: ConsumerMessages | null = null;
+    const fail = (err: Error): void => {
+      failure ??= err;
+      messages?.stop();
+    };
+    messages = await consumer.consume({
       // Bounded by bytes (the client takes bytes or messages, not both): at least two of the
       // largest message, or the server refuses the pull.
       max_bytes: Math.max(feedBytesMin, 2 * maxPayloadBytes),
-      // Detects a consumer whose server died within a few seconds (the default is 15 s).
-      idle_heartbeat: 1000,
+      idle_heartbeat: feedHeartbeatMs,
       expires: 10_000,
       callback: (m: JsMsg) => {
         if (failure) return;
         try {
-          if (!this.onMessage(m)) {
-            failure = new UnavailableError('mirror needs positioning again', 'CLUSTER_UNAVAILABLE');
-            messages.stop();
-          }
+          if (!this.onMessage(m)) fail(new Reposition());
+          else this.lastProgressAt = Date.now();
         } catch (err) {
-          failure = err as Error;
-          messages.stop();
+          fail(err as Error);
         }
       },
     });
     this.messages = messages;
     if (this.stopped) messages.stop();
-    await messages.closed();
-    this.messages = null;
+    void (async () => {
+      for await (const n of messages.status()) {
+        if (n.type === 'heartbeats_missed' && n.count >= 2) fail(new UnavailableError('consumer heartbeats missed', 'CLUSTER_UNAVAILABLE'));
+      }
+    })().catch(() => {});
+    let checking = false;
+    const watchdog = setInterval(() => {
+      if (checking || this.waiters.length === 0 || Date.now() - this.lastProgressAt < feedStallMs) return;
+      checking = true;
+      jsm.streams
+        .info(stream)
+        .then((info) => {
+          if (info.state.last_seq > this.applied && Date.now() - this.lastProgressAt >= feedStallMs) fail(new UnavailableError('consumer stalled behind the stream', 'CLUSTER_UNAVAILABLE'));
+        })
+        .catch(() => {})
+        .finally(() => (checking = false));
+    }, feedStallMs / 2);
+    this.lastProgressAt = Date.now();
+    try {
+      await messages.closed();
+    } finally {
+      clearInterval(watchdog);
+      this.messages = null;
+      consumer.delete().catch(() => {});
+    }
     if (failure) throw failure;
     if (!this.stopped) throw new UnavailableError(`the consumer of ${stream} stopped`, 'CLUSTER_UNAVAILABLE');
   }
@@ -304,10 +350,18 @@ export class MirrorFeed {
 
   private advance(seq: number): void {
     this.applied = seq;
+    this.retryDelayMs = retryDelayMinMs;
     let n = 0;
     while (n < this.waiters.length && this.waiters[n].seq <= seq) n++;
     if (n === 0) return;
     for (const w of this.waiters.splice(0, n)) w.resolve();
+  }
+}
+
+/** The feed must find its place in the stream again (the mirror was cut back). */
+class Reposition extends Error {
+  constructor() {
+    super('the mirror needs positioning again');
   }
 }
 

@@ -6,6 +6,7 @@
  *                                     id (16 hex digits), so a topic deleted and created again
  *                                     gets new streams and never meets the old ones
  *   subject  <cluster>.p.<epoch>      the stream's only subject
+ *   subject  <cluster>.y.<epoch>      core NATS, not stored: "let me append" (appender.ts)
  *   KV       <cluster>-topics         topic metadata, one key per topic
  *   KV       <cluster>-offsets        consumer-group offsets, one key per group
  *
@@ -24,6 +25,11 @@ export function streamName(cluster: string, epoch: string): string {
 
 export function subjectName(cluster: string, epoch: string): string {
   return `${cluster}.p.${epoch}`;
+}
+
+/** Where a node asks the others to pause their publishes to a partition for a moment. */
+export function yieldSubject(cluster: string, epoch: string): string {
+  return `${cluster}.y.${epoch}`;
 }
 
 /** The epoch of one of this cluster's partition streams, or null for any other stream. */
