@@ -232,7 +232,7 @@ export class ClusterLog implements Log {
     const initialLoad = new Promise<void>((r) => (loaded = r));
     if (initialRevision === 0) loaded();
     this.watching = this.watchTopics(initialRevision, loaded);
-    await Promise.race([initialLoad, sleep(catchUpWaitMs)]);
+    await within(initialLoad, catchUpWaitMs);
     await this.applying;
     // The mirror's topics the cluster does not have (deleted while this node was down).
     for (const name of this.mirror.listTopics()) {
@@ -240,7 +240,7 @@ export class ClusterLog implements Log {
     }
     const parts = [...this.topics.values()].flatMap((t) => t.partitions);
     const caughtUp = Promise.allSettled(parts.map((p) => p.feed.caughtUp()));
-    const done = await Promise.race([caughtUp.then(() => true), sleep(catchUpWaitMs).then(() => false)]);
+    const done = await within(caughtUp, catchUpWaitMs);
     if (!done) this.logger.warn({ waitedMs: catchUpWaitMs }, 'some mirrors have not caught up with JetStream yet; serving what they hold');
     else if (parts.length > 0) this.logger.info({ partitions: parts.length }, 'mirrors caught up with JetStream');
     this.retentionTimer = setInterval(() => void this.enforceRetention(), retentionCheckMs + Math.floor(Math.random() * 5000));
@@ -562,7 +562,7 @@ export class ClusterLog implements Log {
   async close(): Promise<void> {
     if (this.closed) return;
     const parts = [...this.topics.values()].flatMap((t) => t.partitions);
-    await Promise.race([Promise.all(parts.map((p) => p.appender.drain())), sleep(appendDeadlineMs)]);
+    await within(Promise.all(parts.map((p) => p.appender.drain())), appendDeadlineMs);
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.watchStop?.();
@@ -635,3 +635,17 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `p` at most `ms`; true when it settled in time. The timer never outlives the wait. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(
+      () => true,
+      () => true,
+    ), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

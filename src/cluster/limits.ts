@@ -38,5 +38,3 @@ export const connectTimeoutMs = 20_000;
 export const resyncStepsMax = 1000;
 /** How often each node drops messages past a topic's retention.ms from JetStream. */
 export const retentionCheckMs = 30_000;
-/** Tries of a consumer-group commit that lost a race to another node's commit. */
-export const offsetCommitTriesMax = 20;

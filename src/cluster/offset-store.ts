@@ -1,69 +1,70 @@
 /**
- * Consumer-group offsets in cluster mode: one key per group in the `<cluster>-offsets`
- * key-value bucket (replicated like the topics), so that a group's commits survive any node
- * and every node serves the same offsets.
+ * Consumer-group offsets in cluster mode: the `<cluster>-offsets` key-value bucket (replicated
+ * like the topics), so that a group's commits survive any node and every node serves the
+ * same offsets.
  *
- *   key   the group name's UTF-8 in hex (sha256-… past 240 digits), as the local store names files
- *   value {"group", "offsets": CommittedOffset[]}
+ *   key   <group>.<topic>.<partition>, the group as the local store names its files (the
+ *         UTF-8 in hex, sha256-… past 240 digits) and the topic with `.` written `=`
+ *   value {"group","topic","partition","offset","metadata","committedAt"}
  *
- * A commit reads the group's value, merges its offsets in and writes it back on condition that
- * nobody wrote it meanwhile (the bucket's revision), trying again when another node did: two
- * nodes committing for one group never lose each other's partitions. Commits of one group on
- * this node run one after another, in call order.
+ * One key per partition, not one per group: a commit only ever writes the partitions it
+ * names, so commits from several nodes for one group never overwrite each other's partitions,
+ * and no compare-and-set is needed (JetStream 2.9 checks a key's expected revision before it
+ * proposes a write, not when it applies it, so two racing read-modify-writes of one key could
+ * both succeed and one would lose the other's partitions). For one partition, the last commit
+ * wins, as in Kafka.
  */
 import { z } from 'zod';
 import { type CommittedOffset, type OffsetStore, UnavailableError, groupFileBase } from '../../engine/index.ts';
 import type { KV } from '@nats-io/kv';
-import { offsetCommitTriesMax } from './limits.ts';
+import { topicKey } from './names.ts';
 
-const GroupValue = z.object({
+const Value = z.object({
   group: z.string(),
-  offsets: z.array(
-    z.object({
-      topic: z.string(),
-      partition: z.number().int().min(0),
-      offset: z.number().int().min(-1),
-      metadata: z.string().nullable(),
-      committedAt: z.number(),
-    }),
-  ),
+  topic: z.string(),
+  partition: z.number().int().min(0),
+  offset: z.number().int().min(-1),
+  metadata: z.string().nullable(),
+  committedAt: z.number(),
 });
-
-const WRONG_LAST_SEQUENCE = 10071;
 
 export class KvOffsetStore implements OffsetStore {
   private readonly chains = new Map<string, Promise<void>>();
 
   constructor(private readonly kv: KV) {}
 
-  private async read(group: string): Promise<{ offsets: Map<string, CommittedOffset>; revision: number }> {
-    const key = groupFileBase(group);
-    let e;
-    try {
-      e = await this.kv.get(key);
-    } catch (err) {
-      throw new UnavailableError(`cannot read offsets of group ${JSON.stringify(group)}: ${(err as Error).message}`, 'CLUSTER_UNAVAILABLE');
-    }
-    const offsets = new Map<string, CommittedOffset>();
-    if (!e || e.operation !== 'PUT') return { offsets, revision: e?.revision ?? 0 };
-    let parsed;
-    try {
-      parsed = GroupValue.safeParse(JSON.parse(e.string()));
-    } catch {
-      parsed = null;
-    }
-    if (!parsed?.success || parsed.data.group !== group) {
-      throw new UnavailableError(`offsets of group ${JSON.stringify(group)} in the cluster's bucket are unreadable`, 'OFFSETS_UNREADABLE');
-    }
-    for (const o of parsed.data.offsets) offsets.set(`${o.topic}\0${o.partition}`, o);
-    return { offsets, revision: e.revision };
+  private key(group: string, topic: string, partition: number): string {
+    return `${groupFileBase(group)}.${topicKey(topic)}.${partition}`;
   }
 
   async fetch(group: string): Promise<CommittedOffset[]> {
     await this.chains.get(group)?.catch(() => {});
-    return [...(await this.read(group)).offsets.values()];
+    try {
+      const keys: string[] = [];
+      for await (const k of await this.kv.keys(`${groupFileBase(group)}.>`)) keys.push(k);
+      const out: CommittedOffset[] = [];
+      for (const e of await Promise.all(keys.map((k) => this.kv.get(k)))) {
+        if (!e || e.operation !== 'PUT') continue;
+        let parsed;
+        try {
+          parsed = Value.safeParse(JSON.parse(e.string()));
+        } catch {
+          parsed = null;
+        }
+        if (!parsed?.success || parsed.data.group !== group) {
+          throw new UnavailableError(`offsets of group ${JSON.stringify(group)} in the cluster's bucket are unreadable (key ${e.key})`, 'OFFSETS_UNREADABLE');
+        }
+        const { topic, partition, offset, metadata, committedAt } = parsed.data;
+        out.push({ topic, partition, offset, metadata, committedAt });
+      }
+      return out;
+    } catch (err) {
+      if (err instanceof UnavailableError) throw err;
+      throw new UnavailableError(`cannot read offsets of group ${JSON.stringify(group)}: ${(err as Error).message}`, 'CLUSTER_UNAVAILABLE');
+    }
   }
 
+  /** Resolves once the bucket (a quorum of its replicas) holds every offset given; commits of one group run in call order. */
   commit(group: string, offsets: CommittedOffset[]): Promise<void> {
     const prev = this.chains.get(group) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(() => this.write(group, offsets));
@@ -77,22 +78,10 @@ export class KvOffsetStore implements OffsetStore {
   }
 
   private async write(group: string, offsets: CommittedOffset[]): Promise<void> {
-    const key = groupFileBase(group);
-    for (let attempt = 0; attempt < offsetCommitTriesMax; attempt++) {
-      const current = await this.read(group);
-      for (const o of offsets) current.offsets.set(`${o.topic}\0${o.partition}`, { ...o });
-      const value = JSON.stringify({ group, offsets: [...current.offsets.values()] });
-      try {
-        if (current.revision === 0) await this.kv.create(key, value);
-        else await this.kv.update(key, value, current.revision);
-        return;
-      } catch (err) {
-        const code = (err as { code?: number }).code;
-        // Another node committed for this group meanwhile: read again and merge again.
-        if (code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test((err as Error).message)) continue;
-        throw new UnavailableError(`cannot store offsets of group ${JSON.stringify(group)}: ${(err as Error).message}`, 'CLUSTER_UNAVAILABLE');
-      }
+    try {
+      await Promise.all(offsets.map((o) => this.kv.put(this.key(group, o.topic, o.partition), JSON.stringify({ group, ...o }))));
+    } catch (err) {
+      throw new UnavailableError(`cannot store offsets of group ${JSON.stringify(group)}: ${(err as Error).message}`, 'CLUSTER_UNAVAILABLE');
     }
-    throw new UnavailableError(`offsets of group ${JSON.stringify(group)}: ${offsetCommitTriesMax} commits in a row lost a race`, 'CLUSTER_UNAVAILABLE');
   }
 }
