@@ -32,6 +32,8 @@ export interface NatsServer {
   readonly monitorPort: number;
   readonly url: string;
   readonly running: boolean;
+  /** The running process's pid; null while down. */
+  readonly pid: number | null;
   /** SIGKILL, then waits for the exit. */
   kill(): Promise<void>;
   /** Starts again on the same ports and store dir. */
@@ -122,6 +124,9 @@ export async function startNatsCluster(opts: { name?: string; size?: number } = 
       url: `nats://127.0.0.1:${d.clientPort}`,
       get running() {
         return proc !== null && proc.exitCode === null && proc.signalCode === null;
+      },
+      get pid() {
+        return server.running ? (proc!.pid ?? null) : null;
       },
       async start() {
         if (server.running) return;
