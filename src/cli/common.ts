@@ -29,7 +29,7 @@ export interface CommonFlags {
 
 export function addUrl(cmd: Command): Command {
   return cmd
-    .option('--url <url>', 'server WebSocket/HTTP address ($SLUICE_URL)', process.env.SLUICE_URL ?? 'ws://127.0.0.1:8080')
+    .option('--url <urls>', 'server WebSocket/HTTP address, or several separated by commas (cluster nodes, tried in order) ($SLUICE_URL)', process.env.SLUICE_URL ?? 'ws://127.0.0.1:8080')
     .option('--token <jwt>', 'token, when the server has auth on ($SLUICE_TOKEN)', process.env.SLUICE_TOKEN);
 }
 
@@ -51,6 +51,29 @@ export function parseFrom(value: string | undefined, dflt: From): From {
   const t = value.startsWith('time:') ? Number(value.slice(5)) : Date.parse(value);
   if (Number.isFinite(t)) return { time: t };
   throw new UsageError(`--from must be earliest, latest, an offset, time:MS or an ISO date, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * `--url`: one address or a comma-separated list (the nodes of a cluster): the SDK tries them
+ * in order and moves to the next when a connection is lost; HTTP calls go to the first that
+ * answers.
+ */
+export function parseUrls(value: string): string[] {
+  const urls = value
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (urls.length === 0) throw new UsageError('--url needs an address, e.g. ws://127.0.0.1:8080');
+  for (const u of urls) {
+    let scheme: string;
+    try {
+      scheme = new URL(u).protocol;
+    } catch {
+      throw new UsageError(`--url ${JSON.stringify(u)} is not a URL: give ws://host:port (or wss://, http://, https://), several separated by commas`);
+    }
+    if (!['ws:', 'wss:', 'http:', 'https:'].includes(scheme)) throw new UsageError(`--url ${JSON.stringify(u)}: the scheme must be ws, wss, http or https`);
+  }
+  return urls;
 }
 
 /** `ws://h:p` → `http://h:p` (the HTTP API lives on the same port). */

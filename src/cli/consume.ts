@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { type Message, type Subscription, connect } from '../client/index.ts';
-import { type CommonFlags, action, addTopic, addUrl, int, out, parseFrom, recordJson, recordText, stdoutGone, warn } from './common.ts';
+import { type CommonFlags, action, addTopic, addUrl, int, out, parseUrls, parseFrom, recordJson, recordText, stdoutGone, warn } from './common.ts';
 
 export function registerConsume(program: Command): void {
   const cmd = program.command('consume').description('print the records of a topic');
@@ -21,7 +21,7 @@ export function registerConsume(program: Command): void {
         const partition = int(flags.partition, 'partition');
         const limit = int(flags.limit, 'limit', 1);
         const from = parseFrom(flags.from, 'earliest');
-        const client = await connect(flags.url, { token: flags.token, retryFirstConnect: false });
+        const client = await connect(parseUrls(flags.url), { token: flags.token, retryFirstConnect: false });
         let printed = 0;
         /** Per partition: the hw to reach before stopping (without --follow). */
         const targets = new Map<number, number>();

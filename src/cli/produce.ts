@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { type PublishAck, connect } from '../client/index.ts';
-import { type CommonFlags, EXIT_FAILED, action, addTopic, addUrl, int, out, warn } from './common.ts';
+import { type CommonFlags, EXIT_FAILED, action, addTopic, addUrl, int, out, parseUrls, warn } from './common.ts';
 
 interface Flags extends CommonFlags {
   key?: string;
@@ -34,7 +34,7 @@ export function registerProduce(program: Command): void {
       action(async (flags: Flags) => {
         const partition = int(flags.partition, 'partition');
         const lingerMs = int(flags.lingerMs, 'linger-ms')!;
-        const client = await connect(flags.url, { token: flags.token, retryFirstConnect: false });
+        const client = await connect(parseUrls(flags.url), { token: flags.token, retryFirstConnect: false });
         const producer = client.producer({ lingerMs, compression: flags.compression === 'none' ? 'none' : 'lz4' });
         const input = flags.file ? fs.createReadStream(flags.file) : process.stdin;
         const rl = readline.createInterface({ input, crlfDelay: Infinity });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { decodeBatches } from '../../engine/codec/index.ts';
 import { replay } from '../client/replay.ts';
-import { type CommonFlags, UsageError, action, httpBase, int, out, recordJson, recordText } from './common.ts';
+import { type CommonFlags, UsageError, action, httpBase, int, out, parseUrls, recordJson, recordText } from './common.ts';
 
 interface Flags extends CommonFlags {
   to?: string;
@@ -87,7 +87,7 @@ export function registerReplay(program: Command): void {
 /** How many records the replay should cover, from the HTTP API; null when unknown. */
 async function totalHint(flags: Flags, partition: number, from: number | 'earliest' | 'latest', to: number | undefined): Promise<number | null> {
   try {
-    const res = await fetch(`${httpBase(flags.url)}/v1/topics/${encodeURIComponent(flags.topic!)}`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`${httpBase(parseUrls(flags.url)[0])}/v1/topics/${encodeURIComponent(flags.topic!)}`, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) return null;
     const info = (await res.json()) as { partitions: { partition: number; start: number; hw: number }[] };
     const p = info.partitions.find((x) => x.partition === partition);

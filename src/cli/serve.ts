@@ -36,8 +36,7 @@ export function registerServe(program: Command): void {
       process.stderr.write(`sluice: ${(err as Error).message}\n`);
       process.exit(1);
     }
-    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort })}\n`);
-    logger.info({ port: server.port, replayPort: server.replayPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
+    // Handlers first: whoever reads the listening line may send SIGTERM at once.
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -58,5 +57,7 @@ export function registerServe(program: Command): void {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort })}\n`);
+    logger.info({ port: server.port, replayPort: server.replayPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
   });
 }

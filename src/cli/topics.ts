@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { type ErrorCode, SluiceError } from '../../engine/errors.ts';
 import type { TopicInfo as EngineTopicInfo } from '../../engine/index.ts';
-import { type CommonFlags, action, addUrl, httpBase, int, out } from './common.ts';
+import { type CommonFlags, action, addUrl, httpBase, int, out, parseUrls } from './common.ts';
 
 /** What GET /v1/topics/{t} answers (the engine's description of the topic). */
 type TopicInfo = Pick<EngineTopicInfo, 'name' | 'partitions'>;
@@ -14,12 +14,18 @@ async function api(flags: CommonFlags, method: string, path: string, body?: unkn
   const headers: Record<string, string> = {};
   if (flags.token) headers.authorization = `Bearer ${flags.token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(`${httpBase(flags.url)}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (err) {
-    throw new SluiceError('UNAVAILABLE', `cannot reach ${httpBase(flags.url)}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+  // The first node that answers (several in a cluster; any of them serves every topic).
+  let res: Response | null = null;
+  const unreachable: string[] = [];
+  for (const url of parseUrls(flags.url)) {
+    try {
+      res = await fetch(`${httpBase(url)}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      break;
+    } catch (err) {
+      unreachable.push(`${httpBase(url)}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+    }
   }
+  if (!res) throw new SluiceError('UNAVAILABLE', `cannot reach ${unreachable.join('; ')}`);
   const text = await res.text();
   let parsed: unknown = null;
   try {

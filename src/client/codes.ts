@@ -2,7 +2,7 @@
  * Every code the SDK deals in, in one table: the wire's error codes (protocol §3, shared
  * with the server through engine/errors.ts), the client-side reasons an operation fails
  * without a server answer, the WebSocket close codes the protocol gives a meaning to, the
- * binary frame types, and the connection states.
+ * binary frame types, and the connection and subscription states.
  *
  * An error the SDK raises is always a `SluiceError` (engine/errors.ts) with a wire `code`;
  * failures that never reached the server carry `code: 'UNAVAILABLE'` (`TOO_LARGE` for a
@@ -39,8 +39,14 @@ export const CLOSE_CODES = {
   GOING_AWAY: 1001,
   /** "A frame over --max-frame-bytes (default 1 MiB) closes the connection (close code 1009)". */
   MESSAGE_TOO_BIG: 1009,
-  /** "When a connection's token expires it gets UNAUTHORIZED and is closed (code 4001)". */
+  /**
+   * "When a connection's token expires it gets UNAUTHORIZED and is closed (code 4001)"; also
+   * how a server that upgrades first and checks the token after would refuse a browser, which
+   * cannot read the HTTP status of a refused upgrade.
+   */
   TOKEN_EXPIRED: 4001,
+  /** The FORBIDDEN counterpart of 4001 (a refused origin, say): the client stops. */
+  FORBIDDEN: 4003,
 } as const;
 
 /** First byte of a binary frame (the layouts are in engine/codec/frames.ts). */
@@ -56,8 +62,20 @@ export enum ConnectionState {
   /** Opening a socket, or waiting out a backoff delay before the next try. */
   Connecting = 'connecting',
   Connected = 'connected',
-  /** `close()` was called or the server refused for good (an expired token); final. */
+  /** `close()` was called, or the server refused the token (`closeError` says why); final. */
   Closed = 'closed',
+}
+
+/** A subscription's states; a `state` event `{oldState, newState}` on the subscription reports every change. */
+export enum SubscriptionState {
+  /** Waiting for the server's `subbed`: at first, and again after every reconnection. */
+  Subscribing = 'subscribing',
+  /** Records flow. */
+  Subscribed = 'subscribed',
+  /** `unsubscribe()` or `close()` ended it; final. */
+  Unsubscribed = 'unsubscribed',
+  /** The server ended it with an error (e.g. UNKNOWN_TOPIC after a delete); final. */
+  Failed = 'failed',
 }
 
 /** Creates the error for a wire answer `{"op":"error","code","message"}`. */

@@ -15,10 +15,26 @@
  * is stored whole or not at all.
  */
 import { type Codec, type ProducerRecord, type RecordHeader, encodeRecordBatch, partitionForKey } from '../../engine/codec/index.ts';
-import type { SluiceClient } from './client.ts';
+import type { AckAnswer } from '../../engine/codec/wire-messages.ts';
 import { ANY_PARTITION, CLIENT_REASONS, SluiceError, clientError } from './codes.ts';
 import { produceFrame, toBytes } from './frames.ts';
-import type { PublishAck } from './types.ts';
+import type { PublishAck, PublishOptions } from './types.ts';
+
+/**
+ * What a producer needs from a connection (the client is one): sending PRODUCE frames, the
+ * partition count for keyed placement, and a JSON publish to create a topic. A small
+ * interface, so the producer does not depend on the client.
+ */
+export interface ProducerSink {
+  /** The server's --max-frame-bytes: a larger batch is split. */
+  readonly maxFrameBytes: number;
+  /** Sends a PRODUCE frame (the sink writes its id) and resolves with the ack. */
+  sendProduce(frame: Uint8Array): Promise<AckAnswer>;
+  /** The partition count of a topic (UNKNOWN_TOPIC when it does not exist). */
+  partitionCount(topic: string): Promise<number>;
+  /** One record through the JSON `pub` op, which creates a missing topic under auto-create. */
+  publish(topic: string, value: string | Uint8Array | null, options: PublishOptions): Promise<PublishAck>;
+}
 
 export interface ProducerOptions {
   /** How long a record may wait for others of its partition (ms, default 5). */
@@ -62,7 +78,7 @@ export class Producer {
   private readonly creating = new Map<string, Promise<PublishAck>>();
 
   constructor(
-    private readonly client: SluiceClient,
+    private readonly sink: ProducerSink,
     opts: ProducerOptions = {},
   ) {
     this.lingerMs = opts.lingerMs ?? 5;
@@ -84,7 +100,7 @@ export class Producer {
     if (opts.partition !== undefined) return this.add(topic, opts.partition, record);
     if (key === null) return this.add(topic, ANY_PARTITION, record);
     // Keyed: the partition count first (cached; the promise queue keeps per-key order).
-    return this.client.partitionCount(topic).then(
+    return this.sink.partitionCount(topic).then(
       (n) => this.add(topic, partitionForKey(key, n), record),
       (err: SluiceError) => this.createByPublish(topic, key, record, err),
     );
@@ -102,7 +118,7 @@ export class Producer {
     const pending = this.creating.get(topic);
     if (pending) {
       await pending.catch(() => {});
-      const n = await this.client.partitionCount(topic);
+      const n = await this.sink.partitionCount(topic);
       return this.add(topic, partitionForKey(key, n), record);
     }
     let keyText: string;
@@ -113,7 +129,7 @@ export class Producer {
     } catch {
       throw new SluiceError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} does not exist and this record's key or headers are not text: create the topic first`, 'UNKNOWN_TOPIC');
     }
-    const p = this.client.publish(topic, record.value, { key: keyText, headers: record.headers?.length ? headers : undefined });
+    const p = this.sink.publish(topic, record.value, { key: keyText, headers: record.headers?.length ? headers : undefined });
     this.creating.set(topic, p);
     try {
       return await p;
@@ -173,17 +189,17 @@ export class Producer {
       for (const w of waiters) w.reject(err as Error);
       return;
     }
-    if (frame.length > this.client.maxFrameBytes && records.length > 1) {
+    if (frame.length > this.sink.maxFrameBytes && records.length > 1) {
       // Too big for one frame: split in halves (each keeps its records' order).
       const h = records.length >>> 1;
       this.sendBatch(topic, partition, records.slice(0, h), waiters.slice(0, h));
       this.sendBatch(topic, partition, records.slice(h), waiters.slice(h));
       return;
     }
-    const p = this.client.sendProduce(frame).then(
+    const p = this.sink.sendProduce(frame).then(
       (ack) => {
-        const part = ack.partition as number;
-        const first = ack.offset as number;
+        const part = ack.partition;
+        const first = ack.offset;
         for (let i = 0; i < waiters.length; i++) waiters[i].resolve({ partition: part, offset: first + i });
       },
       (err: SluiceError) => {

@@ -1,32 +1,41 @@
 /** The SDK's public types that several files share. */
 import type { RecordHeader } from '../../engine/codec/index.ts';
 import type { BackoffOptions } from './backoff.ts';
-import type { ConnectionState, SluiceError } from './codes.ts';
+import type { ConnectionState, SluiceError, SubscriptionState } from './codes.ts';
 import type { WebSocketConstructor } from './transport.ts';
 
 export type { RecordHeader };
 
 /**
  * Where a subscription starts. A resume point `{epoch, offset}` (what `Subscription.positions()`
- * returns) starts at `offset` only if the partition still has that epoch — an offset alone
- * is unsafe, since a topic deleted and created again reuses offsets 0, 1, 2... for a
- * different history; on another epoch the subscription starts from the earliest record and
- * says so (`subscribed` event with `resumed: false, reason: 'epoch-changed'`).
+ * returns; give `partition` with it) starts at `offset` only if the partition still has that
+ * epoch — an offset alone is unsafe, since a topic deleted and created again reuses offsets
+ * 0, 1, 2... for a different history; on another epoch the subscription starts from the
+ * earliest record and says so (`subscribed` event with `resumed: false, reason:
+ * 'epoch-changed'`), also when the new history is shorter than the old offset.
  */
 export type From = 'latest' | 'earliest' | { offset: number } | { time: number } | { epoch: string; offset: number };
 
 export interface ClientOptions {
   /** JWT sent as `?token=` (browsers cannot set headers on a WebSocket). */
   token?: string;
-  /** Called before every (re)connection for a fresh token; wins over `token`. */
+  /**
+   * Called before every (re)connection for a fresh token, and before the token's `exp` to
+   * refresh it over the open connection (the `auth` op); wins over `token`. After a refused
+   * token (HTTP 401 or close 4001) it is asked once more; a second refusal in a row closes
+   * the client with UNAUTHORIZED.
+   */
   getToken?: () => string | Promise<string>;
+  /** How long before a token's `exp` getToken() refreshes it (ms, default 30 000; at most half the time left). */
+  tokenRefreshLeadMs?: number;
   /** A WebSocket constructor; default: the global one (browsers), else the `ws` package (Node). */
   WebSocket?: WebSocketConstructor;
-  /** Reconnect after the connection drops (default true). */
+  /** Reconnect after the connection drops (default true), to the next URL when there are several. */
   reconnect?: boolean;
   /**
-   * Whether `connect()` keeps trying when the very first attempt fails (default true). The
-   * CLI sets false to fail fast; reconnections after a first success always retry.
+   * Whether `connect()` keeps trying when the very first attempt fails (default true). With
+   * false (the CLI's choice) each URL is tried once, then `connect()` rejects; reconnections
+   * after a first success always retry.
    */
   retryFirstConnect?: boolean;
   /** Full-jitter exponential backoff between attempts (default base 100 ms, max 10 s). */
@@ -61,6 +70,7 @@ export interface SubscribeOptions {
   /** Registered before the `sub` is sent, so it also sees the events before `subscribe()` resolves. */
   onSubscribed?: (e: SubscribedEvent) => void;
   onGap?: (e: GapEvent) => void;
+  onState?: (e: SubscriptionStateEvent) => void;
 }
 
 export interface PublishOptions {
@@ -98,6 +108,14 @@ export interface PartitionPosition {
   hw: number;
 }
 
+/**
+ * initial: the first `sub`, from `from`. resumed: from the resume point, same epoch (exact
+ * unless a `gap` came with it). epoch-changed: the topic was deleted and created again;
+ * restarted from its earliest record. offset-out-of-range: the partition (on this server)
+ * ends below the resume point in the same epoch — a cluster node whose copy lags, or a
+ * server that lost unsynced records; the subscription holds its position and delivers from
+ * it once the partition gets there, never an offset twice.
+ */
 export type ResumeReason = 'initial' | 'resumed' | 'epoch-changed' | 'offset-out-of-range';
 
 export interface SubscribedEvent {
@@ -125,14 +143,33 @@ export interface StateEvent {
   newState: ConnectionState;
 }
 
+export interface DisconnectedEvent {
+  /** The server the connection (or the attempt) was to. */
+  url: string;
+  /** The WebSocket close code (1006 when the socket never opened). */
+  code: number;
+  reason: string;
+  /** False when the client gives up: then `error` says why and the state becomes `closed`. */
+  willReconnect: boolean;
+  /** Set when the server refused the token (UNAUTHORIZED, FORBIDDEN) or the client gives up. */
+  error?: SluiceError;
+}
+
 export interface ClientEvents extends Record<string, unknown> {
   state: StateEvent;
   /** A failure with no request to reject: a server error without id, a bad frame, a throwing callback. */
   error: SluiceError | Error;
-  disconnected: { code: number; reason: string; willReconnect: boolean };
+  disconnected: DisconnectedEvent;
+}
+
+export interface SubscriptionStateEvent {
+  oldState: SubscriptionState;
+  newState: SubscriptionState;
 }
 
 export interface SubscriptionEvents extends Record<string, unknown> {
+  /** `subscribing` → `subscribed` at first and after every reconnection; `unsubscribed` or `failed` at the end. */
+  state: SubscriptionStateEvent;
   subscribed: SubscribedEvent;
   gap: GapEvent;
   /** The subscription ended because of this error (e.g. UNKNOWN_TOPIC after a delete). */

@@ -19,6 +19,8 @@ export interface SocketData {
   conn: Connection | null;
   /** Who the upgrade's token says the peer is (null: auth off); handed to the Connection in `open`. */
   principal: Principal | null;
+  /** A browser's upgrade that was refused: told over the socket in `open`, then closed. */
+  refused?: { code: 'UNAUTHORIZED' | 'FORBIDDEN'; message: string };
 }
 
 interface Slot {

@@ -19,7 +19,7 @@ import { registerHttpApi } from './http-api.ts';
 import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
-import { WsHandlers } from './ws-handlers.ts';
+import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-handlers.ts';
 
 /**
  * uWS 20.30 can lose the payload of a message of 16 KiB or more sent while nothing is
@@ -75,6 +75,16 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      // A browser never sees the status of a refused upgrade (its WebSocket just fails), so a
+      // refusal of a request with an Origin (which every browser sends) is told over the
+      // socket instead: upgrade, send the error, close with 4001/4003 (see `open`).
+      const browser = req.getHeader('origin') !== '';
+      const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string): void => {
+        if (!browser) return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message);
+        res.cork(() => {
+          res.upgrade<SocketData>({ conn: null, principal: null, refused: { code, message } }, key, protocol, extensions, context);
+        });
+      };
       if (auth === null) {
         res.upgrade<SocketData>({ conn: null, principal: null }, key, protocol, extensions, context);
         return;
@@ -83,7 +93,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       try {
         token = tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') });
       } catch (err) {
-        return refuse('401 Unauthorized', 'UNAUTHORIZED', (err as Error).message);
+        return refuseAuth('UNAUTHORIZED', (err as Error).message);
       }
       let aborted = false;
       res.onAborted(() => {
@@ -102,14 +112,21 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         (err) => {
           upgrading--;
           if (aborted) return;
-          // "missing/bad → HTTP 401 with {code,message} and no upgrade"
-          refuse('401 Unauthorized', 'UNAUTHORIZED', (err as Error).message);
+          // "missing/bad → HTTP 401 with {code,message} and no upgrade" (browsers: see refuseAuth)
+          refuseAuth('UNAUTHORIZED', (err as Error).message);
         },
       );
     },
     open: (ws) => {
-      ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
       const data = ws.getUserData();
+      if (data.refused) {
+        // Counted against --max-connections until the close is done, never as a connection.
+        sockets.add(ws);
+        ws.send(JSON.stringify({ op: 'error', ...data.refused }), false, false);
+        ws.end(data.refused.code === 'UNAUTHORIZED' ? closeCodeUnauthorized : closeCodeForbidden, data.refused.code);
+        return;
+      }
+      ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
       const conn = new Connection(ws, limits.publishRecordsPerSecond);
       data.conn = conn;
       sockets.add(ws);
@@ -140,7 +157,8 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     close: (ws) => {
       sockets.delete(ws);
       const conn = ws.getUserData().conn;
-      if (conn) handlers.onClose(conn);
+      if (!conn) return; // a refused browser upgrade (see `open`)
+      handlers.onClose(conn);
       metrics.connections.dec();
     },
   });

@@ -39,8 +39,11 @@ export interface WsContext {
   auth: Auth | null;
 }
 
-/** Close code for a connection whose token expired (wire contract §6). */
+/** Close code for a connection whose token expired (wire contract §6), or a browser's refused upgrade. */
 export const closeCodeTokenExpired = 4001;
+export const closeCodeUnauthorized = closeCodeTokenExpired;
+/** Close code for a browser's upgrade refused with FORBIDDEN (docs/protocol.md). */
+export const closeCodeForbidden = 4003;
 
 function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
   const idPart = id === undefined ? '' : `"id":${id},`;

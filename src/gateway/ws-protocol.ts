@@ -8,6 +8,7 @@
  * an unknown `op`, or `value` together with `value64` is BAD_REQUEST.
  */
 import { z } from 'zod';
+import type * as Wire from '../../engine/codec/wire-messages.ts';
 import { type ErrorCode, type ProducerRecord, isValidTopicName, limits } from '../../engine/index.ts';
 
 const Id = z.number().int().min(0).max(0xffffffff);
@@ -22,7 +23,7 @@ export const From = z.union([
   z.literal('earliest'),
   z.object({ offset: Offset }).strict(),
   z.object({ time: z.number().int() }).strict(),
-]);
+]) satisfies z.ZodType<Wire.WireFrom, Wire.WireFrom>;
 export type From = z.infer<typeof From>;
 
 /** One record to publish: the fields `pub` and `POST /v1/topics/{t}/records` share. */
@@ -38,12 +39,13 @@ const oneValueMessage = { message: 'give value or value64, not both' };
 export const RecordInput = RecordFields.refine(oneValue, oneValueMessage);
 export type RecordInput = z.infer<typeof RecordInput>;
 
-const Meta = z.object({ op: z.literal('meta'), id: Id.optional(), topic: Topic });
-const Sub = z.object({ op: z.literal('sub'), id: Id.optional(), topic: Topic, partition: Partition.optional(), from: From.default('latest') });
-const Unsub = z.object({ op: z.literal('unsub'), id: Id.optional(), topic: Topic, partition: Partition.optional() });
-const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage);
-const Ping = z.object({ op: z.literal('ping'), id: Id.optional() });
-const Auth = z.object({ op: z.literal('auth'), id: Id.optional(), token: z.string() });
+// Each schema takes and gives the request type the SDK sends (engine/codec/wire-messages.ts).
+const Meta = z.object({ op: z.literal('meta'), id: Id.optional(), topic: Topic }) satisfies z.ZodType<Wire.MetaRequest, Wire.MetaRequest>;
+const Sub = z.object({ op: z.literal('sub'), id: Id.optional(), topic: Topic, partition: Partition.optional(), from: From.default('latest') }) satisfies z.ZodType<Wire.SubRequest, Wire.SubRequest>;
+const Unsub = z.object({ op: z.literal('unsub'), id: Id.optional(), topic: Topic, partition: Partition.optional() }) satisfies z.ZodType<Wire.UnsubRequest, Wire.UnsubRequest>;
+const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage) satisfies z.ZodType<Wire.PubRequest, Wire.PubRequest>;
+const Ping = z.object({ op: z.literal('ping'), id: Id.optional() }) satisfies z.ZodType<Wire.PingRequest, Wire.PingRequest>;
+const Auth = z.object({ op: z.literal('auth'), id: Id.optional(), token: z.string() }) satisfies z.ZodType<Wire.AuthRequest, Wire.AuthRequest>;
 
 const schemas = { meta: Meta, sub: Sub, unsub: Unsub, pub: Pub, ping: Ping, auth: Auth } as const;
 

@@ -146,5 +146,28 @@ describe('sluice CLI', () => {
     const refused = await sluice(['produce', '--url', 'ws://127.0.0.1:1', '--topic', 't'], 'x\n');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /UNAVAILABLE/);
+    const badUrl = await sluice(['consume', '--url', 'ws://127.0.0.1:1,not a url', '--topic', 't']);
+    assert.equal(badUrl.code, 2);
+    assert.match(badUrl.stderr, /--url "not a url" is not a URL/);
+    const badScheme = await sluice(['topics', '--url', 'ftp://127.0.0.1:1']);
+    assert.equal(badScheme.code, 2);
+    assert.match(badScheme.stderr, /scheme must be ws, wss, http or https/);
+  });
+
+  test('--url takes several addresses: the first that answers is used, for the WebSocket and for HTTP', async () => {
+    // Port 1 refuses connections: the tools go on to the next address.
+    const urls = ['--url', `ws://127.0.0.1:1,${server.url}`];
+    const p = await sluice(['produce', ...urls, '--topic', 'multi', '--json'], 'a\nb\n');
+    assert.equal(p.code, 0, p.stderr);
+    assert.deepEqual(p.stdout.trim().split('\n').map((l) => JSON.parse(l).offset), [0, 1]);
+    const c = await sluice(['consume', ...urls, '--topic', 'multi']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.stdout, 'a\nb\n');
+    const t = await sluice(['topics', 'describe', 'multi', ...urls, '--json']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(JSON.parse(t.stdout).name, 'multi');
+    const none = await sluice(['consume', '--url', 'ws://127.0.0.1:1,ws://127.0.0.1:2', '--topic', 'multi']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /UNAVAILABLE.*127\.0\.0\.1:1.*127\.0\.0\.1:2/);
   });
 });

@@ -268,6 +268,38 @@ describe('SDK against a real server', () => {
     }
   });
 
+  test('a checkpoint {epoch, offset} from before a delete and re-create restarts from earliest (epoch-changed), never OFFSET_OUT_OF_RANGE', async () => {
+    const c = await connect(server.url);
+    try {
+      await createTopic(server, 'recreated', 1);
+      const p = c.producer();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => p.send('recreated', `old ${i}`)));
+      const old: number[] = [];
+      const first = await c.subscribe('recreated', { partition: 0, from: 'earliest' }, (recs) => old.push(...recs.map((r) => r.offset)));
+      await until(() => old.length === 20, 'the old history');
+      const checkpoint = first.positions()[0];
+      assert.equal(checkpoint.offset, 20);
+      await first.unsubscribe();
+      assert.equal((await fetch(`${server.httpUrl}/v1/topics/recreated`, { method: 'DELETE' })).status, 200);
+      await createTopic(server, 'recreated', 1);
+      // The new history is shorter than the checkpoint's offset: a plain {offset: 20} is out of range.
+      for (let i = 0; i < 3; i++) await c.publish('recreated', `new ${i}`);
+      await assert.rejects(c.subscribe('recreated', { partition: 0, from: { offset: checkpoint.offset } }, () => {}), (e: unknown) => e instanceof SluiceError && e.code === 'OFFSET_OUT_OF_RANGE');
+      const got: string[] = [];
+      const events: SubscribedEvent[] = [];
+      const sub = await c.subscribe('recreated', { partition: 0, from: { epoch: checkpoint.epoch, offset: checkpoint.offset }, onSubscribed: (e) => events.push(e) }, (recs) =>
+        got.push(...recs.map((r) => `${r.offset}:${r.text()}`)),
+      );
+      await until(() => got.length === 3, 'the new history from its start');
+      assert.deepEqual(got, ['0:new 0', '1:new 1', '2:new 2']);
+      assert.deepEqual(events.map((e) => [e.reason, e.resumed]), [['epoch-changed', false]]);
+      assert.notEqual(sub.positions()[0].epoch, checkpoint.epoch);
+      assert.equal(sub.state, 'subscribed');
+    } finally {
+      c.close();
+    }
+  });
+
   test('a topic deleted and created again while the subscriber was away: detected by epoch, restarted from the earliest record', async () => {
     const gate = reconnectGate();
     const subscriber = await connect(server.url, { getToken: gate.getToken });

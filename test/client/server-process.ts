@@ -1,6 +1,6 @@
 /**
- * Runs a real `sluice serve` in a child process for the SDK and CLI tests: --port 0, a data
- * directory that survives restart(), the listening line read from stdout.
+ * Runs a real `sluice serve` in a child process for the SDK and CLI tests: free ports, a data
+ * directory that survives restart() and kill(), the listening line read from stdout.
  */
 import { tempDir } from '../helpers/temp-dir.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -19,6 +19,9 @@ export interface ServerProcess {
   dataDir: string;
   /** Stops with SIGTERM and starts again on the same ports and data directory. */
   restart(opts?: { downMs?: number; whileDown?: () => Promise<void> }): Promise<void>;
+  /** SIGKILL, and waits for the exit; the data directory stays (stop() removes it). */
+  kill(): Promise<void>;
+  /** SIGTERM (if still running), then removes the data directory. */
   stop(): Promise<void>;
   stderr(): string;
 }
@@ -63,8 +66,9 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startServer(extra: string[] = []): Promise<ServerProcess> {
-  const dataDir = tempDir('sluice-sdk-');
+/** `dataDir`: start on this directory (e.g. a copy of another server's) instead of a new one. */
+export async function startServer(extra: string[] = [], opts: { dataDir?: string } = {}): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ?? tempDir('sluice-sdk-');
   // Ports below the kernel's ephemeral range (32768-60999 here): a --port 0 port is taken from
   // that range, and while the server is down for a restart any outgoing connection on the
   // machine may grab it as its local port, so restarting on it could fail. A bounded number of tries.
@@ -105,10 +109,27 @@ export async function startServer(extra: string[] = []): Promise<ServerProcess> 
       }
       throw lastErr;
     },
+    async kill() {
+      const c = child.child;
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      await exited;
+    },
     async stop() {
       await stopChild(child.child);
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
     stderr: () => child.err.join(''),
   };
+}
+
+/**
+ * A copy of a stopped server's data directory (without its lock file): a second server
+ * started on it has the same topics, epochs and offsets, as two nodes of a cluster would.
+ */
+export function cloneDataDir(dataDir: string): string {
+  const copy = tempDir('sluice-sdk-clone-');
+  fs.cpSync(dataDir, copy, { recursive: true, filter: (src) => path.basename(src) !== '.lock' });
+  return copy;
 }

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { dataHeader, encodeRecordBatch } from '../../engine/codec/index.ts';
 import { dataFrame as frameOf } from '../../src/gateway/frames.ts';
-import { Backoff, ConnectionState, type GapEvent, SluiceClient, SluiceError, type SubscribedEvent, type WebSocketLike } from '../../src/client/index.ts';
+import { Backoff, ConnectionState, type GapEvent, SluiceClient, SluiceError, type SubscribedEvent, SubscriptionState, type WebSocketLike } from '../../src/client/index.ts';
+import { refreshDelayMs, tokenExpiryMs, tokenRefreshDelayMinMs } from '../../src/client/token-refresh.ts';
 
 const enc = new TextEncoder();
 
@@ -39,7 +40,16 @@ class FakeSocket implements WebSocketLike {
     this.readyState = 3;
   }
   // driven by the test
+  /** Opens and answers the client's handshake ping (which is then left out of `sent`). */
   open(): void {
+    this.openOnly();
+    const ping = this.json().at(-1);
+    assert.equal(ping?.op, 'ping', 'the client pings first');
+    this.sent.pop();
+    this.reply({ op: 'pong', id: ping!.id });
+  }
+  /** Opens without answering: the client is not connected until the server answers. */
+  openOnly(): void {
     this.readyState = 1;
     this.onopen?.({});
   }
@@ -214,5 +224,231 @@ describe('SDK connection machinery', () => {
     first.drop(4001);
     await closed;
     await assert.rejects(c.publish('t', 'x'), (e: unknown) => e instanceof SluiceError && e.code === 'UNAUTHORIZED');
+  });
+});
+
+describe('SDK recovery, failover and auth against a scripted server', () => {
+  /** The last `sub` the socket got, answered with `partitions`. */
+  function answerSub(s: FakeSocket, partitions: { partition: number; epoch: string; next: number; hw: number }[]): Record<string, unknown> {
+    const sub = s.json().filter((m) => m.op === 'sub').at(-1)!;
+    s.reply({ op: 'subbed', id: sub.id, topic: sub.topic, partitions });
+    return sub;
+  }
+
+  test('a subscription reports every state change: subscribing → subscribed, again around a reconnection, unsubscribed at the end', async () => {
+    const { c, first, base } = await client();
+    const states: string[] = [];
+    const p = c.subscribe('t', { partition: 0, from: 'earliest', onState: (e) => states.push(`${e.oldState}>${e.newState}`) }, () => {});
+    answerSub(first, [{ partition: 0, epoch: 'e1', next: 0, hw: 0 }]);
+    const sub = await p;
+    assert.equal(sub.state, SubscriptionState.Subscribed);
+    first.drop();
+    assert.equal(sub.state, SubscriptionState.Subscribing);
+    const second = await nextSocket(base + 2);
+    second.open();
+    answerSub(second, [{ partition: 0, epoch: 'e1', next: 0, hw: 0 }]);
+    assert.equal(sub.state, SubscriptionState.Subscribed);
+    const done = sub.unsubscribe();
+    second.reply({ op: 'unsubbed', id: second.json().at(-1)!.id });
+    await done;
+    assert.deepEqual(states, ['subscribing>subscribed', 'subscribed>subscribing', 'subscribing>subscribed', 'subscribed>unsubscribed']);
+    // A subscription the server ends fails.
+    const q = c.subscribe('u', {}, () => {});
+    answerSub(second, [{ partition: 0, epoch: 'e9', next: 0, hw: 0 }]);
+    const ended = await q;
+    const failedStates: string[] = [];
+    ended.on('state', (e) => failedStates.push(e.newState));
+    ended.on('error', () => {});
+    second.reply({ op: 'error', code: 'UNKNOWN_TOPIC', message: 'deleted', topic: 'u', partition: 0 });
+    assert.deepEqual(failedStates, ['failed']);
+    c.close();
+  });
+
+  test('several URLs: each lost connection or failed attempt moves to the next one, in order, round and round', async () => {
+    const base = FakeSocket.all.length;
+    const c = new SluiceClient(['ws://a:1', 'ws://b:2', 'http://c:3'], { WebSocket: FakeSocket, backoff: { baseMs: 1, maxMs: 1 }, pingIntervalMs: 0 });
+    assert.deepEqual(c.urls, ['ws://a:1/v1/ws', 'ws://b:2/v1/ws', 'ws://c:3/v1/ws']);
+    const lost: string[] = [];
+    c.on('disconnected', (e) => lost.push(e.url));
+    const p = c.connect();
+    (await nextSocket(base + 1)).drop(); // a: refused
+    const b = await nextSocket(base + 2);
+    assert.equal(b.url, 'ws://b:2/v1/ws');
+    b.open();
+    await p;
+    assert.equal(c.url, 'ws://b:2/v1/ws');
+    b.drop(); // b dies
+    const cc = await nextSocket(base + 3);
+    assert.equal(cc.url, 'ws://c:3/v1/ws');
+    cc.drop();
+    assert.equal((await nextSocket(base + 4)).url, 'ws://a:1/v1/ws');
+    assert.deepEqual(lost, ['ws://a:1/v1/ws', 'ws://b:2/v1/ws', 'ws://c:3/v1/ws']);
+    c.close();
+  });
+
+  test('retryFirstConnect: false tries each URL once, then connect() fails', async () => {
+    const base = FakeSocket.all.length;
+    const c = new SluiceClient(['ws://a:1', 'ws://b:2'], { WebSocket: FakeSocket, backoff: { baseMs: 1, maxMs: 1 }, pingIntervalMs: 0, retryFirstConnect: false });
+    const p = c.connect();
+    (await nextSocket(base + 1)).drop();
+    (await nextSocket(base + 2)).drop();
+    await assert.rejects(p, (e: unknown) => e instanceof SluiceError && e.reason === 'DISCONNECTED' && /a:1.*b:2/.test(e.message));
+    assert.equal(FakeSocket.all.length, base + 2);
+  });
+
+  test('a socket closed with 4001/4003 before the first answer fails connect() at once with UNAUTHORIZED/FORBIDDEN', async () => {
+    for (const [code, want] of [
+      [4001, 'UNAUTHORIZED'],
+      [4003, 'FORBIDDEN'],
+    ] as const) {
+      const base = FakeSocket.all.length;
+      const c = new SluiceClient('ws://127.0.0.1:9', { WebSocket: FakeSocket, backoff: { baseMs: 1, maxMs: 1 }, pingIntervalMs: 0 });
+      const events: { willReconnect: boolean; code?: string }[] = [];
+      c.on('disconnected', (e) => events.push({ willReconnect: e.willReconnect, code: e.error?.code }));
+      const p = c.connect();
+      const s = await nextSocket(base + 1);
+      // How a server that upgrades browsers before checking the token refuses one.
+      s.openOnly();
+      s.reply({ op: 'error', code: want, message: `no (${want})` });
+      s.drop(code);
+      await assert.rejects(p, (e: unknown) => e instanceof SluiceError && e.code === want && e.message === `no (${want})`);
+      assert.equal(c.state, ConnectionState.Closed);
+      assert.equal(c.closeError?.code, want);
+      assert.deepEqual(events, [{ willReconnect: false, code: want }]);
+      assert.equal(FakeSocket.all.length, base + 1, 'no second attempt');
+    }
+  });
+
+  test('with getToken, a refused token gets one more try with a fresh token; a second refusal in a row closes the client', async () => {
+    const base = FakeSocket.all.length;
+    let calls = 0;
+    const c = new SluiceClient('ws://127.0.0.1:9', { WebSocket: FakeSocket, backoff: { baseMs: 1, maxMs: 1 }, pingIntervalMs: 0, getToken: () => `t${++calls}` });
+    await (async () => {
+      const p = c.connect();
+      (await nextSocket(base + 1)).open();
+      await p;
+    })();
+    // The token expires on a working connection: reconnect with a fresh one.
+    FakeSocket.all[base].drop(4001);
+    const second = await nextSocket(base + 2);
+    assert.match(second.url, /token=t2/);
+    second.openOnly();
+    second.drop(4001); // refused again before any answer
+    assert.equal(c.state, ConnectionState.Closed);
+    assert.equal(calls, 2);
+    assert.equal(c.closeError?.code, 'UNAUTHORIZED');
+  });
+
+  test('a resume point of another epoch beyond the new hw restarts from earliest (epoch-changed), not OFFSET_OUT_OF_RANGE', async () => {
+    const { c, first } = await client();
+    const events: SubscribedEvent[] = [];
+    const got: number[] = [];
+    const p = c.subscribe('t', { partition: 0, from: { epoch: 'old', offset: 50 }, onSubscribed: (e) => events.push(e) }, (recs) => got.push(...recs.map((r) => r.offset)));
+    const asked = first.json().at(-1)!;
+    assert.deepEqual(asked.from, { offset: 50 });
+    first.reply({ op: 'error', id: asked.id, code: 'OFFSET_OUT_OF_RANGE', message: 'offset 50 is above the high watermark 3' });
+    const latest = first.json().at(-1)!;
+    assert.equal(latest.from, 'latest');
+    first.reply({ op: 'subbed', id: latest.id, topic: 't', partitions: [{ partition: 0, epoch: 'new', next: 3, hw: 3 }] });
+    const unsub = first.json().at(-2)!;
+    const earliest = first.json().at(-1)!;
+    assert.equal(unsub.op, 'unsub');
+    assert.equal(earliest.from, 'earliest');
+    first.reply({ op: 'unsubbed', id: unsub.id });
+    first.onmessage!({ data: dataFrame('t', 0, 3, ['live, before the restart answer']) }); // of the dropped sub: ignored
+    first.reply({ op: 'subbed', id: earliest.id, topic: 't', partitions: [{ partition: 0, epoch: 'new', next: 0, hw: 3 }] });
+    const sub = await p;
+    first.onmessage!({ data: dataFrame('t', 0, 0, ['a', 'b', 'c']) });
+    assert.deepEqual(got, [0, 1, 2]);
+    assert.deepEqual(events.map((e) => [e.reason, e.resumed]), [['epoch-changed', false]]);
+    assert.deepEqual(sub.positions(), [{ partition: 0, epoch: 'new', offset: 3, hw: 3 }]);
+    await assert.rejects(c.subscribe('t', { from: { epoch: 'x', offset: 1 } }, () => {}), (e: unknown) => e instanceof SluiceError && e.code === 'BAD_REQUEST');
+    c.close();
+  });
+
+  test('a server behind the resume point in the same epoch: the position is held, no offset is delivered twice', async () => {
+    const { c, first, base } = await client();
+    const got: string[] = [];
+    const events: SubscribedEvent[] = [];
+    const p = c.subscribe('t', { partition: 0, from: 'earliest', onSubscribed: (e) => events.push(e) }, (recs) => got.push(...recs.map((r) => `${r.offset}:${r.text()}`)));
+    answerSub(first, [{ partition: 0, epoch: 'e1', next: 0, hw: 5 }]);
+    const sub = await p;
+    first.onmessage!({ data: dataFrame('t', 0, 0, ['a', 'b', 'c', 'd', 'e']) });
+    first.drop();
+    // Another node whose copy has only 3 records so far.
+    const second = await nextSocket(base + 2);
+    second.open();
+    const resume = second.json().at(-1)!;
+    assert.deepEqual(resume.from, { offset: 5 });
+    second.reply({ op: 'error', id: resume.id, code: 'OFFSET_OUT_OF_RANGE', message: 'above the hw 3' });
+    answerSub(second, [{ partition: 0, epoch: 'e1', next: 3, hw: 3 }]);
+    assert.deepEqual(events.at(-1)!.partitions, [{ partition: 0, epoch: 'e1', offset: 5, hw: 3 }]);
+    assert.equal(events.at(-1)!.reason, 'offset-out-of-range');
+    assert.equal(sub.state, SubscriptionState.Subscribed);
+    // It catches up: 3 and 4 were delivered already, 5 and 6 are new.
+    second.onmessage!({ data: dataFrame('t', 0, 3, ['d', 'e']) });
+    second.onmessage!({ data: dataFrame('t', 0, 5, ['f', 'g']) });
+    assert.deepEqual(got, ['0:a', '1:b', '2:c', '3:d', '4:e', '5:f', '6:g']);
+    c.close();
+  });
+
+  test('out of range, then grown past the resume point before the answer from latest: asks for the resume point again instead of skipping', async () => {
+    const { c, first, base } = await client();
+    const got: number[] = [];
+    const p = c.subscribe('t', { partition: 0, from: 'earliest' }, (recs) => got.push(...recs.map((r) => r.offset)));
+    answerSub(first, [{ partition: 0, epoch: 'e1', next: 0, hw: 2 }]);
+    await p;
+    first.onmessage!({ data: dataFrame('t', 0, 0, ['a', 'b']) });
+    first.drop();
+    const second = await nextSocket(base + 2);
+    second.open();
+    second.reply({ op: 'error', id: second.json().at(-1)!.id, code: 'OFFSET_OUT_OF_RANGE', message: 'above the hw 1' });
+    answerSub(second, [{ partition: 0, epoch: 'e1', next: 4, hw: 4 }]);
+    const [unsub, again] = second.json().slice(-2);
+    assert.equal(unsub.op, 'unsub');
+    assert.deepEqual(again.from, { offset: 2 });
+    second.onmessage!({ data: dataFrame('t', 0, 4, ['live from the dropped sub']) }); // ignored
+    second.reply({ op: 'unsubbed', id: unsub.id });
+    answerSub(second, [{ partition: 0, epoch: 'e1', next: 2, hw: 4 }]);
+    second.onmessage!({ data: dataFrame('t', 0, 2, ['c', 'd']) });
+    assert.deepEqual(got, [0, 1, 2, 3]);
+    c.close();
+  });
+
+  test('an answer of the wrong kind fails its request as PROTOCOL; a malformed one drops the connection', async () => {
+    const { c, first, base } = await client();
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    const m = c.meta('t');
+    first.reply({ op: 'pong', id: first.json().at(-1)!.id });
+    await assert.rejects(m, (e: unknown) => e instanceof SluiceError && e.reason === 'PROTOCOL');
+    const p = c.subscribe('t', { partition: 0 }, () => {});
+    first.reply({ op: 'subbed', id: first.json().at(-1)!.id, topic: 't', partitions: 5 });
+    assert.ok(errors.some((e) => e instanceof SluiceError && e.reason === 'PROTOCOL' && /malformed subbed/.test(e.message)));
+    // The subscription asks again on the next connection.
+    const second = await nextSocket(base + 2);
+    second.open();
+    answerSub(second, [{ partition: 0, epoch: 'e1', next: 0, hw: 0 }]);
+    assert.equal((await p).state, SubscriptionState.Subscribed);
+    c.close();
+  });
+});
+
+describe('token refresh timing', () => {
+  const b64url = (o: unknown): string => btoa(JSON.stringify(o)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const jwt = (claims: unknown): string => `${b64url({ alg: 'HS256' })}.${b64url(claims)}.sig`;
+
+  test('exp is read from the token; none without exp or for a non-JWT', () => {
+    assert.equal(tokenExpiryMs(jwt({ exp: 1_700_000_000 })), 1_700_000_000_000);
+    assert.equal(tokenExpiryMs(jwt({ sub: 'x' })), null);
+    assert.equal(tokenExpiryMs('unused'), null);
+    assert.equal(tokenExpiryMs('a.!!!.c'), null);
+  });
+
+  test('refresh lead before exp, at most half the time left, never sooner than the floor', () => {
+    const now = 1_000_000;
+    assert.equal(refreshDelayMs(now + 3_600_000, now, 30_000), 3_570_000);
+    assert.equal(refreshDelayMs(now + 20_000, now, 30_000), 10_000);
+    assert.equal(refreshDelayMs(now - 5_000, now, 30_000), tokenRefreshDelayMinMs);
   });
 });

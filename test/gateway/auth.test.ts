@@ -6,11 +6,13 @@
  * uses the same verifier.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { ChunkReader, encodeRecordBatch } from '../../engine/codec/index.ts';
 import type { Acl } from '../../src/common/acl.ts';
 import { mintToken } from '../../src/cli/token.ts';
@@ -121,6 +123,24 @@ describe('auth on the gateway', () => {
     assert.equal((await httpAs(writer, 'GET', `${base}/v1/topics`)).body.topics.length, 0);
     assert.equal((await httpAs(all, 'DELETE', `${base}/v1/topics/other.y`)).status, 403);
     assert.equal((await httpAs(admin, 'DELETE', `${base}/v1/topics/other.y`)).status, 200);
+  });
+
+  test('a browser (a request with an Origin) refused on the upgrade is told over the socket: an error, then close 4001', async () => {
+    for (const url of [wsUrl(srv), wsUrl(srv, 'not.a.jwt')]) {
+      // Listeners before the upgrade completes: the error may arrive with the upgrade's answer.
+      const ws = new WebSocket(url, { headers: { origin: 'http://app.example' } });
+      const messages: any[] = [];
+      ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
+      const [code] = (await once(ws, 'close')) as [number];
+      assert.equal(code, 4001);
+      assert.equal(messages.length, 1);
+      assert.equal(messages[0].op, 'error');
+      assert.equal(messages[0].code, 'UNAUTHORIZED');
+      assert.equal(messages[0].id, undefined);
+    }
+    // The refused socket never counted as a connection: the metrics show none left open.
+    const metrics = await http('GET', `${srv.http}/metrics`);
+    assert.match(metrics.text, /^sluice_ws_connections 0$/m);
   });
 
   test('an expiring token: UNAUTHORIZED, then close 4001', async () => {
