@@ -385,6 +385,13 @@ export class PartitionAppender {
       for (const e of this.retry) if (late(e)) this.finish(e, this.unavailable('JetStream did not store the batch in time'));
       this.retry = this.retry.filter((e) => e.state !== 'done');
     }
+    // Acked by JetStream but still not in this node's mirror (its disk is full, say): the
+    // client is told so rather than left waiting; the batch is stored, every other node shows it.
+    for (const e of this.landing) {
+      if (e.deadline + appendDeadlineMs <= now) {
+        this.finish(e, new UnavailableError(`${this.opts.topic}-${this.opts.partition}: stored by JetStream at offset ${e.base}, but this node's copy does not show it yet`, 'CLUSTER_UNAVAILABLE'));
+      }
+    }
   }
 
   /** Publishes still unanswered (in flight, queued, or waiting for a look-up). */
