@@ -110,3 +110,22 @@ matrix('truncateTo at or below the start resets; at or above the end does nothin
   assert.equal(log.hw, 0);
   assert.deepEqual(readAll(log), []);
 });
+
+matrix('createTopic with given epochs and creation time keeps them, also across a reopen', async (ctx) => {
+  const mgr = await ctx.openManager();
+  const epochs = ['00112233445566aa', '00112233445566bb'];
+  const info = await mgr.createTopic('given', { partitions: 2, retentionMs: 1000, retentionBytes: -1 }, { epochs, createdAt: 1234 });
+  assert.deepEqual(
+    info.partitions.map((p) => p.epoch),
+    epochs,
+  );
+  assert.equal(info.createdAt, 1234);
+  await assert.rejects(mgr.createTopic('bad', { partitions: 3 }, { epochs, createdAt: 1 }), { code: 'BAD_REQUEST', reason: 'BAD_PARTITIONS' });
+  await mgr.close();
+  const again = await ctx.openManager();
+  assert.deepEqual(
+    again.describe('given').partitions.map((p) => p.epoch),
+    epochs,
+  );
+  assert.equal(again.describe('given').retentionMs, 1000);
+});
