@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { Client, http, startServer, tempDir } from '../helpers/server.ts';
 import {
@@ -117,4 +118,16 @@ test('a single-node data directory is refused by --cluster, and a mirror by a si
   fs.cpSync(a.dataDir, mirrorCopy, { recursive: true });
   fs.rmSync(`${mirrorCopy}/.lock`, { force: true });
   await assert.rejects(startServer({ dataDir: mirrorCopy }), /cluster node's mirror/);
+});
+
+test('a node that cannot reach any NATS server does not start: it names the servers and exits', { timeout: 60_000 }, async () => {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  await assert.rejects(startServer({ args: ['--cluster', `nats://127.0.0.1:${port}`] }), (err: Error) => {
+    assert.match(err.message, /exited \(1\)/);
+    assert.match(err.message, new RegExp(`cannot connect to NATS at nats://127.0.0.1:${port}`));
+    return true;
+  });
 });
