@@ -17,8 +17,11 @@
  *               (cluster: one connection per node, each to its own partition);
  *               jetstream-r3: js.publish of the same 100 kB batch as one message
  *   fanout      1 publisher -> 1000 subscribers (cluster: all on one node, the publisher on
- *               the other, so the figure is one node's fan-out); jetstream-r3: 1000 core NATS
- *               subscriptions on the stream's subject, as a web team would fan out from it
+ *               the other, so the figure is one node's fan-out), twice: JSON publishes (the
+ *               shared scenario: batches form as publishes arrive, so their size, and the
+ *               rate, follow the publish-to-deliver latency), and PRODUCE batches of exactly
+ *               100 records (the same delivery work on every node); jetstream-r3: 1000 core
+ *               NATS subscriptions on the stream's subject, as a web team would fan out from it
  *   latency     publish-to-deliver at 10,000 msg/s, 10 subscribers (cluster: publisher on one
  *               node, subscribers on both), corrected for coordinated omission
  *
@@ -193,6 +196,45 @@ async function produceSluice(conns: { node: ServerProcess; partition: number }[]
   return rate;
 }
 
+/**
+ * One node's delivery capacity, the same work on a single node and on a cluster node: PRODUCE
+ * of batches of 100 x 100 B through `via`, at most `ahead` batches ahead of the subscribers'
+ * average progress, so that every node delivers batches of exactly the same size whatever its
+ * publish-to-deliver latency (the JSON scenario's batches grow with that latency).
+ */
+async function fanoutBatches(via: ServerProcess, t: Target, topic: string, n: number, ahead = 64): Promise<Row> {
+  const batch = encodeRecordBatch(Array.from({ length: 100 }, (_, i) => ({ value: Buffer.alloc(100, i & 0xff) })));
+  const frame = produceFrame(1, topic, 0, batch);
+  let delivered = 0;
+  let sent = 0;
+  let running = false;
+  const pub = await rawConnect(via.port, '/v1/ws', () => {});
+  const topUp = (): void => {
+    while (running && sent - delivered / n / 100 < ahead) {
+      pub.sendBinary(frame);
+      sent++;
+    }
+  };
+  const subs: { close(): void }[] = [];
+  for (let i = 0; i < n; i += 100) {
+    subs.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => t.subscriber((_k, count) => ((delivered += count), topUp()))))));
+  }
+  running = true;
+  topUp();
+  const kick = setInterval(topUp, 5);
+  await sleep(1000);
+  const d0 = delivered;
+  const t0 = performance.now();
+  await sleep(settings.seconds * 1000);
+  const rate = (delivered - d0) / ((performance.now() - t0) / 1000);
+  running = false;
+  clearInterval(kick);
+  await sleep(500);
+  pub.destroy();
+  for (const x of subs) x.close();
+  return { scenario: `fanout-${n}`, target: t.name, transport: t.transport, rate, unit: 'msg/s delivered', note: `PRODUCE batches of 100 x 100 B -> ${n} subs, <= ${ahead} batches ahead (same batches on every target)` };
+}
+
 /** The same 100 kB batch as one JetStream message, 16 in flight per connection. */
 async function produceJetStream(js: JetStreamClient[], subject: string): Promise<number> {
   const batch = encodeRecordBatch(Array.from({ length: 1000 }, (_, i) => ({ value: Buffer.alloc(100, i & 0xff) })));
@@ -247,6 +289,9 @@ async function main(): Promise<void> {
           await createTopic(single.http, `fan${n}`, 1);
           const m = await measured(pids, () => fanout(sluiceNodesTarget(t.name, [single], [single], `fan${n}`), n, settings));
           add(m.value, m.cpuPct);
+          await createTopic(single.http, `fanb${n}`, 1);
+          const b = await measured(pids, () => fanoutBatches(single, sluiceNodesTarget(t.name, [single], [single], `fanb${n}`), `fanb${n}`, n));
+          add(b.value, b.cpuPct);
         }
       }
       if (want('latency')) {
@@ -290,6 +335,10 @@ async function main(): Promise<void> {
           await sleep(300);
           const m = await measured(pids, () => fanout(sluiceNodesTarget('cluster (one node)', [b], [a], `fan${n}`), n, settings));
           add({ ...m.value, note: `${m.value.note}; all subscribers on one node, the publisher on the other` }, m.cpuPct);
+          await createTopic(a.http, `fanb${n}`, 1);
+          await sleep(300);
+          const fb = await measured(pids, () => fanoutBatches(b, sluiceNodesTarget('cluster (one node)', [b], [a], `fanb${n}`), `fanb${n}`, n));
+          add({ ...fb.value, note: `${fb.value.note}; all subscribers on one node, the publisher on the other` }, fb.cpuPct);
         }
       }
       if (want('latency')) {
@@ -361,7 +410,8 @@ async function main(): Promise<void> {
   console.log(`- cluster JSON ingest >= 0.5 x single node: ${(best(rate('ingest', 'cluster')) / best(rate('ingest', 'single'))).toFixed(2)} x`);
   console.log(`- cluster p99 <= 50 ms at 10k msg/s: ${lat?.p99?.toFixed(1) ?? '-'} ms`);
   const fanKey = `fanout-${settings.fanoutSubs[0]}`;
-  console.log(`- fan-out per node as a single node: ${(best(rate(fanKey, 'cluster')) / best(rate(fanKey, 'single'))).toFixed(2)} x`);
+  const fan = (target: string, how: string) => rows.find((r) => r.scenario === fanKey && r.target.startsWith(target) && r.note.includes(how))?.rate ?? Number.NaN;
+  console.log(`- fan-out per node as a single node: ${(fan('cluster', 'PRODUCE') / fan('single', 'PRODUCE')).toFixed(2)} x with the same batches; ${(fan('cluster', 'ahead,') / fan('single', 'ahead,')).toFixed(2)} x with JSON publishes (batch sizes differ)`);
   console.log(`\nCores: ${os.cpus().length}, shared by every process above and the load generator.`);
 }
 
