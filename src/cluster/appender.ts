@@ -106,8 +106,12 @@ interface Entry {
   base: number;
   id: string;
   attempts: number;
-  /** JetStream answered its last attempt with a refusal: that attempt stored nothing. */
-  refused: boolean;
+  /**
+   * Some attempt got no answer (a timeout, a lost connection), so it may be stored — now, or
+   * later while its expectation still holds. Stays set until the entry is answered: a later
+   * attempt refused because that earlier one landed meanwhile must not make it forgotten.
+   */
+  maybeStored: boolean;
 }
 
 export class PartitionAppender {
@@ -152,7 +156,7 @@ export class PartitionAppender {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ batch, count, deadline: Date.now() + appendDeadlineMs, resolve, reject, state: 'queued', base: -1, id: '', attempts: 0, refused: false });
+      this.queue.push({ batch, count, deadline: Date.now() + appendDeadlineMs, resolve, reject, state: 'queued', base: -1, id: '', attempts: 0, maybeStored: false });
       this.pump();
     });
   }
@@ -189,7 +193,6 @@ export class PartitionAppender {
     setBaseOffset(e.batch, 0, e.base);
     e.id = `${this.opts.session}.${++this.counter}`;
     e.state = 'sent';
-    e.refused = false;
     const expect: JetStreamPublishOptions['expect'] = chained ? { lastMsgID: tail.id! } : { lastSequence: tail.seq! };
     this.tail = { id: e.id, seq: null, next: e.base + e.count, publishedAt: Date.now() };
     this.inFlight.push(e);
@@ -229,7 +232,6 @@ export class PartitionAppender {
       const code = err.code;
       if (code === MESSAGE_TOO_LARGE) return this.finish(e, new TooLargeError(`JetStream refused a batch of ${e.batch.length} bytes: ${err.message}`)), this.afterOutcome();
       if (code === STREAM_NOT_FOUND) return this.finish(e, new UnknownTopicError(this.opts.topic)), this.afterOutcome();
-      e.refused = true;
       if (code === WRONG_LAST_MSG_ID || code === WRONG_LAST_SEQUENCE) {
         this.conflicts++;
         this.conflictsInRow++;
@@ -237,6 +239,7 @@ export class PartitionAppender {
         if (this.conflictsInRow >= 2) this.askToYield();
       } else this.opts.logger.warn({ err, stream: this.opts.stream }, 'JetStream refused a publish');
     } else {
+      e.maybeStored = true;
       this.opts.logger.warn({ err: err.message, stream: this.opts.stream }, 'publish without a PubAck; its outcome will be looked up');
     }
     e.state = 'retry';
@@ -291,9 +294,9 @@ export class PartitionAppender {
     const { jsm, stream, subject, mirror, feed } = this.opts;
     try {
       const last = await jsm.streams.getMessage(stream, { last_by_subj: subject });
-      // Publishes refused outright stored nothing; only those without an answer are looked
-      // for in the mirror, which must first hold the stream up to the tail.
-      const unknown = this.retry.some((e) => e.state === 'retry' && !e.refused);
+      // Entries whose every attempt was refused stored nothing; those with an attempt that got
+      // no answer are looked for in the mirror, which must first hold the stream up to the tail.
+      const unknown = this.retry.some((e) => e.state === 'retry' && e.maybeStored);
       let tail: Tail;
       const r = last ? batchRange(last.data) : null;
       if (last && r) {
@@ -312,7 +315,7 @@ export class PartitionAppender {
       const again: Entry[] = [];
       for (const e of this.retry) {
         if (e.state !== 'retry') continue;
-        if (!e.refused && this.inMirror(e)) this.finish(e, null);
+        if (e.maybeStored && this.inMirror(e)) this.finish(e, null);
         else if (Date.now() > e.deadline) this.finish(e, this.unavailable('JetStream did not store the batch in time'));
         else {
           e.state = 'queued';
