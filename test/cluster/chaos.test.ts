@@ -51,8 +51,8 @@ test(`${ROUNDS} rounds of random kills during mixed JSON and PRODUCE publishing:
 
   let done = false;
   const publishers = [
-    new Publisher('p1', 'chaos', { produceEvery: 3, produceRecords: 12, window: 24 }),
-    new Publisher('p2', 'chaos', { produceEvery: 2, produceRecords: 7, window: 24 }),
+    new Publisher('p1', 'chaos', { produceEvery: 3, produceRecords: 12, window: 24, maxPerSecond: 400 }),
+    new Publisher('p2', 'chaos', { produceEvery: 2, produceRecords: 7, window: 24, maxPerSecond: 400 }),
   ];
   const keepPublishing = async (p: Publisher, prefer: SluiceNode): Promise<void> => {
     while (!done) {

@@ -200,7 +200,7 @@ export class Publisher {
   constructor(
     readonly tag: string,
     readonly topic: string,
-    private readonly opts: { partition?: number; produceEvery?: number; produceRecords?: number; window?: number } = {},
+    private readonly opts: { partition?: number; produceEvery?: number; produceRecords?: number; window?: number; maxPerSecond?: number } = {},
   ) {}
 
   private record(value: string): ProducerRecord {
@@ -276,14 +276,20 @@ export class Publisher {
   async runUntil(done: () => boolean, ms = 120_000): Promise<void> {
     const window = this.opts.window ?? 32;
     const deadline = Date.now() + ms;
+    const t0 = Date.now();
+    let sent = 0;
+    // At most maxPerSecond publishes a second: the volume of a run (and of its checks) then
+    // does not grow with the machine's speed.
+    const allowed = () => (this.opts.maxPerSecond ? ((Date.now() - t0) / 1000) * this.opts.maxPerSecond - sent : Infinity);
     let finished = false;
     while (!finished && this.connected && Date.now() < deadline) {
-      while (this.inFlight < window && this.connected) {
+      while (this.inFlight < window && this.connected && allowed() >= 1) {
         if (done()) {
           finished = true;
           break;
         }
         this.sendOne();
+        sent++;
       }
       await new Promise((r) => setTimeout(r, 2));
     }
