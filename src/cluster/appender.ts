@@ -18,12 +18,15 @@
  *   checked the same way by every replica at all times.
  *
  * Any refusal (another node appended first), timeout or lost connection stops the pipeline.
- * Once every publish in flight has its outcome, the tail is looked up in JetStream, the mirror
- * is let catch up to it, and each batch whose outcome was not a PubAck is looked for in the
- * mirror at the offset it was stamped with: found byte for byte, it was stored (a PubAck lost
- * on the way) and is answered; otherwise it was not, and it can no longer be (its expectation
- * is stale), so it is stamped again from the new tail and published again, in its original
- * order before anything that came later.
+ * Once every publish in flight has its outcome, the tail is looked up in JetStream. Each batch
+ * any attempt of which got no answer is looked for in the mirror (once the mirror holds the
+ * stream up to that tail) at the offset it was stamped with: found byte for byte, it was
+ * stored (a PubAck lost on the way, or an attempt that landed after a later one was refused)
+ * and is answered; otherwise it was not, and it is stamped again from the new tail and
+ * published again, in its original order before anything that came later. An unanswered
+ * attempt can still land only while the stream's last message is the one it expects; the
+ * new attempt then expects the same one and carries the same bytes at the same offset, so
+ * one of them lands, never both.
  *
  * An append resolves after its PubAck AND once the local mirror holds it (hw moved, commit
  * listeners told), so the Log contract holds in cluster mode too. It is answered UNAVAILABLE
