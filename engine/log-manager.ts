@@ -212,6 +212,15 @@ export class LogManager implements Log {
     const t = this.topics.get(name);
     if (!t) throw new UnknownTopicError(name);
     this.topics.delete(name);
+    // Offsets first: a crash before the topic's files go leaves the topic with no committed
+    // positions (its groups start over), never a topic created again later that inherits them.
+    // Commits arriving meanwhile find the topic gone.
+    try {
+      await this.offsets.forgetTopic(name);
+    } catch (err) {
+      this.topics.set(name, t);
+      throw err;
+    }
     fs.rmSync(this.metaPath(name), { force: true });
     syncDir(path.join(this.dataDir, 'meta'));
     this.emit({ type: 'deleted', topic: name });

@@ -119,6 +119,12 @@ export interface OffsetStore {
   fetch(group: string): Promise<CommittedOffset[]>;
   /** Stores the offsets durably (under the log's durability) before resolving. */
   commit(group: string, offsets: CommittedOffset[]): Promise<void>;
+  /**
+   * Drops every group's offsets of `topic`, durably. The log calls it when the topic is
+   * deleted, so that a topic created again under the name (a new history, offsets from 0)
+   * does not inherit positions from the old one.
+   */
+  forgetTopic(topic: string): Promise<void>;
 }
 
 export interface Log {
@@ -131,7 +137,7 @@ export interface Log {
   describe(topic: string): TopicInfo;
   /** BadRequestError (TOPIC_EXISTS) when it exists; resolves once every node would see it. */
   createTopic(topic: string, opts: CreateTopicOptions): Promise<TopicInfo>;
-  /** UnknownTopicError when the topic does not exist. */
+  /** UnknownTopicError when the topic does not exist. Also forgets the topic's committed group offsets. */
   deleteTopic(topic: string): Promise<void>;
   /**
    * Topic created or deleted, by this process or (cluster mode) by another node. A deleted

@@ -7,7 +7,9 @@
  * commit rewrites the group's file through a temp file, fsync and rename, so a crash leaves
  * the old offsets or the new ones, never half of either; a commit resolves only after the
  * rename is synced. Commits of one group are applied one after another in call order.
- * Groups are read from disk once and then served from memory.
+ * Groups are read from disk once and then served from memory. `forgetTopic` reads every
+ * group file once (it runs when a topic is deleted, which is rare) and rewrites the groups
+ * that held offsets of the topic, the same way.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -71,8 +73,39 @@ export class LocalOffsetStore implements OffsetStore {
   }
 
   commit(group: string, offsets: CommittedOffset[]): Promise<void> {
+    return this.chain(group, () => this.write(group, (current) => {
+      const updated = new Map(current);
+      for (const o of offsets) updated.set(key(o.topic, o.partition), { ...o });
+      return updated;
+    }));
+  }
+
+  async forgetTopic(topic: string): Promise<void> {
+    let files: string[];
+    try {
+      files = (await fs.promises.readdir(this.dir)).filter((f) => f.endsWith('.json'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no group ever committed
+      throw new UnavailableError(`cannot list group offsets: ${(err as Error).message}`, 'IO_ERROR');
+    }
+    const groups = new Set<string>(this.cache.keys());
+    for (const f of files) {
+      const parsed = GroupFile.safeParse(safeJson(await fs.promises.readFile(path.join(this.dir, f), 'utf8').catch(() => '')));
+      if (parsed.success) groups.add(parsed.data.group);
+    }
+    for (const group of groups) {
+      await this.chain(group, async () => {
+        const current = this.load(group);
+        if (![...current.values()].some((o) => o.topic === topic)) return;
+        await this.write(group, (c) => new Map([...c].filter(([, o]) => o.topic !== topic)));
+      });
+    }
+  }
+
+  /** Runs `task` after every earlier one of the group: commits of a group apply in call order. */
+  private chain(group: string, task: () => Promise<void>): Promise<void> {
     const prev = this.chains.get(group) ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(() => this.write(group, offsets));
+    const next = prev.catch(() => {}).then(task);
     this.chains.set(group, next);
     void next.finally(() => {
       if (this.chains.get(group) === next) this.chains.delete(group);
@@ -80,10 +113,8 @@ export class LocalOffsetStore implements OffsetStore {
     return next;
   }
 
-  private async write(group: string, offsets: CommittedOffset[]): Promise<void> {
-    const current = this.load(group);
-    const updated = new Map(current);
-    for (const o of offsets) updated.set(key(o.topic, o.partition), { ...o });
+  private async write(group: string, change: (current: Map<string, CommittedOffset>) => Map<string, CommittedOffset>): Promise<void> {
+    const updated = change(this.load(group));
     const base = groupFileBase(group);
     const tmp = path.join(this.dir, `${base}.tmp`);
     const file = path.join(this.dir, `${base}.json`);

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     process.stderr.write(`built a ${(fileBytes / GiB).toFixed(3)} GiB partition in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
     const sluice = (dataDir: string, env: NodeJS.ProcessEnv) => async () => {
-      const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/sluice.js'), 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dataDir, '--segment-bytes', String(2 ** 31 - 1), '--flush', 'never', '--log-level', 'warn'], {
+      const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/sluice.js'), 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '-1', '--data-dir', dataDir, '--segment-bytes', String(2 ** 31 - 1), '--flush', 'never', '--log-level', 'warn'], {
         cwd: repoRoot,
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'inherit'],

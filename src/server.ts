@@ -1,24 +1,29 @@
 /**
  * The composition root: reads config, opens the log, builds the context every front shares
- * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay), and shuts them
+ * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay, kafka), and shuts them
  * down in the reverse order before closing the log. Nothing else wires modules together,
  * and only this file knows which implementation of the log is in use.
  */
 import { type Log, LogManager, installNativeCodecs } from '../engine/index.ts';
 import { ClusterLog } from './cluster/cluster-log.ts';
 import { assertNotClusterMirror } from './cluster/data-dir.ts';
+import { Activity } from './common/activity.ts';
 import { type Auth, createAuth } from './common/auth.ts';
+import { buildInfo } from './common/build-info.ts';
 import type { Config } from './common/config.ts';
 import type { Front, FrontContext, StartFront } from './common/front.ts';
 import { resolveLimits } from './common/limits.ts';
 import type { Logger } from './common/logger.ts';
 import { Metrics } from './common/metrics.ts';
 import { startGateway } from './gateway/gateway.ts';
+import { startKafka } from './kafka/kafka-server.ts';
 import { startReplayServer } from './replay/replay-server.ts';
 
 export interface RunningServer {
   port: number;
   replayPort: number;
+  /** -1 when the Kafka listener is off (--kafka-port -1). */
+  kafkaPort: number;
   log: Log;
   close(): Promise<void>;
 }
@@ -40,7 +45,7 @@ function isLoopback(host: string): boolean {
 export function authStartupLines(auth: Auth | null, host: string): { level: 'info' | 'warn'; msg: string }[] {
   if (auth) return [{ level: 'info', msg: `auth is on: ${auth.description}` }, ...auth.warnings.map((w) => ({ level: 'warn' as const, msg: w }))];
   if (!isLoopback(host)) return [{ level: 'warn', msg: `auth is off and sluice listens on ${host}, beyond loopback: anyone who can reach it can read and write every topic` }];
-  return [{ level: 'info', msg: 'auth is off (no --auth-secret or --auth-public-key): every client may do everything' }];
+  return [{ level: 'info', msg: `auth is off (no --auth-secret or --auth-public-key): every client may do everything, so sluice listens on ${host} only; other machines (or, in a container, anything outside it) cannot reach it unless --host 0.0.0.0 says so explicitly` }];
 }
 
 /**
@@ -90,7 +95,8 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
 
 /** The context every front is started with; metrics report the log's partitions. */
 export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config)): FrontContext {
-  const metrics = new Metrics();
+  const metrics = new Metrics(config.metricsTopicsMax, buildInfo());
+  const activity = new Activity(logger, metrics, { topics: () => log.listTopics().length });
   metrics.setPartitionSource(() => {
     const out: { topic: string; partition: number; bytes: number }[] = [];
     for (const t of log.listTopics()) {
@@ -102,7 +108,7 @@ export function createFrontContext(config: Config, log: Log, logger: Logger, aut
     }
     return out;
   });
-  return { config, host, log, auth, metrics, logger, limits: resolveLimits(config) };
+  return { config, host, log, auth, metrics, logger, activity, limits: resolveLimits(config) };
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -114,7 +120,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   logNativeCode(logger);
   const log = await openLog(config, logger);
   const ctx = createFrontContext(config, log, logger, auth, host);
+  // The operator's story: topics created and deleted (by any front, or another node), and a
+  // one-line summary every --log-summary-ms.
+  const unlistenTopics = log.onTopicEvent((e) => {
+    if (e.type === 'deleted') return ctx.activity.topicDeleted(e.topic);
+    let partitions = 0;
+    try {
+      partitions = log.partitionCount(e.topic);
+    } catch {
+      // deleted again meanwhile
+    }
+    ctx.activity.topicCreated(e.topic, partitions);
+  });
+  ctx.activity.startSummaries(config.logSummaryMs);
   const starts: StartFront[] = [startGateway, startReplayServer];
+  if (config.kafkaPort >= 0) starts.push(startKafka);
   const fronts: Front[] = [];
   try {
     for (const start of starts) fronts.push(await start(ctx));
@@ -123,10 +143,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     return {
       port: portOf('gateway'),
       replayPort: portOf('replay'),
+      kafkaPort: portOf('kafka'),
       log,
       close() {
         closing ??= (async () => {
           for (const f of [...fronts].reverse()) await f.close().catch((err: unknown) => logger.error({ err, front: f.name }, 'front did not close cleanly'));
+          ctx.activity.stop();
+          unlistenTopics();
           await log.close();
         })();
         return closing;
@@ -134,6 +157,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     };
   } catch (err) {
     for (const f of [...fronts].reverse()) await f.close().catch(() => {});
+    ctx.activity.stop();
+    unlistenTopics();
     await log.close();
     throw err;
   }

@@ -29,13 +29,14 @@ export interface CommonFlags {
 
 export function addUrl(cmd: Command): Command {
   return cmd
-    .option('--url <urls>', 'server WebSocket/HTTP address, or several separated by commas (cluster nodes, tried in order) ($SLUICE_URL)', process.env.SLUICE_URL ?? 'ws://127.0.0.1:8080')
+    .option('-u, --url <urls>', 'server WebSocket/HTTP address, or several separated by commas (cluster nodes, tried in order) ($SLUICE_URL)', process.env.SLUICE_URL ?? 'ws://127.0.0.1:8080')
     .option('--token <jwt>', 'token, when the server has auth on ($SLUICE_TOKEN)', process.env.SLUICE_TOKEN);
 }
 
 export function addTopic(cmd: Command, partitionHelp = 'one partition (default: all)'): Command {
-  return cmd.requiredOption('--topic <topic>', 'topic name').option('--partition <n>', partitionHelp);
+  return cmd.requiredOption('-t, --topic <topic>', 'topic name').option('-p, --partition <n>', partitionHelp);
 }
+
 
 export function int(value: string | undefined, name: string, min = 0): number | undefined {
   if (value === undefined) return undefined;

@@ -1,12 +1,36 @@
 /** `sluice serve`: runs the server until SIGTERM or SIGINT, then shuts down cleanly. */
 import type { Command } from 'commander';
-import { CONFIG_KEYS, ConfigError, flagName, loadConfig } from '../common/config.ts';
+import { CONFIG_HELP, CONFIG_KEYS, ConfigError, configChoices, envName, flagName, loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
 
+/** A default as `serve --help` shows it: sizes in KiB/MiB/GiB too. */
+function showDefault(key: string, value: unknown): string {
+  if (typeof value === 'number' && key.endsWith('Bytes') && value >= 1024) {
+    const units = ['KiB', 'MiB', 'GiB'];
+    let v = value / 1024;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) (v /= 1024), u++;
+    return `${value} = ${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+  }
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
 export function registerServe(program: Command): void {
-  const cmd = program.command('serve').description('run the sluice server');
-  for (const key of CONFIG_KEYS) cmd.option(`--${flagName(key)} <value>`);
-  cmd.option('--config <file>', 'JSON config file (flags and SLUICE_* env vars override it)');
+  const cmd = program
+    .command('serve')
+    .description('run the sluice server. Every flag can also come from $SLUICE_<NAME> (e.g. SLUICE_DATA_DIR) or a --config JSON file; flags > environment > file > defaults')
+    .helpOption('-h, --help', 'describe every flag');
+  for (const key of CONFIG_KEYS) {
+    const [arg, help] = CONFIG_HELP[key];
+    const { default: dflt, choices } = configChoices(key);
+    const notes = [
+      choices ? `one of ${choices.join(', ')}` : '',
+      dflt !== undefined && !(Array.isArray(dflt) && dflt.length === 0) ? `default ${showDefault(key, dflt)}` : '',
+      `$${envName(key)}`,
+    ].filter(Boolean);
+    cmd.option(`--${flagName(key)} <${arg}>`, `${help} (${notes.join('; ')})`);
+  }
+  cmd.option('--config <file>', 'JSON config file with any of the settings above by their camelCase names (flags and SLUICE_* variables override it) ($SLUICE_CONFIG)');
   cmd.action(async (opts: Record<string, unknown>) => {
     let config;
     try {
@@ -57,7 +81,7 @@ export function registerServe(program: Command): void {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort })}\n`);
-    logger.info({ port: server.port, replayPort: server.replayPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
+    process.stdout.write(`${JSON.stringify({ event: 'listening', port: server.port, replayPort: server.replayPort, kafkaPort: server.kafkaPort })}\n`);
+    logger.info({ port: server.port, replayPort: server.replayPort, kafkaPort: server.kafkaPort, dataDir: config.dataDir, flush: config.flush }, 'listening');
   });
 }

@@ -479,6 +479,8 @@ export class ClusterLog implements Log {
     const t = this.topics.get(topic);
     if (!t) throw new UnknownTopicError(topic);
     const revision = this.revisions.get(topic) ?? 0;
+    // Offsets first, as the local engine does: a failure here leaves the topic as it was.
+    await this.offsets.forgetTopic(topic);
     try {
       await this.topicsKv.delete(topicKey(topic), { previousSeq: revision });
     } catch (err) {
@@ -490,6 +492,8 @@ export class ClusterLog implements Log {
       if (this.topics.get(topic) === t) await this.removeTopic(topic);
     });
     await this.deleteStreams(t.meta.epochs.map((e) => streamName(this.opts.clusterName, e)));
+    // Commits another node made between the first forget and the delete.
+    await this.offsets.forgetTopic(topic).catch((err) => this.logger.warn({ err: (err as Error).message, topic }, 'cannot forget the offsets of a deleted topic'));
   }
 
   private async deleteStreams(names: string[]): Promise<void> {

@@ -12,7 +12,8 @@
  * and no compare-and-set is needed (JetStream 2.9 checks a key's expected revision before it
  * proposes a write, not when it applies it, so two racing read-modify-writes of one key could
  * both succeed and one would lose the other's partitions). For one partition, the last commit
- * wins, as in Kafka.
+ * wins, as in Kafka. A deleted topic's keys are purged (`forgetTopic`), so that a topic created
+ * again under the name does not inherit positions.
  */
 import { z } from 'zod';
 import { type CommittedOffset, type OffsetStore, UnavailableError, groupFileBase } from '../../engine/index.ts';
@@ -75,6 +76,17 @@ export class KvOffsetStore implements OffsetStore {
       })
       .catch(() => {});
     return next;
+  }
+
+  /** Deletes every group's keys of `topic` (`*.<topic>.*`), each before resolving. */
+  async forgetTopic(topic: string): Promise<void> {
+    try {
+      const keys: string[] = [];
+      for await (const k of await this.kv.keys(`*.${topicKey(topic)}.*`)) keys.push(k);
+      await Promise.all(keys.map((k) => this.kv.purge(k)));
+    } catch (err) {
+      throw new UnavailableError(`cannot forget the offsets of topic ${JSON.stringify(topic)}: ${(err as Error).message}`, 'CLUSTER_UNAVAILABLE');
+    }
   }
 
   private async write(group: string, offsets: CommittedOffset[]): Promise<void> {

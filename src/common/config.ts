@@ -7,10 +7,19 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { SluiceError } from '../../engine/errors.ts';
 import { limits } from '../../engine/index.ts';
+import { originList, originsProblem } from './origins.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 /** `nats://host:port`, `tls://user:pass@host:port`, `host:port`, `[::1]:4222`. */
 const natsUrlPattern = /^((nats|tls):\/\/)?([^\s,/@]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:\d{1,5})?$/;
+/** A list of origins: comma-separated (flags, SLUICE_* variables) or an array (config file). */
+const origins = z
+  .union([z.string(), z.array(z.string())])
+  .transform(originList)
+  .superRefine((list, ctx) => {
+    const problem = originsProblem(list);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
 
 export const ConfigSchema = z
@@ -19,6 +28,10 @@ export const ConfigSchema = z
     host: z.string().min(1).optional(),
     port: int(0, 65535).default(8080),
     replayPort: int(0, 65535).default(8081),
+    /** The Kafka protocol listener (wire contract §8): 0 picks a free port, -1 turns it off. */
+    kafkaPort: int(-1, 65535).default(9092),
+    /** The host Kafka Metadata names (default: the bound host, 127.0.0.1 when that is a wildcard). */
+    kafkaAdvertisedHost: z.string().min(1).optional(),
     partitions: int(1, limits.partitionsMax).default(1),
     flush: z.enum(['always', 'interval', 'never']).default('always'),
     flushMs: int(1, 60_000).default(limits.flushMsDefault),
@@ -51,6 +64,10 @@ export const ConfigSchema = z
     batchBytes: int(1024, limits.batchBytesMax).default(1024 * 1024),
     /** Compression of batches the server builds from JSON publishes. */
     compression: z.enum(['none', 'lz4']).default('lz4'),
+    /** Origins whose pages may call the HTTP API (CORS); empty: no CORS headers. */
+    corsOrigins: origins.default([]),
+    /** Origins whose pages may open a WebSocket (checked on the upgrade); empty: any. */
+    allowedOrigins: origins.default([]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /**
      * Cluster mode (wire contract §9): the NATS servers whose JetStream holds the log, as
@@ -68,11 +85,67 @@ export const ConfigSchema = z
     nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'is 1 to 64 letters, digits, _ or -' }).optional(),
     /** The prefix of every stream, subject and bucket the cluster creates, so that two clusters can share a NATS. */
     clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { message: 'is 1 to 32 letters, digits, _ or -' }).default('sluice'),
+    /** Topics that get their own `topic` label in /metrics; the others are summed under `_other`. */
+    metricsTopicsMax: int(0, 10_000).default(100),
+    /** The period of the one-line activity summary in the log; 0 = off. */
+    logSummaryMs: int(0, 24 * 3600 * 1000)
+      .refine((ms) => ms === 0 || ms >= 1000, { message: 'is 0 (off) or at least 1000' })
+      .default(60_000),
   })
   .strict()
   .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * What `serve --help` says of each flag: its value's name and a description (the default
+ * and, for a fixed set, the values allowed are added from the schema). Typed over every key,
+ * so a new setting cannot be added without its description.
+ */
+export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: string, help: string] } = {
+  dataDir: ['dir', 'directory of the log (segments, indexes, topic metadata)'],
+  host: ['host', 'address to listen on (default: 127.0.0.1 without auth, 0.0.0.0 with auth)'],
+  port: ['port', 'WebSocket and HTTP port; 0 picks a free one'],
+  replayPort: ['port', 'TCP bulk replay port; 0 picks a free one'],
+  kafkaPort: ['port', 'Kafka protocol listener port; 0 picks a free one, -1 turns it off'],
+  kafkaAdvertisedHost: ['host', 'the host Kafka Metadata names (default: the bound host, 127.0.0.1 when bound to 0.0.0.0)'],
+  partitions: ['n', 'partitions of topics created without a count (auto-created, PUT without "partitions")'],
+  flush: ['policy', 'always: ack a record once fsynced (group commit); interval: fsync every --flush-ms; never: leave it to the OS'],
+  flushMs: ['ms', 'fsync period under --flush interval'],
+  segmentBytes: ['bytes', 'a segment file rolls at this size'],
+  segmentMs: ['ms', 'a segment file rolls at this age'],
+  retentionMs: ['ms', 'delete whole segments older than this; -1 keeps everything'],
+  retentionBytes: ['bytes', 'delete the oldest segments of a partition above this size; -1 keeps everything'],
+  authSecret: ['secret', 'turn auth on: JWTs signed HS256 with this shared secret (32+ random bytes)'],
+  authPublicKey: ['file', 'turn auth on: JWTs signed RS256/ES256, verified with this PEM or JWKS file'],
+  autoCreate: ['bool', 'create a topic on its first publish (true/false); a sub never creates one'],
+  maxFrameBytes: ['bytes', 'largest WebSocket frame, HTTP body or request; a larger frame closes the connection (1009)'],
+  maxRecordBytes: ['bytes', 'largest record value; larger is refused TOO_LARGE'],
+  publishRate: ['n', 'records per second per connection; 0 = unlimited; over it: RATE_LIMITED'],
+  maxSubscriptions: ['n', 'topic-partitions one WebSocket may follow at once'],
+  maxConnections: ['n', 'WebSocket connections at once; one more upgrade gets 503'],
+  idleTimeoutMs: ['ms', 'close a WebSocket silent this long (pinged first); 0 = off, else at least 8000'],
+  lingerMs: ['ms', 'how long JSON publishes wait to share a partition batch'],
+  batchBytes: ['bytes', 'a partition batch is appended once it holds this much'],
+  compression: ['codec', 'codec of the batches built from JSON publishes'],
+  corsOrigins: ['origins', 'comma-separated origins whose pages may call the HTTP API (CORS), e.g. https://app.example.com,https://*.example.org; * = any; empty = no CORS'],
+  allowedOrigins: ['origins', 'comma-separated origins whose pages may open a WebSocket (Origin checked on the upgrade; the server\'s own page always may); empty = any'],
+  logLevel: ['level', 'log level; logs are JSON lines on stderr'],
+  metricsTopicsMax: ['n', 'topics with their own label in /metrics (the rest are summed as topic="_other")'],
+  logSummaryMs: ['ms', 'period of the one-line activity summary in the log; 0 = off'],
+  cluster: ['urls', 'cluster mode: comma-separated NATS servers (nats://h1:4222,nats://h2:4222); JetStream holds the log, --data-dir this node\'s copy'],
+  clusterReplicas: ['n', 'JetStream replicas of every stream and bucket the cluster creates (1..5)'],
+  nodeId: ['id', 'this node\'s id in the cluster (default: a random one kept in the data dir)'],
+  clusterName: ['name', 'prefix of every stream, subject and bucket the cluster creates (two clusters can share one NATS)'],
+};
+
+/** Each setting's default and, for a fixed set of values, the values allowed. */
+export function configChoices(key: keyof Config): { default?: unknown; choices?: readonly string[] } {
+  const field = ConfigSchema.shape[key] as unknown as { def?: { defaultValue?: unknown; innerType?: { options?: readonly string[] } } };
+  const dflt = ConfigSchema.parse({})[key];
+  const choices = field.def?.innerType?.options;
+  return { default: dflt, choices: Array.isArray(choices) && choices.every((c) => typeof c === 'string') ? choices : undefined };
+}
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** The config keys, as flags (`--data-dir`) and env names (`SLUICE_DATA_DIR`). */

@@ -6,6 +6,7 @@
  * comes through here.
  */
 import type { Log } from '../../engine/log.ts';
+import type { Activity } from './activity.ts';
 import type { Auth } from './auth.ts';
 import type { Config } from './config.ts';
 import type { Limits } from './limits.ts';
@@ -23,10 +24,21 @@ export interface FrontContext {
   /** One registry for the whole process; each front registers what it reports. */
   metrics: Metrics;
   logger: Logger;
+  /**
+   * What the operator sees (src/common/activity.ts): each front reports connections opened
+   * and closed, error answers with their code, and refused tokens with their reason here,
+   * which counts them in `metrics` and logs them (rate-limited).
+   */
+  activity: Activity;
   /** The configured limits every front enforces the same way. */
   limits: Limits;
 }
 
+/**
+ * A front binds its port through src/common/listen.ts (`listenTcp` for Node's net, the
+ * exclusive uWS options for uWS): a port another process holds stops sluice with
+ * PortInUseError naming the port and its flag, never a shared port.
+ */
 export interface Front {
   /** For logs and the listening line: `gateway`, `replay`, `kafka`. */
   readonly name: string;

@@ -26,14 +26,13 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type ReasonOf, SluiceError } from '../../engine/errors.ts';
+import { packageRoot } from './build-info.ts';
 
-/** Where `npm ci` (scripts/build-native.mjs) puts the addon. */
-export const ADDON_PATH = fileURLToPath(
-  new URL('../../native/sendfile/build/Release/sendfile.node', import.meta.url),
-);
+/** Where `npm ci` (scripts/build-native.mjs) puts the addon: under the package root, compiled or not. */
+export const ADDON_PATH = path.join(packageRoot(), 'native/sendfile/build/Release/sendfile.node');
 /** Fallback read size; two such buffers per transfer, so at most twice this is queued. */
 export const FALLBACK_CHUNK_BYTES_DEFAULT = 1 << 20;
 /** Empty writes awaited for earlier writes to flush before a caller is told it is busy. */

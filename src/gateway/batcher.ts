@@ -221,8 +221,7 @@ export class Batcher {
     const tracked = promise.then(
       (r) => {
         this.metrics.appendDurableSeconds.observe((performance.now() - t0) / 1000);
-        this.metrics.recordsIn.inc(records);
-        this.metrics.bytesIn.inc(batch.length);
+        this.metrics.countIn(log.topic, records, batch.length);
         this.metrics.batchBytes.observe(batch.length);
         done(null, r.baseOffset);
       },

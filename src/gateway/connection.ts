@@ -12,13 +12,15 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { ErrorCode } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
-import { errorMessage } from './ws-protocol.ts';
+import { type SubRequest, errorMessage } from './ws-protocol.ts';
 import type { SubscriberSocket, Subscription } from './fanout.ts';
 
 export interface SocketData {
   conn: Connection | null;
   /** Who the upgrade's token says the peer is (null: auth off); handed to the Connection in `open`. */
   principal: Principal | null;
+  /** The peer's address, read during the upgrade. */
+  remote: string;
   /** A browser's upgrade that was refused: told over the socket in `open`, then closed. */
   refused?: { code: 'UNAUTHORIZED' | 'FORBIDDEN'; message: string };
 }
@@ -38,16 +40,25 @@ export class Connection implements SubscriberSocket {
   /** Verifications can finish out of order: an older token never replaces a newer one. */
   authApplied = 0;
   readonly subs = new Map<string, Subscription>();
+  /** `sub` requests waiting for their topic to be created, by topic and partition (-1: all). */
+  readonly waiting = new Map<string, SubRequest>();
   private readonly pending: Slot[] = [];
   private head = 0;
   private flushScheduled = false;
   private tokens: number;
   private refilledAt = performance.now();
 
+  /** When the socket opened (ms since the epoch), for the line logged when it closes. */
+  readonly openedAt = Date.now();
+
   constructor(
     readonly ws: WebSocket<SocketData>,
     /** Records per second; 0 = unlimited. */
     private readonly publishRate: number,
+    /** An id for the operator's log lines about this connection (src/common/activity.ts). */
+    readonly id: number = 0,
+    /** The peer's address, for the same lines. */
+    readonly remote: string = '',
   ) {
     this.tokens = publishRate;
   }

@@ -29,12 +29,15 @@
  * which offsets are gone, then it goes on from the start.
  */
 import { type ErrorCode, type LogPartition, OffsetOutOfRangeError } from '../../engine/index.ts';
+import type { Activity } from '../common/activity.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { dataFrame, dataHeader } from './frames.ts';
 import { backpressureBytesMax, catchUpReadBytesMax } from './limits.ts';
 
 /** What delivery needs of a connection's socket (Connection satisfies it). */
 export interface SubscriberSocket {
+  /** For the operator's log lines. */
+  readonly id: number;
   readonly closed: boolean;
   readonly bufferedAmount: number;
   /** uWS's status: 1 sent, 0 queued (still delivered), 2 dropped. */
@@ -77,7 +80,9 @@ export class Subscription {
     if (this.mode !== 'live') return;
     this.mode = 'disk';
     this.fanout.live.delete(this);
-    this.metrics.slowSubscriberSwitches.inc();
+    const activity = this.fanout.activity;
+    if (activity) activity.subscriberFellBack({ conn: this.conn.id, topic: this.topic, partition: this.partition, next: this.next, lag: this.lag, bufferedBytes: this.conn.bufferedAmount });
+    else this.metrics.slowSubscriberSwitches.inc();
   }
 
   /** Sends from disk while the socket has room; joins the live path once caught up. */
@@ -105,8 +110,7 @@ export class Subscription {
       }
       const frame = dataFrame(this.fanout.header, r.bytes);
       if (conn.sendBinary(frame) === 2) return; // dropped: nothing moved, the next drain retries
-      this.metrics.recordsOut.inc(r.nextOffset - Math.max(r.firstOffset, this.next));
-      this.metrics.bytesOut.inc(frame.length);
+      this.metrics.countOut(this.topic, r.nextOffset - Math.max(r.firstOffset, this.next), frame.length);
       this.next = r.nextOffset;
     }
   }
@@ -140,6 +144,8 @@ export class PartitionFanout {
   constructor(
     readonly log: LogPartition,
     private readonly metrics: Metrics,
+    /** Where a subscriber falling back to disk is counted and logged (absent in unit tests: counted only). */
+    readonly activity: Activity | null = null,
   ) {
     this.header = dataHeader(log.topic, log.partition);
   }
@@ -211,10 +217,7 @@ export class PartitionFanout {
         }
       });
     }
-    if (records > 0) {
-      this.metrics.recordsOut.inc(records);
-      this.metrics.bytesOut.inc(bytes);
-    }
+    if (records > 0) this.metrics.countOut(this.topic, records, bytes);
   };
 }
 
@@ -222,7 +225,10 @@ export class PartitionFanout {
 export class Fanout {
   private readonly partitions = new Map<string, PartitionFanout>();
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly activity: Activity | null = null,
+  ) {}
 
   get(log: LogPartition): PartitionFanout {
     const k = `${log.topic}\0${log.partition}`;
@@ -233,7 +239,7 @@ export class Fanout {
       pf = undefined;
     }
     if (!pf) {
-      pf = new PartitionFanout(log, this.metrics);
+      pf = new PartitionFanout(log, this.metrics, this.activity);
       this.partitions.set(k, pf);
     }
     return pf;

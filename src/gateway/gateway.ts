@@ -10,12 +10,16 @@
  * `app.close()`, so the sockets are tracked here.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import { type ErrorCode, type ErrorReason, asSluiceError } from '../../engine/errors.ts';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
+import { listenError, listenProblem, portSharing, uwsListenOptions } from '../common/listen.ts';
 import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
+import { OriginPolicy } from './cors.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
+import { writeCorsHeaders } from './http-reply.ts';
 import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
@@ -33,7 +37,7 @@ export function idleTimeoutSeconds(idleTimeoutMs: number): number {
 }
 
 export async function startGateway(ctx: FrontContext): Promise<Front> {
-  const { config, log, logger, auth, metrics, limits } = ctx;
+  const { config, log, logger, auth, metrics, limits, activity } = ctx;
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
@@ -41,14 +45,17 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   let upgrading = 0;
   let ready = true;
 
-  const fanout = new Fanout(metrics);
+  const origins = new OriginPolicy(config.corsOrigins, config.allowedOrigins);
+  const fanout = new Fanout(metrics, activity);
   const removeLagSource = metrics.addLagSource(() => fanout.subscriptions());
   const batcher = new Batcher(log, { lingerMs: config.lingerMs, batchBytes: config.batchBytes, compression: config.compression, autoCreate: config.autoCreate, partitions: config.partitions }, metrics);
-  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth });
+  const handlers = new WsHandlers({ config, limits, log, batcher, fanout, metrics, logger, auth, activity });
   // A topic deleted through any front (or, in cluster mode, on another node): "its
   // subscribers get `UNKNOWN_TOPIC`", and publishes waiting for it too.
+  // A topic created: the `sub`s waiting for it subscribe (from offset 0).
   const unlistenTopics = log.onTopicEvent((e) => {
     if (e.type === 'deleted') handlers.topicDeleted(e.topic);
+    else handlers.topicCreated(e.topic);
   });
 
   app.ws<SocketData>('/v1/ws', {
@@ -62,7 +69,12 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     idleTimeout: idleTimeoutSeconds(limits.idleTimeoutMs),
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const refuse = (status: string, code: string, message: string): void => {
+      // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      /** An upgrade refused with an HTTP status and a {code,message} body; counted and logged (a token or an origin: with its reason). */
+      const refuse = (status: string, code: ErrorCode, message: string, reason: ErrorReason = code): void => {
+        if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
+        else activity.clientError('ws', code, message, { remote, upgrade: true });
         res.cork(() => {
           res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }), true);
         });
@@ -71,29 +83,35 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       if (sockets.size + upgrading >= limits.connectionsMax) {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
-      // uWS's HttpRequest is valid only during this call: read everything before any await.
+      const origin = req.getHeader('origin');
+      if (!origins.upgradeAllowed(origin, req.getHeader('host'))) {
+        // Before the token: a page from an origin not listed gets nowhere, whatever it holds.
+        return refuse('403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in --allowed-origins`, 'ORIGIN_NOT_ALLOWED');
+      }
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       // A browser never sees the status of a refused upgrade (its WebSocket just fails), so a
       // refusal of a request with an Origin (which every browser sends) is told over the
       // socket instead: upgrade, send the error, close with 4001/4003 (see `open`).
-      const browser = req.getHeader('origin') !== '';
-      const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string): void => {
-        if (!browser) return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message);
+      const browser = origin !== '';
+      const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string, reason: ErrorReason = code): void => {
+        if (!browser) return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
+        activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
         res.cork(() => {
-          res.upgrade<SocketData>({ conn: null, principal: null, refused: { code, message } }, key, protocol, extensions, context);
+          res.upgrade<SocketData>({ conn: null, principal: null, remote, refused: { code, message } }, key, protocol, extensions, context);
         });
       };
       if (auth === null) {
-        res.upgrade<SocketData>({ conn: null, principal: null }, key, protocol, extensions, context);
+        res.upgrade<SocketData>({ conn: null, principal: null, remote }, key, protocol, extensions, context);
         return;
       }
       let token: string | null;
       try {
         token = tokenFromRequest({ query: req.getQuery(), authorization: req.getHeader('authorization') });
       } catch (err) {
-        return refuseAuth('UNAUTHORIZED', (err as Error).message);
+        const e = asSluiceError(err);
+        return refuseAuth('UNAUTHORIZED', e.message, e.reason);
       }
       let aborted = false;
       res.onAborted(() => {
@@ -106,14 +124,15 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
           if (aborted) return;
           if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
           res.cork(() => {
-            res.upgrade<SocketData>({ conn: null, principal }, key, protocol, extensions, context);
+            res.upgrade<SocketData>({ conn: null, principal, remote }, key, protocol, extensions, context);
           });
         },
         (err) => {
           upgrading--;
           if (aborted) return;
           // "missing/bad → HTTP 401 with {code,message} and no upgrade" (browsers: see refuseAuth)
-          refuseAuth('UNAUTHORIZED', (err as Error).message);
+          const e = asSluiceError(err);
+          refuseAuth('UNAUTHORIZED', e.message, e.reason);
         },
       );
     },
@@ -127,10 +146,11 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         return;
       }
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
-      const conn = new Connection(ws, limits.publishRecordsPerSecond);
+      const conn = new Connection(ws, limits.publishRecordsPerSecond, activity.connectionId(), data.remote);
       data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
+      activity.connectionOpened('ws', { conn: conn.id, remote: conn.remote, ...(data.principal?.subject ? { subject: data.principal.subject } : {}) });
       handlers.onOpen(conn, data.principal);
     },
     message: (ws, message, isBinary) => {
@@ -154,34 +174,42 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const conn = ws.getUserData().conn;
       if (conn) handlers.onDrain(conn);
     },
-    close: (ws) => {
+    close: (ws, code, message) => {
       sockets.delete(ws);
       const conn = ws.getUserData().conn;
       if (!conn) return; // a refused browser upgrade (see `open`)
+      const subscriptions = conn.subs.size;
       handlers.onClose(conn);
       metrics.connections.dec();
+      activity.connectionClosed('ws', { conn: conn.id, remote: conn.remote, code, reason: Buffer.from(message).toString(), subscriptions, lifetimeMs: Date.now() - conn.openedAt });
     },
   });
 
-  // The live page (GET /) and the SDK bundle it loads; no token needed (§6).
+  // The live page (GET /) and the SDK bundle it loads, from the build; no token needed (§6).
   const livePage = new LivePage();
   for (const urlPath of LivePage.paths) {
-    app.get(urlPath, (res) => {
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      void livePage.asset(urlPath).then((a) => {
-        if (aborted || !a) return;
-        res.cork(() => {
-          res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache').end(a.body);
-        });
-      });
+    app.get(urlPath, (res, req) => {
+      const a = livePage.asset(urlPath);
+      if (!a) return;
+      res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache');
+      // A page elsewhere may load the SDK bundle as a module script: that needs CORS.
+      writeCorsHeaders(res, origins.allowOrigin(req.getHeader('origin')));
+      res.end(a.body);
     });
   }
 
-  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, isReady: () => ready });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, activity, isReady: () => ready });
 
+  // One thread: the port is this front's alone (src/common/listen.ts decides; uWS would
+  // otherwise bind with SO_REUSEPORT and share it with a second server).
+  const target = { front: 'gateway', flag: '--port', host: ctx.host, port: config.port };
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    app.listen(ctx.host, config.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${ctx.host}:${config.port}`))));
+    // uWS 20.30 takes (host, port, options, cb); its typings only declare (port, options, cb).
+    const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: unknown) => void) => void;
+    listen.call(app, ctx.host, config.port, uwsListenOptions(portSharing(1)), (s) => {
+      if (s) return resolve(s);
+      void listenProblem(ctx.host, config.port).then((err) => reject(listenError(target, err)));
+    });
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   let closing: Promise<void> | null = null;

@@ -11,12 +11,15 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
+import type { Activity } from '../common/activity.ts';
+import { buildInfo } from '../common/build-info.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { type RecordJson, recordToJson } from '../common/record-json.ts';
 import type { Batcher } from './batcher.ts';
+import { type OriginPolicy, corsAllowHeaders, corsAllowMethods, preflightMaxAgeSeconds } from './cors.ts';
 import { Reply, statusOf, zodMessage } from './http-reply.ts';
 import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
 import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
@@ -30,6 +33,10 @@ export interface HttpContext {
   batcher: Batcher;
   metrics: Metrics;
   logger: Logger;
+  /** Which other origins' pages may call the API (--cors-origins). */
+  origins: OriginPolicy;
+  /** Error answers are counted and logged here. */
+  activity: Activity;
   isReady(): boolean;
 }
 
@@ -55,8 +62,36 @@ function topicParam(req: HttpRequest): string {
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
-  const { log, batcher, config, logger, auth } = ctx;
+  const { log, batcher, config, logger, auth, origins } = ctx;
   const bodyBytesMax = bodyBytesMaxFor(ctx.limits.frameBytesMax);
+  /** A request's Reply, with the CORS headers its Origin earns (read now: the HttpRequest dies with the handler). */
+  const replyTo = (res: HttpResponse, req: HttpRequest): Reply => {
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const route = `${req.getCaseSensitiveMethod()} ${req.getUrl()}`;
+    return new Reply(res, origins.allowOrigin(req.getHeader('origin')), (code, reason, message) => {
+      if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') ctx.activity.authRefused('http', code, reason, message, { remote, route });
+      else ctx.activity.clientError('http', code, message, { remote, route });
+    });
+  };
+
+  // CORS preflight (--cors-origins): the methods and headers the API takes, for a listed origin.
+  // An OPTIONS without Origin is no preflight: an unknown route, like any other.
+  app.options('/*', (res, req) => {
+    const origin = req.getHeader('origin');
+    const r = replyTo(res, req);
+    if (!origin) return r.json(404, { code: 'BAD_REQUEST', message: 'no such route' });
+    if (origins.allowOrigin(origin) === null) {
+      return r.json(403, {
+        code: 'FORBIDDEN',
+        message: origins.corsEnabled ? `origin ${origin} is not in --cors-origins` : 'cross-origin requests are off: the server has no --cors-origins',
+      });
+    }
+    r.send(204, '', 'text/plain', false, {
+      'access-control-allow-methods': corsAllowMethods,
+      'access-control-allow-headers': corsAllowHeaders,
+      'access-control-max-age': String(preflightMaxAgeSeconds),
+    });
+  });
 
   /**
    * The principal of a request (null with auth off), from `?token=` or `Authorization:
@@ -82,23 +117,69 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
     );
   };
 
-  app.get('/healthz', (res) => {
-    new Reply(res).json(200, { ok: true });
+  app.get('/healthz', (res, req) => {
+    replyTo(res, req).json(200, { ok: true });
   });
-  app.get('/readyz', (res) => {
+  app.get('/readyz', (res, req) => {
     const ready = ctx.isReady();
-    new Reply(res).json(ready ? 200 : 503, { ok: ready });
+    replyTo(res, req).json(ready ? 200 : 503, { ok: ready });
   });
-  app.get('/metrics', (res) => {
-    const reply = new Reply(res);
+  app.get('/metrics', (res, req) => {
+    const reply = replyTo(res, req);
     ctx.metrics.text().then(
       (text) => reply.send(200, text, ctx.metrics.contentType),
       (err) => reply.error(err, logger),
     );
   });
 
+  /**
+   * `GET /v1/stats`: what the live page shows, in one answer: the build, connections and
+   * subscriptions now, and per topic its partitions (start, hw, bytes, the largest subscriber
+   * lag, or null without subscribers) and the records it took in and sent out since the
+   * server started (null for a topic beyond --metrics-topics-max). Topics are filtered like
+   * `GET /v1/topics`: only those the token may `sub`.
+   */
+  const stats = async (principal: Principal | null): Promise<unknown> => {
+    const value = async (g: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> => (await g.get()).values.reduce((a, v) => a + v.value, 0);
+    const [subscriptions, waiting] = await Promise.all([value(ctx.metrics.subscriptions), value(ctx.metrics.subscriptionsWaiting)]);
+    const lag = new Map<string, number>();
+    for (const s of ctx.metrics.lagSamples()) {
+      const k = `${s.topic}\0${s.partition}`;
+      lag.set(k, Math.max(lag.get(k) ?? 0, s.lag));
+    }
+    const traffic = ctx.metrics.topicTraffic();
+    const topics = [];
+    for (const name of log.listTopics()) {
+      if (!can(principal, 'sub', name)) continue;
+      let info;
+      try {
+        info = log.describe(name);
+      } catch {
+        continue; // deleted meanwhile
+      }
+      const t = traffic.get(name);
+      topics.push({
+        name,
+        recordsIn: t?.recordsIn ?? null,
+        recordsOut: t?.recordsOut ?? null,
+        partitions: info.partitions.map((p) => ({ partition: p.partition, start: p.start, hw: p.hw, bytes: p.bytes, lag: lag.get(`${name}\0${p.partition}`) ?? null })),
+      });
+    }
+    const { version, commit } = buildInfo();
+    return { version, commit, uptimeMs: Math.round(process.uptime() * 1000), connections: ctx.activity.openConnections(), subscriptions, waiting, topics };
+  };
+  app.get('/v1/stats', (res, req) => {
+    const reply = replyTo(res, req);
+    withPrincipal(reply, req, (principal) => {
+      stats(principal).then(
+        (body) => reply.json(200, body),
+        (err) => reply.error(err, logger),
+      );
+    });
+  });
+
   app.get('/v1/topics', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     withPrincipal(reply, req, (principal) => {
       try {
         // Only the topics the token may sub: listing the others would tell what exists.
@@ -110,7 +191,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.put('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     const principal = principalOf(req);
     principal.catch((err) => reply.error(err, logger)); // 401 at once, without waiting for the body
@@ -133,7 +214,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.get('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     withPrincipal(reply, req, (principal) => {
       try {
@@ -146,7 +227,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.del('/v1/topics/:topic', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     withPrincipal(reply, req, (principal) => {
       try {
@@ -163,7 +244,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.post('/v1/topics/:topic/records', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     const principal = principalOf(req);
     principal.catch((err) => reply.error(err, logger)); // 401 at once, without waiting for the body
@@ -213,7 +294,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   });
 
   app.get('/v1/topics/:topic/records', (res, req) => {
-    const reply = new Reply(res);
+    const reply = replyTo(res, req);
     const topic = topicParam(req);
     const q = new URLSearchParams(req.getQuery() ?? '');
     withPrincipal(reply, req, (principal) => {
@@ -260,7 +341,7 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
     });
   });
 
-  app.any('/*', (res) => {
-    new Reply(res).json(404, { code: 'BAD_REQUEST', message: 'no such route' });
+  app.any('/*', (res, req) => {
+    replyTo(res, req).json(404, { code: 'BAD_REQUEST', message: 'no such route' });
   });
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../common/logger.ts';
 const STATUS: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
@@ -41,33 +42,54 @@ export function statusOf(err: SluiceError): number {
   return STATUS_OF_CODE[err.code];
 }
 
+/** The CORS answer headers: the allowed origin, and `Vary: Origin` when it names one (caches must key on it). */
+export function writeCorsHeaders(res: HttpResponse, allowOrigin: string | null): void {
+  if (allowOrigin === null) return;
+  res.writeHeader('access-control-allow-origin', allowOrigin);
+  if (allowOrigin !== '*') res.writeHeader('vary', 'Origin');
+}
+
 /** One request's response, which knows whether the client went away. */
 export class Reply {
   aborted = false;
   done = false;
 
-  constructor(private readonly res: HttpResponse) {
+  constructor(
+    private readonly res: HttpResponse,
+    /** `Access-Control-Allow-Origin` for this request (src/gateway/cors.ts), or null for none. */
+    private readonly allowOrigin: string | null = null,
+    /** Told of every error answer (code, reason, message): the operator's counters and log. */
+    private readonly report: ((code: string, reason: string, message: string) => void) | null = null,
+  ) {
     res.onAborted(() => {
       this.aborted = true;
     });
   }
 
-  send(status: number, body: string, contentType = 'application/json', close = false): void {
+  send(status: number, body: string | Uint8Array, contentType = 'application/json', close = false, headers: Record<string, string> = {}): void {
     if (this.aborted || this.done) return;
     this.done = true;
     this.res.cork(() => {
-      this.res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType).end(body, close);
+      this.res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType);
+      writeCorsHeaders(this.res, this.allowOrigin);
+      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
+      this.res.end(body, close);
     });
   }
 
   json(status: number, obj: unknown): void {
+    if (status >= 400 && !this.done && !this.aborted) {
+      const e = obj as { code?: unknown; message?: unknown };
+      if (typeof e.code === 'string') this.report?.(e.code, e.code, String(e.message ?? ''));
+    }
     this.send(status, JSON.stringify(obj));
   }
 
   error(err: unknown, logger?: Logger): void {
     const e = asSluiceError(err);
     if (e.code === 'INTERNAL') logger?.error({ err }, 'http request failed');
-    this.json(statusOf(e), { code: e.code, message: e.message });
+    if (!this.done && !this.aborted) this.report?.(e.code, e.reason, e.message);
+    this.send(statusOf(e), JSON.stringify({ code: e.code, message: e.message }));
   }
 
   /** Reads the whole body (at most `limit` bytes, else 413 and the connection is closed). */
@@ -78,6 +100,7 @@ export class Reply {
       if (this.done || this.aborted) return;
       size += chunk.byteLength;
       if (size > limit) {
+        this.report?.('TOO_LARGE', 'TOO_LARGE', `body over ${limit} bytes`);
         this.send(413, JSON.stringify({ code: 'TOO_LARGE', message: `body over ${limit} bytes` }), 'application/json', true);
         return;
       }

@@ -1,99 +1,60 @@
 /**
- * The live page at `GET /` (wire contract §5): static HTML plus the browser bundle of the
- * SDK (`/sluice-client.js`), which the page uses like any app would — a WebSocket for the
- * live tail, the HTTP API for topics, partitions, hw and rates.
+ * The live page at `GET /` (wire contract §5): its HTML and the browser bundle of the SDK
+ * (`/sluice-client.js`), which the page uses like any app would: a WebSocket for the live
+ * tail and the produce box, the HTTP API for topics and stats.
  *
- * The bundle is `dist/sluice-client.js` (`npm run build:client`) when it is at least as new
- * as its sources, else built in memory with esbuild on first request (so the page never
- * runs a stale build); if neither can be had, the page says how to build it.
- * Framework-free: the gateway mounts `LivePage` on its router (gateway.ts).
+ * Both files come from the build (scripts/build.mjs writes dist/page/), whether the server
+ * runs compiled or from the sources: no bundler ever runs on a request. Without a build the
+ * page says how to make one. Read once, on first request, so starting never waits for them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../common/build-info.ts';
 
 export interface StaticAsset {
   contentType: string;
   body: Buffer;
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-export const clientEntry = path.join(root, 'src/client/index.ts');
-export const bundlePath = path.join(root, 'dist/sluice-client.js');
-
-/** The SDK as one browser ESM bundle (esbuild); the same options as `npm run build:client`. */
-export async function buildClientBundle(opts: { minify?: boolean; outfile?: string } = {}): Promise<Buffer> {
-  const esbuild = await import('esbuild');
-  const r = await esbuild.build({
-    entryPoints: [clientEntry],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: opts.minify ?? true,
-    legalComments: 'none',
-    write: false,
-    outfile: opts.outfile ?? bundlePath,
-    logLevel: 'silent',
-  });
-  const js = r.outputFiles.find((f) => f.path.endsWith('.js'));
-  if (!js) throw new Error('esbuild produced no bundle');
-  return Buffer.from(js.contents);
+/** dist/page/ of the package: index.html and sluice-client.js. */
+export function pageDir(): string {
+  return path.join(packageRoot(), 'dist/page');
 }
 
-const missingBundle = `document.addEventListener('DOMContentLoaded', () => {
-  document.body.insertAdjacentHTML('afterbegin', '<p style="color:#b00020">The SDK bundle is missing: run <code>npm run build:client</code> and restart sluice.</p>');
-});
-export function connect() { return Promise.reject(new Error('sluice-client.js was not built')); }
-`;
+const notBuilt = (file: string): string => `sluice: ${file} is not built: run \`npm run build\` (npm ci runs it) and restart sluice`;
 
-/** The newest modification time of the bundle's sources (the SDK and the codec it imports). */
-function sourcesMtimeMs(): number {
-  let newest = 0;
-  for (const dir of ['src/client', 'engine/codec']) {
-    for (const f of fs.readdirSync(path.join(root, dir))) newest = Math.max(newest, fs.statSync(path.join(root, dir, f)).mtimeMs);
-  }
-  return Math.max(newest, fs.statSync(path.join(root, 'engine/errors.ts')).mtimeMs);
-}
+const FILES = {
+  '/': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
+  '/index.html': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
+  '/sluice-client.js': { file: 'sluice-client.js', contentType: 'text/javascript; charset=utf-8' },
+} as const;
 
-async function loadBundle(): Promise<Buffer> {
-  // A dist/ build at least as new as its sources is served as is; otherwise build now.
-  try {
-    if (fs.statSync(bundlePath).mtimeMs >= sourcesMtimeMs()) return fs.readFileSync(bundlePath);
-  } catch {
-    // no dist/ build
-  }
-  try {
-    return await buildClientBundle();
-  } catch {
-    try {
-      return fs.readFileSync(bundlePath);
-    } catch {
-      return Buffer.from(missingBundle);
-    }
-  }
-}
-
-/**
- * The page's assets by URL path, loaded on first use (so that starting the server never
- * waits for a build). `asset()` never rejects for a known path: a missing bundle becomes a
- * script that says so on the page.
- */
+/** The page's assets by URL path; a missing build becomes a page (or script) that says so. */
 export class LivePage {
-  static readonly paths = ['/', '/index.html', '/sluice-client.js'] as const;
-  private html: StaticAsset | null = null;
-  private bundle: Promise<StaticAsset> | null = null;
+  static readonly paths = Object.keys(FILES) as (keyof typeof FILES)[];
+  private readonly cache = new Map<string, StaticAsset>();
 
-  async asset(urlPath: string): Promise<StaticAsset | null> {
-    if (urlPath === '/' || urlPath === '/index.html') {
-      this.html ??= { contentType: 'text/html; charset=utf-8', body: fs.readFileSync(path.join(here, 'static/index.html')) };
-      return this.html;
+  asset(urlPath: string): StaticAsset | null {
+    const entry = FILES[urlPath as keyof typeof FILES];
+    if (!entry) return null;
+    let asset = this.cache.get(entry.file);
+    if (!asset) {
+      let body: Buffer;
+      try {
+        body = fs.readFileSync(path.join(pageDir(), entry.file));
+      } catch {
+        const msg = notBuilt(`dist/page/${entry.file}`);
+        // The page imports the SDK as a namespace and shows what `connect()` rejects with.
+        body = Buffer.from(
+          entry.file.endsWith('.js')
+            ? `export function connect() { return Promise.reject(new Error(${JSON.stringify(msg)})); }\n`
+            : `<!doctype html><meta charset="utf-8"><title>sluice</title><p>${msg}</p>\n`,
+        );
+        return { contentType: entry.contentType, body };
+      }
+      asset = { contentType: entry.contentType, body };
+      this.cache.set(entry.file, asset);
     }
-    if (urlPath === '/sluice-client.js') {
-      this.bundle ??= loadBundle().then((body) => ({ contentType: 'text/javascript; charset=utf-8', body }));
-      return this.bundle;
-    }
-    return null;
+    return asset;
   }
 }

@@ -4,8 +4,9 @@
  * gets an error, never a crash": every path ends in an answer, and nothing a client sends
  * can throw out of here.
  */
-import { CorruptBatchError, type Log, SluiceError, asSluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import { CorruptBatchError, type ErrorCode, type Log, SluiceError, asSluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
+import type { Activity } from '../common/activity.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
@@ -37,6 +38,8 @@ export interface WsContext {
   logger: Logger;
   /** null: auth is off and every request is allowed. */
   auth: Auth | null;
+  /** What the operator sees: error answers and refusals are counted and logged here. */
+  activity: Activity;
 }
 
 /** Close code for a connection whose token expired (wire contract §6), or a browser's refused upgrade. */
@@ -52,12 +55,15 @@ function ackText(id: number | undefined, partition: number, offset: number, coun
 }
 
 export class WsHandlers {
+  /** Connections with a `sub` waiting for each topic that does not exist yet. */
+  private readonly waitingByTopic = new Map<string, Set<Connection>>();
+
   constructor(private readonly ctx: WsContext) {}
 
   onText(conn: Connection, text: string): void {
     const r = parseControl(text);
     if (!r.ok) {
-      const msg = errorMessage({ id: r.id, code: r.code, message: r.message });
+      const msg = this.failText(conn, r.id, r);
       if (r.op === 'pub') conn.answer(conn.reserve(), msg);
       else conn.sendText(msg);
       return;
@@ -79,8 +85,7 @@ export class WsHandlers {
           return this.auth(conn, req);
       }
     } catch (err) {
-      const e = this.wireError(err);
-      conn.sendError(e.code, e.message, req.id);
+      conn.sendText(this.failText(conn, req.id, this.wireError(err)));
     }
   }
 
@@ -88,6 +93,17 @@ export class WsHandlers {
     const e = asSluiceError(err);
     if (e.code === 'INTERNAL') this.ctx.logger.error({ err }, 'request failed');
     return e;
+  }
+
+  /**
+   * An error answer to a client request: counted and logged (refused tokens and ACLs as auth
+   * refusals, with their reason; src/common/activity.ts), and returned as the text to send.
+   */
+  private failText(conn: Connection, id: number | undefined, e: { code: ErrorCode; message: string; reason?: string }, extra?: { topic?: string; partition?: number }): string {
+    const fields = { conn: conn.id, remote: conn.remote, ...extra };
+    if (e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') this.ctx.activity.authRefused('ws', e.code, e.reason ?? e.code, e.message, fields);
+    else this.ctx.activity.clientError('ws', e.code, e.message, fields);
+    return errorMessage({ id, code: e.code, message: e.message, ...extra });
   }
 
   /** A new socket: keep its principal and arm the expiry of its token. */
@@ -104,7 +120,7 @@ export class WsHandlers {
     conn.expiry?.cancel();
     conn.expiry = onExpiry(conn.principal, () => {
       if (conn.closed) return;
-      conn.sendError('UNAUTHORIZED', 'token expired: reconnect with a fresh token (or refresh it with the auth op before it expires)');
+      conn.sendText(this.failText(conn, undefined, { code: 'UNAUTHORIZED', reason: 'TOKEN_EXPIRED', message: 'token expired: reconnect with a fresh token (or refresh it with the auth op before it expires)' }));
       conn.ws.end(closeCodeTokenExpired, 'token expired');
     });
   }
@@ -139,13 +155,13 @@ export class WsHandlers {
         if (dropped.length > 0) this.ctx.fanout.prune();
         conn.sendJson({ op: 'authed', id: req.id });
         for (const d of dropped) {
-          conn.sendError('FORBIDDEN', `the new token does not allow sub on topic ${JSON.stringify(d.topic)}: subscription ended`, undefined, d);
+          conn.sendText(this.failText(conn, undefined, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `the new token does not allow sub on topic ${JSON.stringify(d.topic)}: subscription ended` }, d));
         }
       },
       (err) => {
         if (conn.closed) return;
         const e = this.wireError(err);
-        conn.sendError(e.code, `${e.message} (the connection keeps its current token)`, req.id);
+        conn.sendText(this.failText(conn, req.id, { code: e.code, reason: e.reason, message: `${e.message} (the connection keeps its current token)` }));
       },
     );
   }
@@ -155,20 +171,19 @@ export class WsHandlers {
     const id = req.id;
     // ACL first: a publish the token does not allow gets FORBIDDEN whatever else is wrong with it.
     if (!can(conn.principal, 'pub', req.topic)) {
-      return conn.answer(slot, errorMessage({ id, code: 'FORBIDDEN', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
+      return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
     }
     const rec = toProducerRecord(req, this.ctx.limits.recordBytesMax);
-    if (isProtocolError(rec)) return conn.answer(slot, errorMessage({ id, code: rec.code, message: rec.message }));
+    if (isProtocolError(rec)) return conn.answer(slot, this.failText(conn, id, rec));
     if (!conn.takeTokens(1)) {
-      return conn.answer(slot, errorMessage({ id, code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
+      return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
     }
     try {
       this.ctx.batcher.publish(req.topic, req.partition, rec, (err, partition, offset) => {
-        conn.answer(slot, err ? errorMessage({ id, code: err.code, message: err.message }) : ackText(id, partition, offset));
+        conn.answer(slot, err ? this.failText(conn, id, err) : ackText(id, partition, offset));
       });
     } catch (err) {
-      const e = this.wireError(err);
-      conn.answer(slot, errorMessage({ id, code: e.code, message: e.message }));
+      conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     }
   }
 
@@ -176,11 +191,10 @@ export class WsHandlers {
   onBinary(conn: Connection, data: ArrayBuffer): void {
     const p = parseProduceFrame(new Uint8Array(data));
     const slot = conn.reserve();
-    if (!p.ok) return conn.answer(slot, errorMessage({ id: p.id, code: 'BAD_REQUEST', message: p.message }));
+    if (!p.ok) return conn.answer(slot, this.failText(conn, p.id, { code: 'BAD_REQUEST', reason: 'BAD_FRAME', message: p.message }));
     const { id, topic, partition } = p.frame;
     const fail = (err: unknown): void => {
-      const e = this.wireError(err);
-      conn.answer(slot, errorMessage({ id, code: e.code, message: e.message }));
+      conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     };
     try {
       if (!isValidTopicName(topic)) throw new SluiceError('BAD_REQUEST', `invalid topic name ${JSON.stringify(topic)}`, 'BAD_TOPIC_NAME');
@@ -198,7 +212,7 @@ export class WsHandlers {
       // uWS's ArrayBuffer is valid only during this callback: the engine keeps a copy.
       const batch = new Uint8Array(view);
       this.ctx.batcher.appendBatch(topic, partition === PARTITION_ANY ? undefined : partition, batch, h.recordCount, (err, part, offset) => {
-        conn.answer(slot, err ? errorMessage({ id, code: err.code, message: err.message }) : ackText(id, part, offset, h.recordCount));
+        conn.answer(slot, err ? this.failText(conn, id, err) : ackText(id, part, offset, h.recordCount));
       });
     } catch (err) {
       fail(err);
@@ -220,6 +234,7 @@ export class WsHandlers {
   private sub(conn: Connection, req: SubRequest): void {
     const { log, fanout, limits } = this.ctx;
     authorize(conn.principal, 'sub', req.topic);
+    if (!log.hasTopic(req.topic)) return this.waitForTopic(conn, req);
     const count = log.partitionCount(req.topic);
     if (req.partition !== undefined && req.partition >= count) {
       throw new SluiceError('BAD_REQUEST', `partition ${req.partition} does not exist in ${req.topic} (0..${count - 1})`, 'BAD_PARTITION');
@@ -230,13 +245,7 @@ export class WsHandlers {
         throw new SluiceError('BAD_REQUEST', `already subscribed to ${req.topic} partition ${p}: unsub first`, 'ALREADY_SUBSCRIBED');
       }
     }
-    if (conn.subs.size + parts.length > limits.subscriptionsMax) {
-      throw new SluiceError(
-        'BAD_REQUEST',
-        `this would follow ${conn.subs.size + parts.length} topic-partitions on one connection, more than --max-subscriptions ${limits.subscriptionsMax}: unsub first`,
-        'TOO_MANY_SUBSCRIPTIONS',
-      );
-    }
+    this.checkSubscriptionBudget(conn, parts.length);
     // Positions first, so that an offset out of range refuses the whole request.
     const from = req.from;
     const starts = parts.map((p) => {
@@ -264,6 +273,73 @@ export class WsHandlers {
     for (const s of subs) s.pump();
   }
 
+  /** "--max-subscriptions": followed topic-partitions plus subs waiting for their topic (one each). */
+  private checkSubscriptionBudget(conn: Connection, adding: number): void {
+    const max = this.ctx.limits.subscriptionsMax;
+    const total = conn.subs.size + conn.waiting.size + adding;
+    if (total > max) {
+      throw new SluiceError(
+        'BAD_REQUEST',
+        `this would follow ${total} topic-partitions on one connection, more than --max-subscriptions ${max}: unsub first`,
+        'TOO_MANY_SUBSCRIPTIONS',
+      );
+    }
+  }
+
+  /**
+   * A `sub` to a topic that does not exist yet "is not refused: it waits for the topic".
+   * Chosen (docs/protocol.md): it waits, and never creates the topic, even under
+   * --auto-create: reading is not writing (a sub-only token must not make topics, and a typo
+   * in a reader must not leave a topic behind), as Kafka consumers do not create topics. The
+   * answer is deferred: `subbed` (with this request's id) comes once the topic is created,
+   * from its earliest record, offset 0. A waiting sub counts as one topic-partition against
+   * --max-subscriptions; `unsub` ends the wait (the sub is then answered UNKNOWN_TOPIC).
+   */
+  private waitForTopic(conn: Connection, req: SubRequest): void {
+    const key = Connection.key(req.topic, req.partition ?? -1);
+    if (conn.waiting.has(key)) {
+      throw new SluiceError('BAD_REQUEST', `already waiting for ${req.topic}${req.partition === undefined ? '' : ` partition ${req.partition}`} to be created: unsub first`, 'ALREADY_SUBSCRIBED');
+    }
+    this.checkSubscriptionBudget(conn, 1);
+    conn.waiting.set(key, req);
+    let conns = this.waitingByTopic.get(req.topic);
+    if (!conns) this.waitingByTopic.set(req.topic, (conns = new Set()));
+    conns.add(conn);
+    this.ctx.metrics.subscriptionsWaiting.inc();
+  }
+
+  /** A topic was created: the subs waiting for it subscribe now, from its start, and get their `subbed`. */
+  topicCreated(topic: string): void {
+    const conns = this.waitingByTopic.get(topic);
+    if (!conns) return;
+    this.waitingByTopic.delete(topic);
+    for (const conn of conns) {
+      for (const [key, req] of [...conn.waiting]) {
+        if (req.topic !== topic) continue;
+        conn.waiting.delete(key);
+        this.ctx.metrics.subscriptionsWaiting.dec();
+        if (conn.closed) continue;
+        try {
+          // Checked again: an `auth` op may have replaced the token while it waited.
+          this.sub(conn, { ...req, from: 'earliest' });
+        } catch (err) {
+          conn.sendText(this.failText(conn, req.id, this.wireError(err)));
+        }
+      }
+    }
+  }
+
+  /** Ends the waits of `conn` on `topic` (all, or the one for `partition`); each waiting sub is answered UNKNOWN_TOPIC. */
+  private endWaits(conn: Connection, topic: string, partition: number | undefined): void {
+    for (const [key, req] of [...conn.waiting]) {
+      if (req.topic !== topic || (partition !== undefined && req.partition !== partition)) continue;
+      conn.waiting.delete(key);
+      this.ctx.metrics.subscriptionsWaiting.dec();
+      conn.sendText(errorMessage({ id: req.id, code: 'UNKNOWN_TOPIC', message: `unsubscribed before topic ${JSON.stringify(topic)} was created` }));
+    }
+    if (![...conn.waiting.values()].some((r) => r.topic === topic)) this.waitingByTopic.get(topic)?.delete(conn);
+  }
+
   private unsub(conn: Connection, req: UnsubRequest): void {
     for (const [k, sub] of conn.subs) {
       if (sub.topic !== req.topic || (req.partition !== undefined && sub.partition !== req.partition)) continue;
@@ -271,6 +347,7 @@ export class WsHandlers {
       conn.subs.delete(k);
     }
     this.ctx.fanout.prune();
+    this.endWaits(conn, req.topic, req.partition);
     conn.sendJson({ op: 'unsubbed', id: req.id });
   }
 
@@ -285,6 +362,11 @@ export class WsHandlers {
   onClose(conn: Connection): void {
     conn.closed = true;
     conn.expiry?.cancel();
+    for (const req of conn.waiting.values()) {
+      this.waitingByTopic.get(req.topic)?.delete(conn);
+      this.ctx.metrics.subscriptionsWaiting.dec();
+    }
+    conn.waiting.clear();
     for (const sub of conn.subs.values()) sub.close();
     conn.subs.clear();
     this.ctx.fanout.prune();

@@ -163,6 +163,7 @@ export class ReplayConnection implements ReplayOutput {
     // not turn our close into a reset that could discard the error header; a client that
     // never closes its side is cut off after the grace period.
     this.socket.resume();
+    this.report(code, code, message);
     this.socket.end(encodeErrorHeader(code, message));
     this.closed = true;
     setTimeout(() => this.socket.destroy(), limits.shutdownGraceMs).unref();
@@ -241,11 +242,20 @@ export class ReplayConnection implements ReplayOutput {
 
   writeError(err: unknown): void {
     if (err instanceof SluiceError) {
+      this.report(err.code, err.reason, err.message);
       this.write(encodeErrorHeader(err.code, err.message));
     } else {
       this.logger.error({ err }, 'replay failed');
+      this.report('INTERNAL', 'INTERNAL', 'internal error');
       this.write(encodeErrorHeader('INTERNAL', 'internal error'));
     }
+  }
+
+  /** An error header sent: counted and logged (refused tokens with their reason). */
+  private report(code: string, reason: string, message: string): void {
+    const fields = { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` };
+    if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') this.shared.ctx.activity.authRefused('replay', code, reason, message, fields);
+    else this.shared.ctx.activity.clientError('replay', code, message, fields);
   }
 
   waitForWake(ms: number): Promise<void> {

@@ -18,6 +18,7 @@
  */
 import net from 'node:net';
 import type { Front, FrontContext } from '../common/front.ts';
+import { listenTcp } from '../common/listen.ts';
 import { loadSendfile } from '../common/sendfile.ts';
 import * as limits from './limits.ts';
 import { ReplayConnection, type Shared } from './replay-connection.ts';
@@ -52,20 +53,18 @@ export async function startReplayServer(ctx: FrontContext): Promise<ReplayFront>
     const conn = new ReplayConnection(socket, shared);
     connections.add(conn);
     ctx.metrics.replayConnections.inc();
-    socket.once('close', () => {
+    const id = ctx.activity.connectionId();
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const openedAt = Date.now();
+    ctx.activity.connectionOpened('replay', { conn: id, remote });
+    socket.once('close', (hadError) => {
       connections.delete(conn);
       ctx.metrics.replayConnections.dec();
+      ctx.activity.connectionClosed('replay', { conn: id, remote, hadError, bytesWritten: socket.bytesWritten, lifetimeMs: Date.now() - openedAt });
     });
   });
   server.on('error', (err) => ctx.logger.error({ err }, 'replay server error'));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(ctx.config.replayPort, ctx.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await listenTcp(server, { front: 'replay server', flag: '--replay-port', host: ctx.host, port: ctx.config.replayPort });
   let closing: Promise<void> | null = null;
   return {
     name: 'replay',

@@ -3,10 +3,11 @@
  * partition for whole batches (`LogPartition.read`, sized by limits.chunkBytesMax and
  * chunkBatchesMax), write the chunk header through Node, then hand the byte range to
  * sendFileRange, which waits until Node has nothing queued and sends from a file descriptor
- * opened here on `segment.logPath`. The log's own descriptor is never used: retention may
- * close it mid-transfer. Our own descriptor keeps a deleted file's inode alive, so a chunk in
- * flight when retention deletes its segment completes; the next chunk then finds its offset
- * below the log start and the replay ends with OFFSET_OUT_OF_RANGE.
+ * opened on `segment.logPath` (../common/segment-fd.ts, shared with the Kafka front). The log's
+ * own descriptor is never used: retention may close it mid-transfer. Our own descriptor keeps
+ * a deleted file's inode alive, so a chunk in flight when retention deletes its segment
+ * completes; the next chunk then finds its offset below the log start and the replay ends
+ * with OFFSET_OUT_OF_RANGE.
  *
  * Whole batches only: a batch that straddles `to` is sent whole, the client skips the rest.
  * Fairness: the loop yields to the event loop after every chunk, and the sendfile addon
@@ -14,14 +15,12 @@
  * commit of the partition (the listener only wakes it), then reads on at the client's pace.
  * A token that expires ends the replay at the next chunk boundary.
  */
-import fs from 'node:fs';
 import type net from 'node:net';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   type Log,
   type LogPartition,
   OffsetOutOfRangeError,
-  type SegmentFile,
   SluiceError,
   UnavailableError,
   batchSizeAt,
@@ -30,6 +29,7 @@ import {
 } from '../../engine/index.ts';
 import { type Principal, msUntilExpiry } from '../common/auth.ts';
 import type { Logger } from '../common/logger.ts';
+import { SegmentFd } from '../common/segment-fd.ts';
 import { type SendfileError, type SendfileStats, sendFileRange } from '../common/sendfile.ts';
 import * as limits from './limits.ts';
 import type { ReplayRequest } from './request.ts';
@@ -77,7 +77,7 @@ function countBatches(bytes: Uint8Array, length: number): number {
 /** Streams one replay to `out`; ends with an end header, or an error header, or throws ConnectionLost. */
 export async function streamReplay(manager: Log, req: ReplayRequest, principal: Principal | null, out: ReplayOutput, deps: StreamDeps): Promise<void> {
   let log: LogPartition;
-  let file: { segment: SegmentFile; fd: number } | null = null;
+  const file = new SegmentFd();
   let unsubscribe: (() => void) | null = null;
   try {
     log = manager.partition(req.topic, req.partition);
@@ -139,20 +139,15 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
         }
         length = pos;
       }
-      if (file === null || file.segment !== r.segment) {
-        if (file) fs.closeSync(file.fd);
-        file = null;
-        try {
-          file = { segment: r.segment, fd: fs.openSync(r.segment.logPath, 'r') };
-        } catch (err) {
-          // Deleted since the read: the next read sees the new log start.
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && ++enoentRetries <= 3) continue;
-          throw new UnavailableError(`cannot open segment: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'IO_ERROR');
-        }
+      const fd = file.open(r.segment);
+      // Deleted since the read: the next read sees the new log start.
+      if (fd === null) {
+        if (++enoentRetries <= 3) continue;
+        throw new UnavailableError('cannot open segment: ENOENT', 'IO_ERROR');
       }
       out.write(encodeChunkHeader({ ok: true, bytes: length, first: r.firstOffset }));
       try {
-        await sendFileRange(out.socket, file.fd, r.position, length, { signal: out.signal, onStats: deps.onStats });
+        await sendFileRange(out.socket, fd, r.position, length, { signal: out.signal, onStats: deps.onStats });
       } catch (err) {
         // The header promised `length` bytes: whatever went wrong, the stream cannot be
         // repaired, so the connection ends. A file shorter than the log says is a bug
@@ -180,7 +175,7 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
     out.writeError(err);
   } finally {
     unsubscribe?.();
-    if (file) fs.closeSync(file.fd);
+    file.close();
   }
 }
 

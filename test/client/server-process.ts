@@ -77,7 +77,7 @@ export async function startServer(extra: string[] = [], opts: { dataDir?: string
   for (let i = 0; i < 10 && !cur; i++) {
     const p = 20_000 + 2 * Math.floor(Math.random() * 6000);
     try {
-      cur = await startChild(['--port', String(p), '--replay-port', String(p + 1), '--data-dir', dataDir, ...extra]);
+      cur = await startChild(['--port', String(p), '--replay-port', String(p + 1), '--kafka-port', '-1', '--data-dir', dataDir, ...extra]);
     } catch (err) {
       lastErr = err;
     }
@@ -100,7 +100,7 @@ export async function startServer(extra: string[] = [], opts: { dataDir?: string
       // for a moment: a bounded number of tries.
         for (let i = 0; i < 20; i++) {
         try {
-          child = await startChild(['--port', String(port), '--replay-port', String(replayPort), '--data-dir', dataDir, ...extra]);
+          child = await startChild(['--port', String(port), '--replay-port', String(replayPort), '--kafka-port', '-1', '--data-dir', dataDir, ...extra]);
           return;
         } catch (err) {
           lastErr = err;

@@ -113,6 +113,20 @@ test('consumer-group offsets live in the cluster: committed on one node, read on
     'no node lost the other node\'s commits',
   );
   assert.deepEqual(await b.offsets.fetch('nobody'), []);
+
+  // A deleted topic's offsets go with it: created again, it starts with none.
+  await a.createTopic('forgotten', { partitions: 1 });
+  await until(() => b.hasTopic('forgotten'), 'the topic on b');
+  await b.offsets.commit('g2', [
+    { topic: 'forgotten', partition: 0, offset: 7, metadata: null, committedAt: at },
+    { topic: 't', partition: 0, offset: 1, metadata: null, committedAt: at },
+  ]);
+  await b.deleteTopic('forgotten');
+  assert.deepEqual(
+    (await a.offsets.fetch('g2')).map((o) => o.topic),
+    ['t'],
+    'only the other topic\'s offset is left',
+  );
 });
 
 test('a batch over what NATS takes (max_payload) is refused TOO_LARGE, nothing stored', { timeout: 60_000 }, async () => {

@@ -14,6 +14,7 @@ import { backpressureBytesMax } from '../../src/gateway/limits.ts';
 import { tempDir } from '../helpers/server.ts';
 
 class FakeConn implements SubscriberSocket {
+  readonly id = 1;
   closed = false;
   bufferedAmount = 0;
   out: ({ json: any } | { offsets: number[] })[] = [];

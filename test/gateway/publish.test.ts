@@ -165,14 +165,17 @@ describe('publish', () => {
     d.close();
   });
 
-  test('subscribers of unknown topics get UNKNOWN_TOPIC; auto-creation happens on publish only', async () => {
+  test('meta of an unknown topic gets UNKNOWN_TOPIC; a sub waits for it; auto-creation happens on publish only', async () => {
     const c = await Client.connect(srv.url);
     assert.equal((await c.request({ op: 'meta', topic: 'p-auto' })).code, 'UNKNOWN_TOPIC');
-    assert.equal((await c.request({ op: 'sub', topic: 'p-auto' })).code, 'UNKNOWN_TOPIC');
+    const waiting = c.send({ op: 'sub', topic: 'p-auto' });
+    assert.equal((await c.request({ op: 'ping' })).op, 'pong', 'the sub is not answered yet, and it creates nothing');
     // A refused publish creates nothing.
     assert.equal((await c.request({ op: 'pub', topic: 'p-auto', partition: 3, value: 'x' })).code, 'BAD_REQUEST');
     assert.equal((await c.request({ op: 'meta', topic: 'p-auto' })).code, 'UNKNOWN_TOPIC');
+    assert.ok(!c.messages.some((m) => m.id === waiting));
     assert.equal((await c.request({ op: 'pub', topic: 'p-auto', value: 'x' })).op, 'ack');
+    assert.equal((await c.waitMessage((m) => m.id === waiting, 'subbed')).op, 'subbed');
     const meta = await c.request({ op: 'meta', topic: 'p-auto' });
     assert.equal(meta.partitions.length, 1);
     assert.equal(meta.partitions[0].hw, 1);

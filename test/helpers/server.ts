@@ -17,6 +17,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export interface ServerProcess {
   port: number;
   replayPort: number;
+  /** The Kafka listener's port (-1 when started with --kafka-port -1). */
+  kafkaPort: number;
   dataDir: string;
   proc: ChildProcess;
   url: string;
@@ -32,10 +34,10 @@ export interface ServerProcess {
 
 export { tempDir };
 
-/** Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --data-dir <dir>` and reads its listening line. */
+/** Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --kafka-port 0 --data-dir <dir>` and reads its listening line. */
 export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
-  const proc = spawn(process.execPath, ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])], {
     cwd: root,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,7 +49,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const lines = readline.createInterface({ input: proc.stdout! });
-  const listening = await new Promise<{ port: number; replayPort: number }>((resolve, reject) => {
+  const listening = await new Promise<{ port: number; replayPort: number; kafkaPort: number }>((resolve, reject) => {
     lines.on('line', (line) => {
       try {
         const m = JSON.parse(line);

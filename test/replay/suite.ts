@@ -695,7 +695,7 @@ export function defineReplaySuite(mode: 'sendfile' | 'fallback'): void {
         await log.createTopic('t', { partitions: 1 });
         const hw = await fill(log.partition('t', 0), 80, 5, 400, 'lz4');
         await log.close();
-        const child = spawn(process.execPath, [path.join(repoRoot, 'bin/sluice.js'), 'serve', '--port', '0', '--replay-port', '0', '--data-dir', dir, '--segment-bytes', '65536', '--log-level', 'warn'], {
+        const child = spawn(process.execPath, [path.join(repoRoot, 'bin/sluice.js'), 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dir, '--segment-bytes', '65536', '--log-level', 'warn'], {
           cwd: repoRoot,
           stdio: ['ignore', 'pipe', 'inherit'],
         });
