@@ -92,6 +92,9 @@ export const ERROR_REASONS = {
     'OFFSETS_UNREADABLE',
     'REPLAYS_IN_FLIGHT',
     'UWS_NOT_NATIVE',
+    // cluster mode
+    'CLUSTER_UNAVAILABLE',
+    'CLUSTER_DATA_DIR',
     'PORT_IN_USE',
     'LISTEN_FAILED',
     // storage

@@ -142,6 +142,16 @@ export class Flusher<S extends Syncable> {
     if (this.pending.length > 0) await this.groupCommit.sync().catch(() => {});
   }
 
+  /**
+   * Forgets every pending append (each rejects with `err`) and every dirty segment: the log
+   * is being emptied or cut back under them (a cluster mirror brought in line with its
+   * source), so there is nothing of theirs left to sync or show.
+   */
+  discard(err: Error): void {
+    this.dirty.clear();
+    for (const e of this.pending.splice(0)) e.reject?.(err);
+  }
+
   /** Stops the interval timer. */
   stop(): void {
     if (this.intervalTimer) clearInterval(this.intervalTimer);

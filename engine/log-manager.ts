@@ -273,8 +273,13 @@ export class LogManager implements Log {
     syncDir(path.dirname(file));
   }
 
-  /** The local engine has created the topic (metadata and directories synced) when this resolves. */
-  async createTopic(name: string, opts: CreateTopicOptions): Promise<TopicInfo> {
+  /**
+   * The local engine has created the topic (metadata and directories synced) when this
+   * resolves. `identity` gives the epochs and creation time instead of drawing new ones: a
+   * cluster node's mirror takes them from the cluster's metadata, so that a partition has
+   * the same epoch on every node.
+   */
+  async createTopic(name: string, opts: CreateTopicOptions, identity?: { epochs: string[]; createdAt: number }): Promise<TopicInfo> {
     this.assertOpen();
     assertTopicName(name);
     if (!Number.isInteger(opts.partitions) || opts.partitions < 1 || opts.partitions > partitionsMax) {
@@ -297,13 +302,14 @@ export class LogManager implements Log {
     }
     // Its segments, the metadata's temp file and the directory fsyncs.
     this.fds.assertRoomFor(opts.partitions * segmentFds + 2, `create topic ${JSON.stringify(name)}`);
+    if (identity && identity.epochs.length !== opts.partitions) throw new BadRequestError(`${identity.epochs.length} epochs for ${opts.partitions} partitions`, 'BAD_PARTITIONS');
     const meta: TopicMeta = {
       name,
       partitions: opts.partitions,
-      epochs: Array.from({ length: opts.partitions }, () => crypto.randomBytes(8).toString('hex')),
+      epochs: identity ? [...identity.epochs] : Array.from({ length: opts.partitions }, () => crypto.randomBytes(8).toString('hex')),
       retentionMs: opts.retentionMs ?? this.opts.retentionMs ?? -1,
       retentionBytes: opts.retentionBytes ?? this.opts.retentionBytes ?? -1,
-      createdAt: Date.now(),
+      createdAt: identity?.createdAt ?? Date.now(),
     };
     // A directory of this name without a topic: kept aside, never overwritten.
     for (let p = 0; p < meta.partitions; p++) {

@@ -8,6 +8,10 @@
  * under `interval` and `never` it moves as soon as the batch is written.
  *
  * Readers get Buffers that are views of the mmap'd segment, bounded by what is readable.
+ *
+ * In cluster mode the log is a node's mirror of a JetStream stream, which assigns the
+ * offsets: `appendStamped` stores a batch at the offsets it already carries, and
+ * `resetTo`/`truncateTo` bring the mirror back in line with its source when they disagree.
  */
 import fs from 'node:fs';
 import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
@@ -156,9 +160,23 @@ export class PartitionLog implements LogPartition {
    * change `batch` afterwards: its bytes are handed to commit listeners as they are.
    */
   append(batch: Uint8Array): Promise<AppendResult> {
+    return this.appendWith(batch, true);
+  }
+
+  /**
+   * Appends a batch whose offsets were assigned elsewhere (cluster mode: the JetStream stream
+   * is the source of truth and this log its mirror), byte for byte: its baseOffset must be
+   * this log's next offset, or BadRequestError (OFFSET_GAP) and nothing is written. Resolves
+   * as `append` does.
+   */
+  appendStamped(batch: Uint8Array): Promise<AppendResult> {
+    return this.appendWith(batch, false);
+  }
+
+  private appendWith(batch: Uint8Array, stamp: boolean): Promise<AppendResult> {
     let entry: Pending;
     try {
-      entry = this.appendNow(batch);
+      entry = this.appendNow(batch, stamp);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -169,14 +187,18 @@ export class PartitionLog implements LogPartition {
     if (this.closed) throw new UnavailableError(`partition ${this.topic}-${this.partition} is closed`, 'CLOSED');
   }
 
-  private appendNow(batch: Uint8Array): Pending {
+  private appendNow(batch: Uint8Array, stamp: boolean): Pending {
     this.assertOpen();
     if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
     const h: BatchHeader = checkBatch(batch, 0, batch.length, batchBytesMax);
     if (h.size !== batch.length) throw new BadRequestError('bytes after the batch', 'TRAILING_BYTES');
     const baseOffset = this.nextOffsetValue;
-    setBaseOffset(batch, 0, baseOffset);
-    h.baseOffset = baseOffset;
+    if (stamp) {
+      setBaseOffset(batch, 0, baseOffset);
+      h.baseOffset = baseOffset;
+    } else if (h.baseOffset !== baseOffset) {
+      throw new BadRequestError(`batch starts at offset ${h.baseOffset}, the log at ${baseOffset}`, 'OFFSET_GAP');
+    }
     const now = this.clock();
     this.maybeRoll(batch.length, now);
     const seg = this.active;
@@ -265,6 +287,85 @@ export class PartitionLog implements LogPartition {
     }
     if (this.flush !== 'always') this.flusher.markDirty(old);
     this.segments.push(seg);
+  }
+
+  /**
+   * Empties the log and starts it again at `offset`: every segment is deleted (views already
+   * handed out stay readable: the kernel keeps a deleted file while it is mapped) and a new
+   * empty one is opened at `offset`. For a mirror whose source no longer holds what follows
+   * its end, or holds something else. Appends waiting for a sync are rejected. Readers below
+   * the new start then get OffsetOutOfRangeError, which the fronts turn into a `gap`.
+   */
+  resetTo(offset: number): void {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad offset ${offset}`);
+    this.flusher.discard(new UnavailableError(`partition ${this.topic}-${this.partition} was reset`, 'CLOSED'));
+    for (const s of this.segments) s.delete();
+    this.segments = [];
+    let seg: Segment;
+    try {
+      seg = Segment.open(this.dir, offset, this.mapBytesHint());
+      syncDir(this.dir);
+    } catch (err) {
+      this.closed = true;
+      const e = err as NodeJS.ErrnoException;
+      throw new UnavailableError(`cannot create segment: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+    }
+    seg.readable = 0;
+    this.segments.push(seg);
+    this.nextOffsetValue = offset;
+    this.hwValue = offset;
+    this.logger?.warn({ topic: this.topic, partition: this.partition, offset }, 'log reset: it starts again, empty');
+  }
+
+  /**
+   * Cuts the log back to the batch boundary at or below `offset`, for a mirror found to
+   * disagree with its source from there on; returns the new end. Segments wholly above go;
+   * the one holding the cut is copied up to it into a new file that is renamed over the old
+   * one, never shrunk in place: a mapped file cut under a reader is SIGBUS, while the old
+   * file stays whole for whoever still maps it or holds its descriptor. `hw` moves back.
+   */
+  truncateTo(offset: number): number {
+    this.assertOpen();
+    if (offset >= this.nextOffsetValue) return this.nextOffsetValue;
+    if (offset <= this.startOffset) {
+      this.resetTo(Math.max(0, offset));
+      return this.nextOffsetValue;
+    }
+    this.flusher.discard(new UnavailableError(`partition ${this.topic}-${this.partition} was cut back`, 'CLOSED'));
+    while (this.segments.length > 1 && this.active.baseOffset >= offset) this.segments.pop()!.delete();
+    const old = this.active;
+    const cut = old.positionOf(offset);
+    if (cut < old.size) {
+      const file = old.logPath;
+      const tmp = `${file}.cut`;
+      try {
+        const fd = fs.openSync(tmp, 'w', 0o644);
+        try {
+          const bytes = cut > 0 ? old.view(0, cut) : Buffer.alloc(0);
+          for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+          fs.fdatasyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        old.close();
+        for (const ext of ['index', 'timeindex']) fs.rmSync(file.replace(/\.log$/, `.${ext}`), { force: true });
+        fs.renameSync(tmp, file);
+        syncDir(this.dir);
+        const seg = Segment.open(this.dir, old.baseOffset, this.mapBytesHint());
+        recoverSegment(seg);
+        seg.readable = seg.size;
+        this.segments[this.segments.length - 1] = seg;
+      } catch (err) {
+        this.closed = true;
+        const e = err as NodeJS.ErrnoException;
+        throw new UnavailableError(`cannot cut ${file}: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+      }
+    }
+    this.nextOffsetValue = Math.max(this.active.nextOffset, this.active.baseOffset);
+    this.hwValue = this.nextOffsetValue;
+    this.logger?.warn({ topic: this.topic, partition: this.partition, offset, end: this.nextOffsetValue }, 'log cut back');
+    return this.nextOffsetValue;
   }
 
   /**

@@ -10,6 +10,8 @@ import { limits } from '../../engine/index.ts';
 import { originList, originsProblem } from './origins.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** `nats://host:port`, `tls://user:pass@host:port`, `host:port`, `[::1]:4222`. */
+const natsUrlPattern = /^((nats|tls):\/\/)?([^\s,/@]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:\d{1,5})?$/;
 /** A list of origins: comma-separated (flags, SLUICE_* variables) or an array (config file). */
 const origins = z
   .union([z.string(), z.array(z.string())])
@@ -79,6 +81,22 @@ export const ConfigSchema = z
     /** Origins whose pages may open a WebSocket (checked on the upgrade); empty: any. */
     allowedOrigins: origins.default([]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * Cluster mode (wire contract §9): the NATS servers whose JetStream holds the log, as
+     * `nats://host:port` (or `host:port`) separated by commas. Absent: a single node.
+     */
+    cluster: z
+      .union([z.string().transform((s) => s.split(',')), z.array(z.string())])
+      .transform((urls) => urls.map((u) => u.trim()).filter((u) => u.length > 0))
+      .refine((urls) => urls.length > 0, { message: 'needs at least one NATS URL' })
+      .refine((urls) => urls.every((u) => natsUrlPattern.test(u)), { message: 'is a comma-separated list of nats://host:port' })
+      .optional(),
+    /** JetStream replicas of every stream and bucket the cluster creates. */
+    clusterReplicas: int(1, 5).default(3),
+    /** This node's id; default: a random one kept in the data directory. */
+    nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'is 1 to 64 letters, digits, _ or -' }).optional(),
+    /** The prefix of every stream, subject and bucket the cluster creates, so that two clusters can share a NATS. */
+    clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { message: 'is 1 to 32 letters, digits, _ or -' }).default('sluice'),
     /** Topics that get their own `topic` label in /metrics; the others are summed under `_other`. */
     metricsTopicsMax: int(0, 10_000).default(100),
     /** The period of the one-line activity summary in the log; 0 = off. */
@@ -135,6 +153,10 @@ export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: strin
   logLevel: ['level', 'log level; logs are JSON lines on stderr'],
   metricsTopicsMax: ['n', 'topics with their own label in /metrics (the rest are summed as topic="_other")'],
   logSummaryMs: ['ms', 'period of the one-line activity summary in the log; 0 = off'],
+  cluster: ['urls', 'cluster mode: comma-separated NATS servers (nats://h1:4222,nats://h2:4222); JetStream holds the log, --data-dir this node\'s copy'],
+  clusterReplicas: ['n', 'JetStream replicas of every stream and bucket the cluster creates (1..5)'],
+  nodeId: ['id', 'this node\'s id in the cluster (default: a random one kept in the data dir)'],
+  clusterName: ['name', 'prefix of every stream, subject and bucket the cluster creates (two clusters can share one NATS)'],
 };
 
 /** Each setting's default and, for a fixed set of values, the values allowed. */
