@@ -21,7 +21,10 @@ async function build(ctx: Ctx): Promise<{ dir: string; batches: Appended[]; base
   const dir = path.join(ctx.dir, 't-0');
   const log = ctx.openLog(dir, { segmentBytes: SEGMENT_BYTES });
   const batches: Appended[] = [];
-  while (segmentBases(dir).length < 5) batches.push(...(await appendRandom(ctx, log, ctx.rng(), 10)));
+  // Each round of 10 batches goes on in time from the last (100 ms apart), so that record
+  // timestamps grow with offsets across rounds too.
+  const r = ctx.rng();
+  for (let round = 0; segmentBases(dir).length < 5; round++) batches.push(...(await appendRandom(ctx, log, r, 10, { ts0: 1_700_000_000_000 + round * 10 * 100 })));
   await log.close();
   return { dir, batches, bases: segmentBases(dir) };
 }
