@@ -38,7 +38,11 @@ export function xxhash32(buf: Uint8Array, start = 0, end = buf.length, seed = 0)
   } else {
     h = (seed + P5) | 0;
   }
-  h = (h + len) | 0;
+  return finish((h + len) | 0, buf, i, end);
+}
+
+/** The last (< 16) bytes `buf[i..end)` mixed into `h`, then the final avalanche. */
+function finish(h: number, buf: Uint8Array, i: number, end: number): number {
   while (i + 4 <= end) {
     h = (h + Math.imul(u32le(buf, i), P3)) | 0;
     h = Math.imul(rotl(h, 17), P4);
@@ -109,25 +113,6 @@ export class Xxhash32Stream {
     let h: number;
     if (this.total >= 16) h = (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0;
     else h = (this.seed + P5) | 0;
-    h = (h + this.total) | 0;
-    const buf = this.carry;
-    const end = this.carried;
-    let i = 0;
-    while (i + 4 <= end) {
-      h = (h + Math.imul(u32le(buf, i), P3)) | 0;
-      h = Math.imul(rotl(h, 17), P4);
-      i += 4;
-    }
-    while (i < end) {
-      h = (h + Math.imul(buf[i], P5)) | 0;
-      h = Math.imul(rotl(h, 11), P1);
-      i++;
-    }
-    h ^= h >>> 15;
-    h = Math.imul(h, P2);
-    h ^= h >>> 13;
-    h = Math.imul(h, P3);
-    h ^= h >>> 16;
-    return h >>> 0;
+    return finish((h + this.total) | 0, this.carry, 0, this.carried);
   }
 }
