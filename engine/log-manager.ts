@@ -4,23 +4,36 @@
  *   <dataDir>/.lock                      the pid of the process that owns the directory
  *   <dataDir>/meta/<topic>.json          {name, partitions, epochs, retentionMs, retentionBytes, createdAt}
  *   <dataDir>/<topic>-<partition>/       one PartitionLog each
+ *   <dataDir>/lost+found/                partition directories no metadata accounts for
  *
  * Metadata is written to a temp file, fsynced and renamed, so a crash leaves the old or the
- * new file, never half of one. A topic's metadata is written before its directories and
- * removed before them, so directories without metadata are leftovers and are removed on open.
+ * new file, never half of one. A topic's metadata is written before its directories; a
+ * create that fails half-way takes both back. A delete removes the metadata, then renames
+ * each partition directory to `<topic>-<p>.<epoch>.deleted`, then removes it: a directory
+ * so marked is what a delete cut short left, and is removed on open.
+ *
+ * A partition directory that no metadata accounts for (the metadata file was lost, or a
+ * delete stopped between its two steps) is never deleted: it is moved to lost+found/ with
+ * a loud log line, for someone to look at, re-create the topic and copy the data back.
+ *
+ * File descriptors: every segment holds three, and the engine keeps a reserve of them free
+ * (fd-reserve.ts). A create, and a segment roll, that would eat into it is refused with
+ * UNAVAILABLE (TOO_MANY_OPEN_FILES); an open whose data needs more than the limit allows
+ * refuses to start, naming the numbers, instead of failing later with EMFILE.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { BadRequestError, SluiceError, TopicExistsError, UnknownTopicError } from './errors.ts';
+import { BadRequestError, SluiceError, TopicExistsError, UnavailableError, UnknownTopicError } from './errors.ts';
+import { FdReserve, readFdLimit } from './fd-reserve.ts';
 import type { FlushPolicy } from './flush.ts';
-import { partitionsMax } from './limits.ts';
+import { partitionsMax, segmentFds, topicsDefault } from './limits.ts';
 import type { CreateTopicOptions, Log, OffsetStore, TopicInfo, TopicListener } from './log.ts';
 import type { Logger } from './logger.ts';
 import { installNativeCodecs } from './native-codecs.ts';
 import { LocalOffsetStore } from './offset-store.ts';
-import { PartitionLog, syncDir } from './partition-log.ts';
+import { PartitionLog, storageError, syncDir } from './partition-log.ts';
 import { assertTopicName, isValidTopicName } from './topic-name.ts';
 
 export interface LogManagerOptions {
@@ -34,6 +47,12 @@ export interface LogManagerOptions {
   retentionBytes?: number;
   /** How often retention runs, in ms (0 disables the timer; `enforceRetention` still works). */
   retentionCheckMs?: number;
+  /** Topics held at once; one more create is BAD_REQUEST (TOO_MANY_TOPICS). */
+  topicsMax?: number;
+  /** How far record timestamps may be ahead of the clock (retention caps segment times with it). */
+  timestampAheadMs?: number;
+  /** The descriptor reserve; the process's own (RLIMIT_NOFILE) when absent. */
+  fds?: FdReserve;
   logger?: Logger;
 }
 
@@ -60,15 +79,19 @@ export class LogManager implements Log {
    */
   private readonly unreadable = new Set<string>();
   private readonly topicListeners = new Set<TopicListener>();
+  /** Deletes under way, by topic name (settled when done, failed or not). */
+  private readonly deleting = new Map<string, Promise<void>>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
   readonly offsets: OffsetStore;
+  readonly fds: FdReserve;
 
   private constructor(
     readonly opts: LogManagerOptions,
     private readonly lockKey: string,
   ) {
     this.offsets = new LocalOffsetStore(path.join(opts.dataDir, 'groups'));
+    this.fds = opts.fds ?? FdReserve.forProcess();
   }
 
   static async open(opts: LogManagerOptions): Promise<LogManager> {
@@ -77,6 +100,7 @@ export class LogManager implements Log {
     fs.mkdirSync(path.join(dataDir, 'meta'), { recursive: true });
     const lockKey = lockDataDir(dataDir);
     const mgr = new LogManager({ ...opts, dataDir }, lockKey);
+    mgr.logFdLimit();
     try {
       mgr.load();
     } catch (err) {
@@ -103,8 +127,23 @@ export class LogManager implements Log {
     return path.join(this.dataDir, `${topic}-${partition}`);
   }
 
+  /** Says at start what RLIMIT_NOFILE allows, and what the engine leaves to connections. */
+  private logFdLimit(): void {
+    const log = this.opts.logger;
+    const soft = this.fds.limit;
+    if (soft === null) {
+      log?.warn({}, 'the file descriptor limit (RLIMIT_NOFILE) is unknown here: no descriptor reserve is kept');
+      return;
+    }
+    const hard = readFdLimit()?.hard ?? soft;
+    const info = { softLimit: soft, hardLimit: hard, reserve: this.fds.reserve, inUse: this.fds.inUse(), perSegment: segmentFds };
+    log?.info(info, `file descriptors: RLIMIT_NOFILE ${soft}; up to ${soft - this.fds.reserve} for segments (${segmentFds} each), ${this.fds.reserve} kept free for connections`);
+    if (soft < hard) log?.info(info, `the soft descriptor limit is below the hard one: ulimit -n ${hard} before starting allows more`);
+  }
+
   private load(): void {
     const metaDir = path.join(this.dataDir, 'meta');
+    const metas: TopicMeta[] = [];
     for (const f of fs.readdirSync(metaDir)) {
       if (f.endsWith('.tmp')) {
         fs.rmSync(path.join(metaDir, f), { force: true });
@@ -121,35 +160,99 @@ export class LogManager implements Log {
         this.unreadable.add(name);
         continue;
       }
-      this.topics.set(name, { meta, logs: this.openLogs(meta) });
+      metas.push(meta);
     }
-    // Partition directories of no known topic: a deletion or creation cut short.
+    this.assertDescriptorsFor(metas);
+    try {
+      for (const meta of metas) this.topics.set(meta.name, { meta, logs: this.openLogs(meta) });
+    } catch (err) {
+      for (const t of this.topics.values()) for (const l of t.logs) l.release();
+      this.topics.clear();
+      throw err;
+    }
     for (const d of fs.readdirSync(this.dataDir, { withFileTypes: true })) {
       if (!d.isDirectory() || d.name === 'meta') continue;
+      // What a delete marked and did not get to remove.
+      if (d.name.endsWith('.deleted')) {
+        fs.rmSync(path.join(this.dataDir, d.name), { recursive: true, force: true });
+        continue;
+      }
       const m = /^(.+)-(\d+)$/.exec(d.name);
       if (!m) continue;
       const t = this.topics.get(m[1]);
-      // A topic whose metadata could not be read keeps its data for someone to look at.
+      // A topic whose metadata could not be read keeps its data in place for someone to look at.
       if (t ? Number(m[2]) < t.meta.partitions : this.unreadable.has(m[1])) continue;
-      this.opts.logger?.warn({ dir: d.name }, 'removing a partition directory that belongs to no topic');
-      fs.rmSync(path.join(this.dataDir, d.name), { recursive: true, force: true });
+      this.setAside(d.name, t ? 'a partition beyond its topic\'s count' : 'no topic metadata names it');
     }
   }
 
+  /**
+   * Moves a partition directory nobody accounts for to lost+found/, never deleting it: the
+   * metadata may have been lost while the data is fine. Said loudly, with where it went.
+   */
+  private setAside(name: string, why: string): void {
+    const lostFound = path.join(this.dataDir, 'lost+found');
+    fs.mkdirSync(lostFound, { recursive: true });
+    let dest = path.join(lostFound, name);
+    if (fs.existsSync(dest)) dest = `${dest}.${Date.now()}`;
+    fs.renameSync(path.join(this.dataDir, name), dest);
+    syncDir(lostFound);
+    syncDir(this.dataDir);
+    this.opts.logger?.error(
+      { dir: name, movedTo: dest, why },
+      'a partition directory that no topic accounts for was moved to lost+found/ (not deleted): re-create its topic and copy the segments back to keep the data',
+    );
+  }
+
+  /**
+   * Refuses to open a data directory whose segments need more descriptors than the limit
+   * leaves after the reserve: failing here names the numbers; failing later is EMFILE on
+   * some socket or file, and a server that cannot accept connections.
+   */
+  private assertDescriptorsFor(metas: TopicMeta[]): void {
+    if (this.fds.limit === null) return;
+    let segments = 0;
+    for (const meta of metas) {
+      for (let p = 0; p < meta.partitions; p++) {
+        let n = 0;
+        try {
+          for (const f of fs.readdirSync(this.partitionDir(meta.name, p))) if (f.endsWith('.log')) n++;
+        } catch {
+          // not there yet: opened as one new segment
+        }
+        segments += Math.max(1, n);
+      }
+    }
+    if (!this.fds.hasRoomFor(segments * segmentFds)) {
+      throw new UnavailableError(
+        `the data directory holds ${segments} segments (${segments * segmentFds} file descriptors), more than RLIMIT_NOFILE ${this.fds.limit} allows with ${this.fds.reserve} kept free for connections: raise ulimit -n, or lower retention`,
+        'TOO_MANY_OPEN_FILES',
+      );
+    }
+  }
+
+  /** Opens every partition of a topic; on a failure, releases those already open. */
   private openLogs(meta: TopicMeta): PartitionLog[] {
     const logs: PartitionLog[] = [];
-    for (let p = 0; p < meta.partitions; p++) {
-      logs.push(
-        PartitionLog.open(this.partitionDir(meta.name, p), meta.name, p, meta.epochs[p], {
-          flush: this.opts.flush,
-          flushMs: this.opts.flushMs,
-          segmentBytes: this.opts.segmentBytes,
-          segmentMs: this.opts.segmentMs,
-          retentionMs: meta.retentionMs,
-          retentionBytes: meta.retentionBytes,
-          logger: this.opts.logger,
-        }),
-      );
+    try {
+      for (let p = 0; p < meta.partitions; p++) {
+        logs.push(
+          PartitionLog.open(this.partitionDir(meta.name, p), meta.name, p, meta.epochs[p], {
+            flush: this.opts.flush,
+            flushMs: this.opts.flushMs,
+            segmentBytes: this.opts.segmentBytes,
+            segmentMs: this.opts.segmentMs,
+            retentionMs: meta.retentionMs,
+            retentionBytes: meta.retentionBytes,
+            timestampAheadMs: this.opts.timestampAheadMs,
+            fds: this.fds,
+            logger: this.opts.logger,
+          }),
+        );
+      }
+    } catch (err) {
+      for (const l of logs) l.release();
+      throw err;
     }
     return logs;
   }
@@ -170,8 +273,13 @@ export class LogManager implements Log {
     syncDir(path.dirname(file));
   }
 
-  /** The local engine has created the topic (metadata and directories synced) when this resolves. */
-  async createTopic(name: string, opts: CreateTopicOptions): Promise<TopicInfo> {
+  /**
+   * The local engine has created the topic (metadata and directories synced) when this
+   * resolves. `identity` gives the epochs and creation time instead of drawing new ones: a
+   * cluster node's mirror takes them from the cluster's metadata, so that a partition has
+   * the same epoch on every node.
+   */
+  async createTopic(name: string, opts: CreateTopicOptions, identity?: { epochs: string[]; createdAt: number }): Promise<TopicInfo> {
     this.assertOpen();
     assertTopicName(name);
     if (!Number.isInteger(opts.partitions) || opts.partitions < 1 || opts.partitions > partitionsMax) {
@@ -180,25 +288,60 @@ export class LogManager implements Log {
     for (const [k, v] of [['retentionMs', opts.retentionMs], ['retentionBytes', opts.retentionBytes]] as const) {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < -1)) throw new BadRequestError(`${k} must be an integer >= -1`, 'BAD_RETENTION');
     }
+    // A delete of this name still under way (it awaits the offset store) holds its metadata
+    // and directories: the create waits for it, then finds the place free.
+    for (let pending = this.deleting.get(name); pending; pending = this.deleting.get(name)) await pending;
+    this.assertOpen();
     if (this.topics.has(name)) throw new TopicExistsError(name);
     if (this.unreadable.has(name)) {
       throw new SluiceError('UNAVAILABLE', `topic ${JSON.stringify(name)} has unreadable metadata; repair or remove ${this.metaPath(name)}`, 'TOPIC_METADATA_UNREADABLE');
     }
+    const topicsMax = this.opts.topicsMax ?? topicsDefault;
+    if (this.topics.size >= topicsMax) {
+      throw new BadRequestError(`the server holds ${this.topics.size} topics, as many as --max-topics ${topicsMax} allows: delete one first`, 'TOO_MANY_TOPICS');
+    }
+    // Its segments, the metadata's temp file and the directory fsyncs.
+    this.fds.assertRoomFor(opts.partitions * segmentFds + 2, `create topic ${JSON.stringify(name)}`);
+    if (identity && identity.epochs.length !== opts.partitions) throw new BadRequestError(`${identity.epochs.length} epochs for ${opts.partitions} partitions`, 'BAD_PARTITIONS');
     const meta: TopicMeta = {
       name,
       partitions: opts.partitions,
-      epochs: Array.from({ length: opts.partitions }, () => crypto.randomBytes(8).toString('hex')),
+      epochs: identity ? [...identity.epochs] : Array.from({ length: opts.partitions }, () => crypto.randomBytes(8).toString('hex')),
       retentionMs: opts.retentionMs ?? this.opts.retentionMs ?? -1,
       retentionBytes: opts.retentionBytes ?? this.opts.retentionBytes ?? -1,
-      createdAt: Date.now(),
+      createdAt: identity?.createdAt ?? Date.now(),
     };
-    for (let p = 0; p < meta.partitions; p++) fs.rmSync(this.partitionDir(name, p), { recursive: true, force: true });
-    this.writeMeta(meta);
-    const topic = { meta, logs: this.openLogs(meta) };
-    this.topics.set(name, topic);
-    syncDir(this.dataDir);
+    // A directory of this name without a topic: kept aside, never overwritten.
+    for (let p = 0; p < meta.partitions; p++) {
+      if (fs.existsSync(this.partitionDir(name, p))) this.setAside(`${name}-${p}`, 'in the way of a new topic of that name');
+    }
+    let logs: PartitionLog[];
+    try {
+      this.writeMeta(meta);
+      logs = this.openLogs(meta);
+      syncDir(this.dataDir);
+    } catch (err) {
+      this.undoCreate(meta);
+      throw storageError(err, `cannot create topic ${JSON.stringify(name)}`);
+    }
+    this.topics.set(name, { meta, logs });
     this.emit({ type: 'created', topic: name });
     return this.describe(name);
+  }
+
+  /**
+   * Takes back a create that failed half-way (out of descriptors, disk full), so that no
+   * metadata without its data, nor data without metadata, is left: what is removed here
+   * was made by this create a moment ago and holds nothing.
+   */
+  private undoCreate(meta: TopicMeta): void {
+    try {
+      fs.rmSync(this.metaPath(meta.name), { force: true });
+      fs.rmSync(path.join(this.dataDir, 'meta', `${meta.name}.tmp`), { force: true });
+      for (let p = 0; p < meta.partitions; p++) fs.rmSync(this.partitionDir(meta.name, p), { recursive: true, force: true });
+    } catch (err) {
+      this.opts.logger?.error({ err, topic: meta.name }, 'could not take back a failed topic create; the next start sets its directories aside');
+    }
   }
 
   async deleteTopic(name: string): Promise<void> {
@@ -206,6 +349,21 @@ export class LogManager implements Log {
     const t = this.topics.get(name);
     if (!t) throw new UnknownTopicError(name);
     this.topics.delete(name);
+    const done = this.removeTopic(name, t);
+    const settled = done.then(
+      () => {},
+      () => {},
+    );
+    this.deleting.set(name, settled);
+    try {
+      await done;
+    } finally {
+      if (this.deleting.get(name) === settled) this.deleting.delete(name);
+    }
+  }
+
+  /** deleteTopic's work, once the topic is out of `topics`. */
+  private async removeTopic(name: string, t: Topic): Promise<void> {
     // Offsets first: a crash before the topic's files go leaves the topic with no committed
     // positions (its groups start over), never a topic created again later that inherits them.
     // Commits arriving meanwhile find the topic gone.
@@ -217,8 +375,23 @@ export class LogManager implements Log {
     }
     fs.rmSync(this.metaPath(name), { force: true });
     syncDir(path.join(this.dataDir, 'meta'));
+    // Marked before anyone is told (a listener may create the topic again at once: its new
+    // directories must find the place free), and so that a stop between here and the
+    // removal leaves directories the next open knows to remove, not ones it must set aside.
+    const marked: string[] = [];
+    for (const log of t.logs) {
+      const doomed = `${log.dir}.${log.epoch}.deleted`;
+      try {
+        fs.renameSync(log.dir, doomed);
+        marked.push(doomed);
+      } catch (err) {
+        this.opts.logger?.warn({ err, dir: log.dir }, 'could not mark a deleted partition directory; removing it in place');
+      }
+    }
+    if (marked.length > 0) syncDir(this.dataDir);
     this.emit({ type: 'deleted', topic: name });
     for (const log of t.logs) await log.destroy();
+    for (const dir of marked) fs.rmSync(dir, { recursive: true, force: true });
   }
 
   onTopicEvent(listener: TopicListener): () => void {

@@ -6,7 +6,12 @@
  * mirror kept in this same engine format). `src/server.ts` picks one; no front knows which.
  *
  * The contract every implementation keeps:
- * - Offsets are dense per partition, start at 0 and are never given to two records.
+ * - Offsets are dense per partition, start at 0 and are never given to two records. What
+ *   was stored stays readable until retention moves the start past it, with one exception
+ *   the log cannot help: storage damage. A run of offsets lost that way (a segment file
+ *   deleted behind the log's back) is never skipped in silence: `read` says so in `gap`.
+ * - A stored batch that fails its checks when read (a bad CRC on disk) is the server's
+ *   fault: `read` throws UNAVAILABLE (CORRUPT_STORED_BATCH), never BAD_REQUEST.
  * - `append` resolves only once the batch is durable as the deployment defines it (fsynced
  *   under `flush: always`; stored by a JetStream quorum in cluster mode), and the batch is
  *   then visible: `hw` has moved past it and commit listeners have been told.
@@ -65,6 +70,13 @@ export interface ReadResult {
   firstOffset: number;
   /** Offset after the last record in `bytes`. */
   nextOffset: number;
+  /**
+   * Set when offsets [from, to) are missing from the log (lost to storage damage, found when
+   * the log opened) and the read skipped them: `from` is the offset asked for, and `bytes`
+   * start at `to` (`firstOffset === to`). Readers tell their clients, as they do for what
+   * retention deleted, and go on from `to`.
+   */
+  gap?: { from: number; to: number };
 }
 
 /**
@@ -103,7 +115,8 @@ export interface LogPartition {
   /**
    * Whole batches from the one holding `offset`, up to `maxBytes` (at least one batch), all
    * from one segment; null when `offset` is the hw. OffsetOutOfRangeError below the start
-   * or above the hw.
+   * or above the hw; `gap` set when `offset` falls in a run lost to damage; UNAVAILABLE
+   * (CORRUPT_STORED_BATCH) when a batch to hand out is damaged.
    */
   read(offset: number, maxBytes: number): ReadResult | null;
   /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */

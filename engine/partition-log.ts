@@ -8,17 +8,23 @@
  * under `interval` and `never` it moves as soon as the batch is written.
  *
  * Readers get Buffers that are views of the mmap'd segment, bounded by what is readable.
+ *
+ * In cluster mode the log is a node's mirror of a JetStream stream, which assigns the
+ * offsets: `appendStamped` stores a batch at the offsets it already carries, and
+ * `resetTo`/`truncateTo` bring the mirror back in line with its source when they disagree.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import { type BatchHeader, checkBatch, decodeBatchRecords, setBaseOffset } from './codec/record-batch.ts';
-import { BadRequestError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
-import { type FlushPolicy, GroupCommit } from './flush.ts';
-import { batchBytesMax, segmentBytesDefault, segmentMsDefault, flushMsDefault } from './limits.ts';
+import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
+import { NO_RECORD_LIMITS, scanBatchRecords } from './codec/record-scan.ts';
+import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
+import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
+import { type FdReserve, isFdExhaustion } from './fd-reserve.ts';
+import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentFds, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
 import type { AppendResult, CommitListener, LogPartition, ReadResult, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
-import { recoverSegment } from './recovery.ts';
-import { Segment, parseSegmentFileName } from './segment.ts';
+import { loadSegments, recoverSegment } from './recovery.ts';
+import { activeSegmentExpired, expiredSegmentCount } from './retention.ts';
+import { Segment } from './segment.ts';
 
 export interface PartitionLogOptions {
   segmentBytes?: number;
@@ -28,7 +34,16 @@ export interface PartitionLogOptions {
   retentionMs?: number;
   flush?: FlushPolicy;
   flushMs?: number;
+  /**
+   * How far a record timestamp may be ahead of the server's clock (validated at produce);
+   * retention judges a segment by its newest timestamp, capped at its last append plus this.
+   */
+  timestampAheadMs?: number;
   logger?: Logger;
+  /** The server's clock, in ms (tests pass their own). */
+  clock?: () => number;
+  /** The process's file descriptor reserve: a new segment is refused below it. */
+  fds?: FdReserve;
 }
 
 /** A read of the local engine: the segment is the engine's own. */
@@ -36,36 +51,26 @@ export interface SegmentReadResult extends ReadResult {
   segment: Segment;
 }
 
-interface Pending {
-  segment: Segment;
-  /** Where the batch starts and ends in `segment`. */
-  start: number;
-  end: number;
-  nextOffset: number;
-  bytes: Uint8Array;
-  firstOffset: number;
-  result: AppendResult;
-  /** Under `flush: always`: settles the append once its sync succeeded or failed. */
-  resolve?: (r: AppendResult) => void;
-  reject?: (err: Error) => void;
-}
+type Pending = PendingAppend<Segment>;
 
 export class PartitionLog implements LogPartition {
   private segments: Segment[] = [];
   private nextOffsetValue = 0;
   private hwValue = 0;
-  private readonly pending: Pending[] = [];
-  private readonly dirty = new Set<Segment>();
   private readonly listeners = new Set<CommitListener>();
-  private readonly groupCommit: GroupCommit;
-  private intervalTimer: NodeJS.Timeout | null = null;
+  private readonly flusher: Flusher<Segment>;
   private closed = false;
   readonly segmentBytes: number;
   readonly segmentMs: number;
   retentionBytes: number;
   retentionMs: number;
   readonly flush: FlushPolicy;
+  readonly timestampAheadMs: number;
   private readonly logger: Logger | undefined;
+  private readonly clock: () => number;
+  private readonly fds: FdReserve | undefined;
+  /** When a roll was last put off for want of descriptors (logged once a minute at most). */
+  private rollDeferredLoggedAt = -Infinity;
 
   private constructor(
     readonly dir: string,
@@ -79,48 +84,30 @@ export class PartitionLog implements LogPartition {
     this.retentionBytes = opts.retentionBytes ?? -1;
     this.retentionMs = opts.retentionMs ?? -1;
     this.flush = opts.flush ?? 'always';
+    this.timestampAheadMs = opts.timestampAheadMs ?? timestampAheadMsDefault;
     this.logger = opts.logger;
-    this.groupCommit = new GroupCommit(() => this.syncDirty());
-    if (this.flush === 'interval') {
-      this.intervalTimer = setInterval(() => {
-        if (this.dirty.size > 0) this.groupCommit.sync().catch((err) => this.logger?.error({ err, topic, partition }, 'interval fsync failed'));
-      }, opts.flushMs ?? flushMsDefault);
-      this.intervalTimer.unref();
-    }
+    this.clock = opts.clock ?? Date.now;
+    this.fds = opts.fds;
+    const target: FlushTarget<Segment> = {
+      commit: (e) => this.commit(e),
+      rollBack: (first, batches, failure) => this.rollBack(first, batches, failure),
+      syncFailure,
+    };
+    this.flusher = new Flusher(this.flush, target, {
+      flushMs: opts.flushMs ?? flushMsDefault,
+      onIntervalError: (err) => this.logger?.error({ err, topic, partition }, 'interval fsync failed'),
+    });
   }
 
-  /** Opens the partition directory, recovering the newest segment (creates it when absent). */
+  /** Opens the partition directory; recovery.ts decides which segments to trust and which to walk (creates one when none). */
   static open(dir: string, topic: string, partition: number, epoch: string, opts: PartitionLogOptions = {}): PartitionLog {
     fs.mkdirSync(dir, { recursive: true });
     const log = new PartitionLog(dir, topic, partition, epoch, opts);
-    const names = fs.readdirSync(dir);
-    const bases = names.map(parseSegmentFileName).filter((b): b is number => b !== null).sort((a, b) => a - b);
-    // Index files whose log is gone are leftovers of a deletion cut short.
-    for (const n of names) {
-      const m = /^(\d{20})\.(index|timeindex)$/.exec(n);
-      if (m && !bases.includes(Number(m[1]))) fs.rmSync(path.join(dir, n), { force: true });
-    }
-    const mapHint = log.mapBytesHint();
-    if (bases.length === 0) bases.push(0);
-    for (let i = 0; i < bases.length; i++) {
-      const seg = Segment.open(dir, bases[i], mapHint);
-      const newest = i === bases.length - 1;
-      // The newest segment may hold a torn tail: walk it whole. Older ones were synced at
-      // roll; trust their indexes when sane and walk only past the last entry.
-      const trusted =
-        !newest &&
-        seg.offsetIndex.isSane(seg.size) &&
-        seg.loadTail() &&
-        seg.timeIndex.isSane(seg.nextOffset - seg.baseOffset) &&
-        seg.timeIndexMatches();
-      if (!trusted) {
-        const report = recoverSegment(seg);
-        if (report.truncatedBytes > 0) {
-          log.logger?.warn({ topic, partition, ...report }, 'recovery cut a damaged or torn segment tail');
-        }
-      }
-      seg.readable = seg.size;
-      log.segments.push(seg);
+    try {
+      log.segments = loadSegments(dir, log.mapBytesHint(), { topic, partition, logger: log.logger });
+    } catch (err) {
+      log.flusher.stop();
+      throw err;
     }
     const active = log.active;
     log.nextOffsetValue = Math.max(active.nextOffset, active.baseOffset);
@@ -179,51 +166,55 @@ export class PartitionLog implements LogPartition {
    * change `batch` afterwards: its bytes are handed to commit listeners as they are.
    */
   append(batch: Uint8Array): Promise<AppendResult> {
+    return this.appendWith(batch, true);
+  }
+
+  /**
+   * Appends a batch whose offsets were assigned elsewhere (cluster mode: the JetStream stream
+   * is the source of truth and this log its mirror), byte for byte: its baseOffset must be
+   * this log's next offset, or BadRequestError (OFFSET_GAP) and nothing is written. Resolves
+   * as `append` does.
+   */
+  appendStamped(batch: Uint8Array): Promise<AppendResult> {
+    return this.appendWith(batch, false);
+  }
+
+  private appendWith(batch: Uint8Array, stamp: boolean): Promise<AppendResult> {
     let entry: Pending;
     try {
-      entry = this.appendNow(batch);
+      entry = this.appendNow(batch, stamp);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.flush !== 'always') return Promise.resolve(entry.result);
-    // Settled by syncDirty: committed after its sync, or rejected when a sync failed and
-    // the tail was cut. The group commit's own promise says nothing about this entry.
-    const settled = new Promise<AppendResult>((resolve, reject) => {
-      entry.resolve = resolve;
-      entry.reject = reject;
-    });
-    this.groupCommit.sync().catch(() => {});
-    return settled;
+    return this.flusher.add(entry);
   }
 
   private assertOpen(): void {
     if (this.closed) throw new UnavailableError(`partition ${this.topic}-${this.partition} is closed`, 'CLOSED');
   }
 
-  private appendNow(batch: Uint8Array): Pending {
+  private appendNow(batch: Uint8Array, stamp: boolean): Pending {
     this.assertOpen();
     if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
     const h: BatchHeader = checkBatch(batch, 0, batch.length, batchBytesMax);
     if (h.size !== batch.length) throw new BadRequestError('bytes after the batch', 'TRAILING_BYTES');
     const baseOffset = this.nextOffsetValue;
-    setBaseOffset(batch, 0, baseOffset);
-    h.baseOffset = baseOffset;
-    this.maybeRoll(batch.length, h.baseTimestamp);
+    if (stamp) {
+      setBaseOffset(batch, 0, baseOffset);
+      h.baseOffset = baseOffset;
+    } else if (h.baseOffset !== baseOffset) {
+      throw new BadRequestError(`batch starts at offset ${h.baseOffset}, the log at ${baseOffset}`, 'OFFSET_GAP');
+    }
+    const now = this.clock();
+    this.maybeRoll(batch.length, now);
     const seg = this.active;
-    const start = seg.append(batch, h);
+    const start = seg.append(batch, h, now);
     this.nextOffsetValue = baseOffset + h.recordCount;
     const result = { baseOffset, lastOffset: baseOffset + h.recordCount - 1, recordCount: h.recordCount };
-    const entry: Pending = { segment: seg, start, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset, result };
-    if (this.flush === 'always') {
-      this.pending.push(entry);
-      this.dirty.add(seg);
-    } else {
-      if (this.flush === 'interval') this.dirty.add(seg);
-      this.commit(entry);
-    }
-    return entry;
+    return { segment: seg, start, end: seg.size, nextOffset: this.nextOffsetValue, bytes: batch, firstOffset: baseOffset, result };
   }
 
+  /** Shows a written batch to readers. */
   private commit(e: Pending): void {
     e.segment.readable = e.end;
     this.hwValue = e.nextOffset;
@@ -236,72 +227,151 @@ export class PartitionLog implements LogPartition {
     }
   }
 
-  private async syncDirty(): Promise<void> {
-    const upTo = this.pending.length;
-    const segs = [...this.dirty];
-    this.dirty.clear();
-    try {
-      await Promise.all(segs.map((s) => s.sync()));
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const failure = new UnavailableError(`fsync failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'FSYNC_FAILED');
-      this.rollBackPending(failure);
-      throw failure;
-    }
-    for (const e of this.pending.splice(0, upTo)) {
-      this.commit(e);
-      e.resolve?.(e.result);
-    }
-  }
-
   /**
-   * After a failed fsync nothing unsynced can be trusted to be on disk (Linux may already have
-   * dropped the dirty pages), and nobody has seen it: cut the log back to the first pending
-   * batch, so that what follows is written again at the same offsets, and reject every
-   * pending append. Segments rolled since then held only pending batches and go too.
+   * After a failed fsync, cuts the log back to the first pending batch, so that
+   * what follows is written again at the same offsets. Segments rolled since then held only
+   * pending batches and go too.
    */
-  private rollBackPending(failure: Error): void {
-    const dropped = this.pending.splice(0);
-    if (dropped.length === 0) return;
-    const first = dropped[0];
-    this.logger?.error({ topic: this.topic, partition: this.partition, from: first.firstOffset, batches: dropped.length, err: failure }, 'fsync failed: cutting the unsynced tail');
+  private rollBack(first: Pending, batches: number, failure: Error): void {
+    this.logger?.error({ topic: this.topic, partition: this.partition, from: first.firstOffset, batches, err: failure }, 'fsync failed: cutting the unsynced tail');
     while (this.segments.length > 1 && this.active !== first.segment) this.segments.pop()!.delete();
     try {
       first.segment.truncateFile(first.start);
       recoverSegment(first.segment);
       first.segment.readable = Math.min(first.segment.readable, first.segment.size);
-      this.dirty.clear();
       this.nextOffsetValue = first.firstOffset;
     } catch (err) {
       // Cannot even cut the tail: refuse further writes until the partition is reopened.
       this.closed = true;
       this.logger?.error({ err, topic: this.topic, partition: this.partition }, 'cannot cut the unsynced tail; the partition is closed');
     }
-    for (const e of dropped) e.reject?.(failure);
   }
 
-  private maybeRoll(incoming: number, timestamp: number): void {
+  /**
+   * Rolls when the batch would not fit (it must), or when the active segment is older than
+   * segmentMs by the server's clock (it may: short of descriptors, the segment grows on).
+   */
+  private maybeRoll(incoming: number, now: number): void {
     const seg = this.active;
     if (seg.size === 0) return;
-    const full = seg.size + incoming > this.segmentBytes;
-    const old = timestamp - seg.firstTimestamp > this.segmentMs;
-    if (full || old) this.roll();
+    if (seg.size + incoming > this.segmentBytes) this.roll();
+    else if (now - seg.rollStartMs > this.segmentMs) this.rollIfRoom('segmentMs');
   }
 
-  /** Starts a new active segment at the log end; the old one is synced by the next commit. */
+  /** A roll that can wait (by age, for retention): put off while the descriptor reserve is reached. */
+  private rollIfRoom(why: string): void {
+    if (this.fds && !this.fds.hasRoomFor(segmentFds)) {
+      const now = this.clock();
+      if (now - this.rollDeferredLoggedAt >= 60_000) {
+        this.rollDeferredLoggedAt = now;
+        this.logger?.warn({ topic: this.topic, partition: this.partition, why, limit: this.fds.limit, reserve: this.fds.reserve }, 'segment roll put off: the file descriptor reserve is reached');
+      }
+      return;
+    }
+    this.roll();
+  }
+
+  /**
+   * Starts a new active segment at the log end; the old one is synced by the next commit.
+   * UNAVAILABLE (TOO_MANY_OPEN_FILES) when its three descriptors would eat into the reserve.
+   */
   roll(): void {
     const old = this.active;
     if (old.size === 0) return;
+    this.fds?.assertRoomFor(segmentFds, `create a segment of ${this.topic}-${this.partition}`);
     let seg: Segment;
     try {
       seg = Segment.open(this.dir, this.nextOffsetValue, this.mapBytesHint());
+    } catch (err) {
+      throw storageError(err, 'cannot create a segment');
+    }
+    try {
       syncDir(this.dir);
     } catch (err) {
+      seg.delete();
+      throw storageError(err, 'cannot create a segment');
+    }
+    if (this.flush !== 'always') this.flusher.markDirty(old);
+    this.segments.push(seg);
+  }
+
+  /**
+   * Empties the log and starts it again at `offset`: every segment is deleted (views already
+   * handed out stay readable: the kernel keeps a deleted file while it is mapped) and a new
+   * empty one is opened at `offset`. For a mirror whose source no longer holds what follows
+   * its end, or holds something else. Appends waiting for a sync are rejected. Readers below
+   * the new start then get OffsetOutOfRangeError, which the fronts turn into a `gap`.
+   */
+  resetTo(offset: number): void {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad offset ${offset}`);
+    this.flusher.discard(new UnavailableError(`partition ${this.topic}-${this.partition} was reset`, 'CLOSED'));
+    for (const s of this.segments) s.delete();
+    this.segments = [];
+    let seg: Segment;
+    try {
+      seg = Segment.open(this.dir, offset, this.mapBytesHint());
+      syncDir(this.dir);
+    } catch (err) {
+      this.closed = true;
       const e = err as NodeJS.ErrnoException;
       throw new UnavailableError(`cannot create segment: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
     }
-    if (this.flush !== 'always') this.dirty.add(old);
+    seg.readable = 0;
     this.segments.push(seg);
+    this.nextOffsetValue = offset;
+    this.hwValue = offset;
+    this.logger?.warn({ topic: this.topic, partition: this.partition, offset }, 'log reset: it starts again, empty');
+  }
+
+  /**
+   * Cuts the log back to the batch boundary at or below `offset`, for a mirror found to
+   * disagree with its source from there on; returns the new end. Segments wholly above go;
+   * the one holding the cut is copied up to it into a new file that is renamed over the old
+   * one, never shrunk in place: a mapped file cut under a reader is SIGBUS, while the old
+   * file stays whole for whoever still maps it or holds its descriptor. `hw` moves back.
+   */
+  truncateTo(offset: number): number {
+    this.assertOpen();
+    if (offset >= this.nextOffsetValue) return this.nextOffsetValue;
+    if (offset <= this.startOffset) {
+      this.resetTo(Math.max(0, offset));
+      return this.nextOffsetValue;
+    }
+    this.flusher.discard(new UnavailableError(`partition ${this.topic}-${this.partition} was cut back`, 'CLOSED'));
+    while (this.segments.length > 1 && this.active.baseOffset >= offset) this.segments.pop()!.delete();
+    const old = this.active;
+    const cut = old.positionOf(offset);
+    if (cut < old.size) {
+      const file = old.logPath;
+      const tmp = `${file}.cut`;
+      try {
+        const fd = fs.openSync(tmp, 'w', 0o644);
+        try {
+          const bytes = cut > 0 ? old.view(0, cut) : Buffer.alloc(0);
+          for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+          fs.fdatasyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        old.close();
+        for (const ext of ['index', 'timeindex']) fs.rmSync(file.replace(/\.log$/, `.${ext}`), { force: true });
+        fs.renameSync(tmp, file);
+        syncDir(this.dir);
+        const seg = Segment.open(this.dir, old.baseOffset, this.mapBytesHint());
+        recoverSegment(seg);
+        seg.readable = seg.size;
+        this.segments[this.segments.length - 1] = seg;
+      } catch (err) {
+        this.closed = true;
+        const e = err as NodeJS.ErrnoException;
+        throw new UnavailableError(`cannot cut ${file}: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+      }
+    }
+    this.nextOffsetValue = Math.max(this.active.nextOffset, this.active.baseOffset);
+    this.hwValue = this.nextOffsetValue;
+    this.logger?.warn({ topic: this.topic, partition: this.partition, offset, end: this.nextOffsetValue }, 'log cut back');
+    return this.nextOffsetValue;
   }
 
   /**
@@ -320,21 +390,31 @@ export class PartitionLog implements LogPartition {
     let i = this.segmentIndexFor(offset);
     for (; i < this.segments.length; i++) {
       const seg = this.segments[i];
-      const start = seg.positionOf(offset);
-      if (start >= seg.readable) continue;
-      let end = start;
-      let next = offset;
-      while (end < seg.readable) {
-        const size = seg.batchSizeAt(end);
-        if (end > start && end + size - start > maxBytes) break;
-        next = seg.batchNextOffsetAt(end);
-        end += size;
+      try {
+        const start = seg.positionOf(offset);
+        if (start >= seg.readable) continue;
+        const { end, nextOffset } = seg.checkedRun(start, maxBytes);
+        const bytes = seg.view(start, end - start);
+        const firstOffset = seg.batchBaseOffsetAt(start);
+        const result: SegmentReadResult = { bytes, segment: seg, position: start, firstOffset, nextOffset };
+        // Segments are contiguous unless one was lost to damage (found at open): say so.
+        if (seg.baseOffset > offset) result.gap = { from: offset, to: seg.baseOffset };
+        return result;
+      } catch (err) {
+        throw this.damaged(err, seg, offset);
       }
-      const bytes = seg.view(start, end - start);
-      const firstOffset = seg.batchBaseOffsetAt(start);
-      return { bytes, segment: seg, position: start, firstOffset, nextOffset: next };
     }
     return null;
+  }
+
+  /**
+   * A stored batch that fails its checks is the server's fault, never the reader's request:
+   * UNAVAILABLE (CORRUPT_STORED_BATCH), logged with where it lies.
+   */
+  private damaged(err: unknown, seg: Segment, offset: number): unknown {
+    if (!(err instanceof CorruptBatchError)) return err;
+    this.logger?.error({ topic: this.topic, partition: this.partition, segment: seg.logPath, offset, reason: err.reason, err }, 'a stored batch is damaged: reads from it fail until the segment is repaired or set aside');
+    return new UnavailableError(`partition ${this.topic}-${this.partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
   }
 
   private segmentIndexFor(offset: number): number {
@@ -353,46 +433,41 @@ export class PartitionLog implements LogPartition {
     this.assertOpen();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
-      let pos = seg.positionForTime(timestamp);
-      while (pos < seg.readable) {
-        const h = seg.headerAt(pos);
-        if (h.maxTimestamp >= timestamp) {
-          for (const r of decodeBatchRecords(seg.view(pos, h.size), 0)) if (r.timestamp >= timestamp) return r.offset;
+      try {
+        let pos = seg.positionForTime(timestamp);
+        while (pos < seg.readable) {
+          // Checked (CRC included, once) and walked without decoding: the first record at or after `timestamp`.
+          const { end } = seg.checkedRun(pos, 0);
+          const view = seg.view(pos, end - pos);
+          const h = readBatchHeader(view, 0);
+          if (h.maxTimestamp >= timestamp) {
+            let found = -1;
+            scanBatchRecords(view, 0, h, NO_RECORD_LIMITS, (delta, ts) => {
+              if (ts < timestamp) return false;
+              found = h.baseOffset + delta;
+              return true;
+            });
+            if (found >= 0) return found;
+          }
+          pos = end;
         }
-        pos += h.size;
+      } catch (err) {
+        throw this.damaged(err, seg, seg.baseOffset);
       }
     }
     return this.hwValue;
   }
 
   /**
-   * Deletes whole old segments past the retention limits; offsets stay as they are. The
-   * active segment is rolled first when it alone is past the time limit.
+   * Deletes whole old segments past the retention limits (retention.ts decides which); offsets
+   * stay as they are. The active segment is rolled first when it alone is past the time limit.
    */
-  enforceRetention(now = Date.now()): number {
+  enforceRetention(now = this.clock()): number {
     // A closed log must not roll (create a file) or delete anything.
     if (this.closed) return 0;
-    let deleted = 0;
-    const deletable = (seg: Segment): boolean => seg !== this.active && seg.readable === seg.size && seg.nextOffset <= this.hwValue;
-    if (this.retentionMs >= 0) {
-      const active = this.active;
-      if (active.size > 0 && active.readable === active.size && now - active.maxTimestamp > this.retentionMs && this.pending.length === 0) {
-        this.roll();
-      }
-      while (this.segments.length > 1 && deletable(this.segments[0]) && now - this.segments[0].maxTimestamp > this.retentionMs) {
-        this.segments.shift()!.delete();
-        deleted++;
-      }
-    }
-    if (this.retentionBytes >= 0) {
-      let total = this.bytes;
-      while (this.segments.length > 1 && deletable(this.segments[0]) && total - this.segments[0].size >= this.retentionBytes) {
-        const seg = this.segments.shift()!;
-        total -= seg.size;
-        seg.delete();
-        deleted++;
-      }
-    }
+    if (activeSegmentExpired(this.active, this, now, this.flusher.pendingCount > 0)) this.rollIfRoom('retentionMs');
+    const deleted = expiredSegmentCount(this.segments, this.hwValue, this, now);
+    for (const seg of this.segments.splice(0, deleted)) seg.delete();
     if (deleted > 0) this.logger?.info({ topic: this.topic, partition: this.partition, deleted, start: this.startOffset }, 'retention deleted segments');
     return deleted;
   }
@@ -400,12 +475,12 @@ export class PartitionLog implements LogPartition {
   /** Waits for pending syncs, syncs everything, closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flush === 'always' && this.pending.length > 0) await this.groupCommit.sync().catch(() => {});
+    await this.flusher.drain();
     this.closed = true;
-    if (this.intervalTimer) clearInterval(this.intervalTimer);
+    this.flusher.stop();
     for (const s of this.segments) {
       try {
-        if (this.flush !== 'never' || this.dirty.has(s)) s.syncNow();
+        if (this.flush !== 'never' || this.flusher.isDirty(s)) s.syncNow();
       } catch (err) {
         this.logger?.error({ err, topic: this.topic, partition: this.partition }, 'fsync at close failed');
       }
@@ -416,12 +491,31 @@ export class PartitionLog implements LogPartition {
 
   /** Closes and removes the partition's directory. */
   async destroy(): Promise<void> {
-    this.closed = true;
-    if (this.intervalTimer) clearInterval(this.intervalTimer);
-    for (const s of this.segments) s.close();
-    this.listeners.clear();
+    this.release();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /** Closes the files without syncing or waiting (a failed open or create gives them back). */
+  release(): void {
+    this.closed = true;
+    this.flusher.stop();
+    for (const s of this.segments) s.close();
+    this.listeners.clear();
+  }
+}
+
+/** A failed file operation of the log as the wire sees it: UNAVAILABLE, with why. */
+export function storageError(err: unknown, what: string): UnavailableError {
+  if (err instanceof UnavailableError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const reason = isFdExhaustion(err) ? 'TOO_MANY_OPEN_FILES' : e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR';
+  return new UnavailableError(`${what}: ${e.code ?? e.message}`, reason);
+}
+
+/** How a failed fsync reads to the appends that waited on it. */
+function syncFailure(err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  return new UnavailableError(`fsync failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'FSYNC_FAILED');
 }
 
 export function syncDir(dir: string): void {

@@ -11,16 +11,27 @@
  *
  * `read` and `offsetForTime` keep PartitionLog's contract (whole batches from the one
  * holding the offset, all from one segment; OffsetOutOfRangeError below the start or
- * above the hw). A segment that retention deleted before this thread mapped it moves the
- * start past it: the read is then below the start, and the caller says so (a `gap`).
+ * above the hw; `gap` set when the offset falls in a run of offsets no segment holds, lost to
+ * storage damage before the log opened; a stored batch that fails its checks, CRC included,
+ * is UNAVAILABLE CORRUPT_STORED_BATCH, logged). A segment that retention deleted before this
+ * thread mapped it moves the start past it: the read is then below the start, and the
+ * caller says so (a `gap`).
  */
 import path from 'node:path';
-import { OffsetOutOfRangeError } from './errors.ts';
+import { CorruptBatchError, OffsetOutOfRangeError, UnavailableError } from './errors.ts';
 import type { ReadResult, SegmentFile, SegmentSpan } from './log.ts';
+import type { Logger } from './logger.ts';
 import { SegmentGoneError, SegmentReader } from './segment-reader.ts';
 
 export interface SegmentReadView extends ReadResult {
   segment: SegmentReader & SegmentFile;
+}
+
+/** Who the partition is, for what a reader logs (a damaged batch). */
+export interface PartitionReaderOptions {
+  topic: string;
+  partition: number;
+  logger?: Logger;
 }
 
 export class PartitionReader {
@@ -37,6 +48,7 @@ export class PartitionReader {
     spans: readonly SegmentSpan[],
     start: number,
     hw: number,
+    private readonly opts: PartitionReaderOptions,
   ) {
     this.start = start;
     this.hw = hw;
@@ -77,8 +89,7 @@ export class PartitionReader {
     if (seg === undefined || seg.baseOffset !== segmentBase) {
       seg = this.segments.find((s) => s.baseOffset === segmentBase) ?? this.addSegment(segmentBase);
     }
-    if (end > seg.readable) seg.readable = end;
-    seg.note(firstOffset, position);
+    seg.committed(firstOffset, position, end);
     if (nextOffset > this.hw) this.hw = nextOffset;
     return seg;
   }
@@ -119,17 +130,14 @@ export class PartitionReader {
       try {
         const start = seg.positionOf(offset);
         if (start >= seg.readable) continue;
-        let end = start;
-        let next = offset;
-        while (end < seg.readable) {
-          const size = seg.batchSizeAt(end);
-          if (end > start && end + size - start > maxBytes) break;
-          next = seg.batchNextOffsetAt(end);
-          end += size;
-        }
+        const { end, nextOffset } = seg.checkedRun(start, maxBytes);
         const bytes = seg.view(start, end - start);
-        return { bytes, segment: seg, position: start, firstOffset: seg.batchBaseOffsetAt(start), nextOffset: next };
+        const result: SegmentReadView = { bytes, segment: seg, position: start, firstOffset: seg.batchBaseOffsetAt(start), nextOffset };
+        // Segments are contiguous unless one was lost to damage (found at open): say so.
+        if (seg.baseOffset > offset) result.gap = { from: offset, to: seg.baseOffset };
+        return result;
       } catch (err) {
+        if (err instanceof CorruptBatchError) throw this.damaged(err, seg, offset);
         if (!(err instanceof SegmentGoneError)) throw err;
         // Retention took it (and every older one) before it was mapped here.
         const after = this.segments[i + 1]?.baseOffset ?? this.hw;
@@ -147,10 +155,21 @@ export class PartitionReader {
         const o = seg.offsetForTime(timestamp);
         if (o !== null && o >= this.start) return o;
       } catch (err) {
+        if (err instanceof CorruptBatchError) throw this.damaged(err, seg, seg.baseOffset);
         if (!(err instanceof SegmentGoneError)) throw err;
       }
     }
     return this.hw;
+  }
+
+  /**
+   * A stored batch that fails its checks is the server's fault, never the reader's request:
+   * UNAVAILABLE (CORRUPT_STORED_BATCH), logged with where it lies, as on the log thread.
+   */
+  private damaged(err: CorruptBatchError, seg: SegmentReader, offset: number): UnavailableError {
+    const { topic, partition, logger } = this.opts;
+    logger?.error({ topic, partition, segment: seg.logPath, offset, reason: err.reason, err }, 'a stored batch is damaged: reads from it fail until the segment is repaired or set aside');
+    return new UnavailableError(`partition ${topic}-${partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
   }
 
   close(): void {

@@ -12,12 +12,24 @@
  * inside the readable bytes at a batch header naming the offset it claims — and dropped
  * when it does not. The commit notices add exact entries of their own (`note`).
  *
+ * Batches are checked before they are handed out as on the log thread (batch-verification.ts):
+ * those a commit notice covered were validated by the log thread before it wrote them; any
+ * other (a segment trusted on its indexes when the log opened) is checked whole, CRC
+ * included, when first read here, and a damaged one throws CorruptBatchError. Every length
+ * read from the file is bounded before a walk trusts it.
+ *
  * The file descriptor is closed once the file is mapped: the mapping does not need it, and
- * every thread holding one per segment would eat into the process's descriptor budget.
+ * every thread holding one per segment would eat into the process's descriptor budget. A
+ * file found shorter than what was told readable, or replaced by another file under its name
+ * since it was first mapped (a mirror cut back in cluster mode renames a new file over the
+ * old one), is not mapped: reading it would touch pages past its end (SIGBUS) or other
+ * bytes. The reader then says the segment is gone.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BATCH_HEADER_BYTES, MAGIC, decodeBatchRecords, readBatchHeader } from './codec/record-batch.ts';
+import { VerifiedRanges, boundedSizeAt, checkedRun } from './batch-verification.ts';
+import { BATCH_HEADER_BYTES, MAGIC, readBatchHeader } from './codec/record-batch.ts';
+import { NO_RECORD_LIMITS, scanBatchRecords } from './codec/record-scan.ts';
 import { indexIntervalBytes } from './limits.ts';
 import { OFFSET_ENTRY_BYTES } from './offset-index.ts';
 import { mapReadOnly, pageRound, segmentFileName } from './segment.ts';
@@ -26,7 +38,10 @@ import { TIME_ENTRY_BYTES } from './time-index.ts';
 /** The smallest mapping made: an active segment then grows into it without a new mapping. */
 const mapBytesMin = 64 * 1024 * 1024;
 
-/** The segment file is gone (retention or a topic deletion removed it before it was mapped here). */
+/**
+ * The segment file is gone (retention or a topic deletion removed it before it was mapped
+ * here), or is no longer the file this reader was told about (shorter, or another file).
+ */
 export class SegmentGoneError extends Error {
   constructor(readonly logPath: string) {
     super(`segment ${logPath} is gone`);
@@ -49,6 +64,10 @@ export class SegmentReader {
   private indexBytesRead = 0;
   /** `readable` when the `.index` file was last read: it is read again only after more became visible. */
   private indexReadAt = -1;
+  /** The file first mapped (device and inode): a later mapping must be of the same file. */
+  private fileId: string | null = null;
+  /** Byte ranges known sound: told by commit notices, or checked by a read here. */
+  readonly verified = new VerifiedRanges();
 
   constructor(
     readonly dir: string,
@@ -80,6 +99,10 @@ export class SegmentReader {
       throw err;
     }
     try {
+      const st = fs.fstatSync(fd);
+      const id = `${st.dev}:${st.ino}`;
+      if ((this.fileId !== null && id !== this.fileId) || st.size < this.readable) throw new SegmentGoneError(this.logPath);
+      this.fileId = id;
       const cap = pageRound(Math.max(mapBytesMin, this.mapCapacity * 2, atLeast * 2));
       this.map = mapReadOnly(fd, cap);
       this.mapView = new DataView(this.map.buffer, this.map.byteOffset, this.map.byteLength);
@@ -104,8 +127,18 @@ export class SegmentReader {
     return this.batchBaseOffsetAt(position) + this.dataView(position + 27).getInt32(position + 23) + 1;
   }
 
+  /**
+   * Batches [position, end) became visible, the first holding `offset` first (a commit
+   * notice): exact, and sound (the log thread validated them before writing them).
+   */
+  committed(offset: number, position: number, end: number): void {
+    if (end > this.readable) this.readable = end;
+    this.verified.mark(position, end);
+    this.note(offset, position);
+  }
+
   /** A batch that starts at `position` and holds `offset` first, from a commit notice: exact. */
-  note(offset: number, position: number): void {
+  private note(offset: number, position: number): void {
     const n = this.notePositions.length;
     if (n > 0 && position - this.notePositions[n - 1] < indexIntervalBytes) return;
     if (n > 0 && offset <= this.noteOffsets[n - 1]) return;
@@ -167,14 +200,23 @@ export class SegmentReader {
     return best;
   }
 
-  /** Position of the batch holding `offset` (at or after this segment's base), or `readable` when it is not below it. */
+  /**
+   * Position of the batch holding `offset` (at or after this segment's base), or `readable`
+   * when it is not below it. CorruptBatchError when a length on the way is out of range.
+   */
   positionOf(offset: number): number {
     let pos = this.scanStart(offset);
     while (pos < this.readable) {
+      const size = boundedSizeAt(this, pos, this.readable);
       if (this.batchNextOffsetAt(pos) > offset) return pos;
-      pos += this.batchSizeAt(pos);
+      pos += size;
     }
     return this.readable;
+  }
+
+  /** The run of whole batches a read from `start` hands out, checked (batch-verification.ts). */
+  checkedRun(start: number, maxBytes: number): { end: number; nextOffset: number } {
+    return checkedRun(this, this.verified, start, maxBytes);
   }
 
   /**
@@ -196,12 +238,20 @@ export class SegmentReader {
     }
     let pos = this.positionOf(from);
     while (pos < this.readable) {
-      const size = this.batchSizeAt(pos);
-      const h = readBatchHeader(this.view(pos, BATCH_HEADER_BYTES), 0);
+      // Checked (CRC included, once) and walked without decoding, as on the log thread.
+      const { end } = this.checkedRun(pos, 0);
+      const view = this.view(pos, end - pos);
+      const h = readBatchHeader(view, 0);
       if (h.maxTimestamp >= timestamp) {
-        for (const r of decodeBatchRecords(this.view(pos, size), 0)) if (r.timestamp >= timestamp) return r.offset;
+        let found = -1;
+        scanBatchRecords(view, 0, h, NO_RECORD_LIMITS, (delta, ts) => {
+          if (ts < timestamp) return false;
+          found = h.baseOffset + delta;
+          return true;
+        });
+        if (found >= 0) return found;
       }
-      pos += size;
+      pos = end;
     }
     return null;
   }

@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { VerifiedRanges, boundedSizeAt, checkedRun } from './batch-verification.ts';
 import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, readBatchHeader } from './codec/record-batch.ts';
 import { UnavailableError } from './errors.ts';
 import { indexIntervalBytes } from './limits.ts';
@@ -62,8 +63,15 @@ export class Segment {
   nextOffset: number;
   /** Largest record timestamp in the segment, -Infinity when empty. */
   maxTimestamp = -Infinity;
-  /** Timestamp of the first batch (for roll by age), or the creation time when empty. */
-  firstTimestamp: number;
+  /**
+   * Server time of the first append, from which the segment's age (for roll by segmentMs)
+   * counts. Never a record timestamp: a producer that dates each batch a day after the last
+   * would otherwise roll a segment (three files) per batch. For a segment found on disk it
+   * is the file's creation time when the file system reports one, else its last change.
+   */
+  rollStartMs: number;
+  /** Server time of the last append (for a segment found on disk: the file's last change). */
+  lastAppendMs: number;
   readonly offsetIndex: OffsetIndex;
   readonly timeIndex: TimeIndex;
   private bytesSinceIndexEntry = 0;
@@ -73,6 +81,13 @@ export class Segment {
   private mapCapacity = 0;
   private fd: number;
   private deleted = false;
+  /**
+   * Byte ranges of whole batches known to be sound (CRC included): appended by this process
+   * after validation, or walked by recovery, or checked by an earlier read. A segment trusted
+   * on its indexes at open has none until it is read: its batches are checked then, once
+   * (see `checkedRun`).
+   */
+  readonly verified = new VerifiedRanges();
 
   private constructor(
     readonly dir: string,
@@ -82,9 +97,14 @@ export class Segment {
   ) {
     this.fd = fd;
     this.nextOffset = baseOffset;
-    this.firstTimestamp = Date.now();
+    this.rollStartMs = this.lastAppendMs = Date.now();
     this.offsetIndex = OffsetIndex.open(path.join(dir, segmentFileName(baseOffset, 'index')));
-    this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+    try {
+      this.timeIndex = TimeIndex.open(path.join(dir, segmentFileName(baseOffset, 'timeindex')));
+    } catch (err) {
+      this.offsetIndex.close();
+      throw err;
+    }
   }
 
   get logPath(): string {
@@ -96,12 +116,29 @@ export class Segment {
     return this.fd;
   }
 
-  /** Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after. */
+  /**
+   * Opens an existing segment or creates an empty one. Call `recover` or `loadTail` after.
+   * Holds three descriptors (log, index, time index); when one cannot be opened (EMFILE),
+   * those already opened are closed again before the error is thrown.
+   */
   static open(dir: string, baseOffset: number, mapBytesHint: number): Segment {
     const file = path.join(dir, segmentFileName(baseOffset, 'log'));
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    const seg = new Segment(dir, baseOffset, fd, mapBytesHint);
-    seg.size = fs.fstatSync(fd).size;
+    let seg: Segment;
+    try {
+      seg = new Segment(dir, baseOffset, fd, mapBytesHint);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    const st = fs.fstatSync(fd);
+    seg.size = st.size;
+    if (st.size > 0) {
+      const now = Date.now();
+      seg.lastAppendMs = Math.min(st.mtimeMs, now);
+      // birthtime is 0 (or the ctime) where the file system keeps none; never after mtime.
+      seg.rollStartMs = st.birthtimeMs > 0 ? Math.min(st.birthtimeMs, seg.lastAppendMs) : seg.lastAppendMs;
+    }
     return seg;
   }
 
@@ -158,11 +195,12 @@ export class Segment {
   }
 
   /**
-   * Appends a whole batch (its baseOffset already assigned) and indexes it. On a failed
+   * Appends a whole batch (its baseOffset already assigned) and indexes it; `now` is the
+   * server's time, for the segment's age. On a failed
    * write (disk full) the file is cut back to where it was and UnavailableError thrown:
    * the segment is exactly as before.
    */
-  append(batch: Uint8Array, h: BatchHeader): number {
+  append(batch: Uint8Array, h: BatchHeader, now: number): number {
     const position = this.size;
     let done = 0;
     try {
@@ -178,12 +216,14 @@ export class Segment {
     }
     this.indexBatch(position, h);
     this.size = position + batch.length;
+    this.verified.mark(position, this.size);
+    if (position === 0) this.rollStartMs = now;
+    this.lastAppendMs = now;
     return position;
   }
 
   /** Index bookkeeping for the batch at `position`, in append order. */
   indexBatch(position: number, h: BatchHeader): void {
-    if (position === 0) this.firstTimestamp = h.baseTimestamp;
     if (this.bytesSinceIndexEntry >= indexIntervalBytes) {
       const rel = h.baseOffset - this.baseOffset;
       this.offsetIndex.append(rel, position);
@@ -195,6 +235,16 @@ export class Segment {
     this.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
   }
 
+  /** Records that the whole batches in [start, end) are sound. */
+  markVerified(start: number, end: number): void {
+    this.verified.mark(start, end);
+  }
+
+  /** The run of whole batches a read from `start` hands out, checked (batch-verification.ts). */
+  checkedRun(start: number, maxBytes: number): { end: number; nextOffset: number } {
+    return checkedRun(this, this.verified, start, maxBytes);
+  }
+
   /** Resets the in-memory tail state before recovery rebuilds it. */
   resetForRebuild(): void {
     this.offsetIndex.clear();
@@ -203,12 +253,14 @@ export class Segment {
     this.maxTimestamp = -Infinity;
     this.nextOffset = this.baseOffset;
     this.size = 0;
+    this.verified.clear();
   }
 
   /** Cuts the file to `bytes` (recovery of a torn tail). */
   truncateFile(bytes: number): void {
     fs.ftruncateSync(this.fd, bytes);
     this.size = bytes;
+    this.verified.cutAt(bytes);
   }
 
   /**
@@ -226,10 +278,7 @@ export class Segment {
     let expected = this.baseOffset + (last ? last.relativeOffset : 0);
     this.maxTimestamp = this.timeIndex.maxTimestamp();
     this.bytesSinceIndexEntry = 0;
-    if (fileBytes > 0) {
-      if (fileBytes < BATCH_HEADER_BYTES) return false;
-      this.firstTimestamp = this.headerAt(0).baseTimestamp;
-    }
+    if (fileBytes > 0 && fileBytes < BATCH_HEADER_BYTES) return false;
     while (pos < fileBytes) {
       const size = batchSizeAt(this.view(pos, Math.min(12, fileBytes - pos)), 0);
       if (size < BATCH_HEADER_BYTES || pos + size > fileBytes) return false;
@@ -297,8 +346,9 @@ export class Segment {
   positionOf(offset: number): number {
     let pos = this.scanStart(offset - this.baseOffset);
     while (pos < this.size) {
+      const size = boundedSizeAt(this, pos, this.size);
       if (this.batchNextOffsetAt(pos) > offset) return pos;
-      pos += this.batchSizeAt(pos);
+      pos += size;
     }
     return this.size;
   }
@@ -307,9 +357,10 @@ export class Segment {
   positionForTime(timestamp: number): number {
     let pos = this.scanStart(this.timeIndex.lookup(timestamp));
     while (pos < this.size) {
+      const size = boundedSizeAt(this, pos, this.size);
       const h = this.headerAt(pos);
       if (h.maxTimestamp >= timestamp) return pos;
-      pos += h.size;
+      pos += size;
     }
     return this.size;
   }
@@ -329,6 +380,22 @@ export class Segment {
     this.timeIndex.close();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /** Closes the segment and moves its files into `destDir` (created when absent), never over a file there. */
+  moveTo(destDir: string): void {
+    this.close();
+    fs.mkdirSync(destDir, { recursive: true });
+    const stamp = fs.existsSync(path.join(destDir, segmentFileName(this.baseOffset, 'log'))) ? `.${Date.now()}` : '';
+    for (const ext of ['log', 'index', 'timeindex'] as const) {
+      const name = segmentFileName(this.baseOffset, ext);
+      try {
+        fs.renameSync(path.join(this.dir, name), path.join(destDir, name + stamp));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    this.deleted = true;
   }
 
   /** Closes and unlinks the files; existing views stay readable. */

@@ -28,6 +28,7 @@ import type {
   TopicInfo,
   TopicListener,
 } from './log.ts';
+import type { Logger } from './logger.ts';
 import { PartitionReader } from './partition-reader.ts';
 import { SegmentGoneError } from './segment-reader.ts';
 import {
@@ -59,12 +60,13 @@ export class ThreadPartition implements LogPartition {
     topic: string,
     s: PartitionSnapshot,
     private readonly ask: Ask,
+    logger?: Logger,
   ) {
     this.topic = topic;
     this.partition = s.partition;
     this.epoch = s.epoch;
     this.pid = s.pid;
-    this.reader = new PartitionReader(s.dir, s.spans, s.start, s.hw);
+    this.reader = new PartitionReader(s.dir, s.spans, s.start, s.hw, { topic, partition: s.partition, logger });
   }
 
   get startOffset(): number {
@@ -149,8 +151,8 @@ export class ThreadLog implements Log {
 
   private constructor(
     private readonly port: MessagePort,
-    /** Told of an event this thread could not apply (the others still are). */
-    private readonly onError: (err: unknown) => void,
+    /** Told of an event this thread could not apply (the others still are), and of damaged batches read here. */
+    private readonly logger?: Logger,
   ) {
     this.offsets = {
       fetch: (group: string) => this.ask({ op: 'fetchOffsets', group }) as Promise<CommittedOffset[]>,
@@ -164,8 +166,8 @@ export class ThreadLog implements Log {
   }
 
   /** Resolves once the host's snapshot arrived on `port`. */
-  static connect(port: MessagePort, onError: (err: unknown) => void = () => {}): Promise<ThreadLog> {
-    const log = new ThreadLog(port, onError);
+  static connect(port: MessagePort, logger?: Logger): Promise<ThreadLog> {
+    const log = new ThreadLog(port, logger);
     return new Promise((resolve) => {
       port.on('message', (m: HostMessage) => {
         if ('snapshot' in m) {
@@ -198,7 +200,7 @@ export class ThreadLog implements Log {
   };
 
   private addTopic(t: TopicSnapshot): void {
-    const partitions = t.partitions.map((p) => new ThreadPartition(t.name, p, this.ask));
+    const partitions = t.partitions.map((p) => new ThreadPartition(t.name, p, this.ask, this.logger));
     this.topics.set(t.name, { snapshot: t, partitions });
     for (const p of partitions) this.byPid.set(p.pid, p);
   }
@@ -240,7 +242,7 @@ export class ThreadLog implements Log {
         this.applyEvent(e);
         if (e[0] === EVENT_CREATED || e[0] === EVENT_DELETED) topicEvents = true;
       } catch (err) {
-        this.onError(err);
+        this.logger?.error({ err, event: e[0] }, 'an event of the log thread could not be applied on this thread');
       }
     }
     // Told at once, not with the next requests: topic admin waits for every thread's ack.

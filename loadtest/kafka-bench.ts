@@ -13,7 +13,7 @@
  *                        = 64 MiB (replay's chunk), walks the batch headers for the next offset,
  *                        receives through a 1 MiB buffer like the replay reader: sendfile path
  *   kafka-fetch-1MiB     the same with 1 MiB per fetch (librdkafka's default partition max):
- *                        below limits.sendfileBytesMin, written from the mapping
+ *                        (sendfile too: above limits.sendfileBytesMin)
  *   kcat                 kcat -C -o beginning -e (librdkafka 2.0.2, defaults), output to /dev/null
  *   kcat-64MiB           kcat with fetch.message.max.bytes = fetch.max.bytes = 64 MiB, and its
  *                        prefetch queue (queued.max.messages.kbytes) raised to 1 GiB: at its

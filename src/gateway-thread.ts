@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   // Module state is per thread: the native codecs are installed in each.
   installNativeCodecs();
   const logger = createLogger(data.config.logLevel).child({ thread: data.index });
-  const log = await ThreadLog.connect(data.logPort, (err) => logger.error({ err }, 'an event of the log thread could not be applied here'));
+  const log = await ThreadLog.connect(data.logPort, logger);
   const metrics = new Metrics(data.config.metricsTopicsMax, buildInfo(), { process: false });
   // Its own lines (with `thread`) and summary; topics created and deleted are the log thread's to tell.
   const activity = new Activity(logger, metrics, { topics: () => log.listTopics().length });

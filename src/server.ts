@@ -8,6 +8,8 @@
  */
 import { type Log, LogManager, installNativeCodecs } from '../engine/index.ts';
 import { LogHost } from '../engine/log-host.ts';
+import { ClusterLog } from './cluster/cluster-log.ts';
+import { assertNotClusterMirror } from './cluster/data-dir.ts';
 import { Activity } from './common/activity.ts';
 import { type Auth, createAuth } from './common/auth.ts';
 import { buildInfo } from './common/build-info.ts';
@@ -66,8 +68,28 @@ function logNativeCode(logger: Logger): void {
   else logger.warn(what, 'a native codec did not load: the portable code is in use (slower)');
 }
 
-/** Opens the log the configuration asks for: the local engine in the data directory. */
+/**
+ * Opens the log the configuration asks for: with --cluster, the cluster log over NATS
+ * JetStream (a mirror in the data directory); otherwise the local engine in the data directory.
+ */
 async function openLog(config: Config, logger: Logger): Promise<Log> {
+  if (config.cluster) {
+    return ClusterLog.open({
+      servers: config.cluster,
+      replicas: config.clusterReplicas,
+      clusterName: config.clusterName,
+      nodeId: config.nodeId,
+      dataDir: config.dataDir,
+      segmentBytes: config.segmentBytes,
+      segmentMs: config.segmentMs,
+      flushMs: config.flushMs,
+      retentionMs: config.retentionMs,
+      retentionBytes: config.retentionBytes,
+      largestBatchBytes: Math.max(config.maxFrameBytes, config.batchBytes + config.maxRecordBytes),
+      logger,
+    });
+  }
+  assertNotClusterMirror(config.dataDir);
   return LogManager.open({
     dataDir: config.dataDir,
     flush: config.flush,
@@ -76,6 +98,8 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
     segmentMs: config.segmentMs,
     retentionMs: config.retentionMs,
     retentionBytes: config.retentionBytes,
+    topicsMax: config.maxTopics,
+    timestampAheadMs: config.maxTimestampAheadMs,
     logger,
   });
 }

@@ -13,7 +13,7 @@
  */
 import { CorruptBatchError } from '../errors.ts';
 import { type Lz4BlockCodec, compressBound, portableLz4 } from './lz4-block.ts';
-import { xxhash32 } from './xxhash32.ts';
+import { Xxhash32Stream, xxhash32 } from './xxhash32.ts';
 
 const MAGIC = 0x184d2204;
 const BLOCK_MAX = 64 * 1024;
@@ -26,6 +26,10 @@ let block: Lz4BlockCodec = portableLz4;
 /** Registers a faster block codec (native lz4 in Node). */
 export function useLz4BlockCodec(codec: Lz4BlockCodec): void {
   block = codec;
+}
+
+function lz4Block(): Lz4BlockCodec {
+  return block;
 }
 
 const headerChecksum = ((): number => {
@@ -86,26 +90,33 @@ const BLOCK_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 
  */
 export const decodedBytesMax = 64 * 1024 * 1024;
 
-/** Decompresses a whole LZ4 frame; `expect` is a size hint for the output. */
-export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4, maxBytes = decodedBytesMax): Uint8Array {
-  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const fail = (what: string): never => {
-    throw new CorruptBatchError(`lz4 frame: ${what}`, 'BAD_LZ4');
-  };
+interface FrameHeader {
+  blockMax: number;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+  /** The declared content size, -1 when the frame does not declare one. */
+  size: number;
+  /** Where the first block starts. */
+  ip: number;
+}
+
+function fail(what: string): never {
+  throw new CorruptBatchError(`lz4 frame: ${what}`, 'BAD_LZ4');
+}
+
+/** Checks the frame descriptor: magic, version, independent blocks, no dictionary, its checksum. */
+function readFrameHeader(src: Uint8Array, dv: DataView, maxBytes: number): FrameHeader {
   if (src.length < 7 || dv.getUint32(0, true) !== MAGIC) fail('bad magic');
   const flg = src[4];
   const bd = src[5];
   if (flg >>> 6 !== 1) fail('unsupported version');
   if ((flg & 0x20) === 0) fail('linked blocks are not supported');
   if (flg & 0x01) fail('dictionaries are not supported');
-  const blockChecksum = (flg & 0x10) !== 0;
-  const contentChecksum = (flg & 0x04) !== 0;
-  const hasSize = (flg & 0x08) !== 0;
   const blockMax = BLOCK_SIZES[(bd >>> 4) & 7];
   if (!blockMax) fail('bad block size');
   let ip = 6;
   let size = -1;
-  if (hasSize) {
+  if (flg & 0x08) {
     if (src.length < 15) fail('truncated header');
     size = dv.getUint32(6, true) + dv.getUint32(10, true) * 4294967296;
     ip += 8;
@@ -115,6 +126,14 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4, maxByte
   // A declared size bounds the output but is never trusted for an allocation: a frame of
   // a few bytes can claim terabytes.
   if (size > maxBytes) fail(`declared content size ${size} exceeds ${maxBytes}`);
+  return { blockMax, blockChecksum: (flg & 0x10) !== 0, contentChecksum: (flg & 0x04) !== 0, size, ip };
+}
+
+/** Decompresses a whole LZ4 frame; `expect` is a size hint for the output. */
+export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4, maxBytes = decodedBytesMax): Uint8Array {
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const { blockMax, blockChecksum, contentChecksum, size, ip: start } = readFrameHeader(src, dv, maxBytes);
+  let ip = start;
   const limit = size >= 0 ? size : maxBytes;
   let out = new Uint8Array(Math.min(limit, Math.max(expect, 64)));
   let op = 0;
@@ -159,4 +178,119 @@ export function lz4FrameDecode(src: Uint8Array, expect = src.length * 4, maxByte
   }
   if (ip !== src.length) fail('bytes after the end of the frame');
   return out.subarray(0, op);
+}
+
+/**
+ * Reads a frame block by block, never holding more of its content than one block: each
+ * `next()` returns the next block's decoded bytes, or null after the end mark once the
+ * declared size, the content checksum and the frame's end are checked. A returned block is
+ * valid until the following `next()`: a stored block is a view of `src`, a compressed one is
+ * decoded into one buffer the reader reuses (of the frame's block size, at most 4 MiB).
+ * This is how a batch is validated without inflating it whole (a few hundred KiB of frame
+ * can claim tens of MiB of content).
+ */
+export class Lz4FrameReader {
+  private readonly dv: DataView;
+  private readonly header: FrameHeader;
+  private ip: number;
+  private total = 0;
+  private done = false;
+  private scratch: Uint8Array | null = null;
+  private readonly hash: Xxhash32Stream | null;
+
+  /**
+   * `maxBytes`: the most content the frame may hold. Past it, `tooLarge()` is thrown when
+   * given (a limit of the caller's), else a BAD_LZ4 CorruptBatchError. `scratch`: a buffer
+   * to decode blocks into, used when it holds a whole block (a caller that reads one frame
+   * at a time can keep one for all of them).
+   */
+  constructor(
+    private readonly src: Uint8Array,
+    private readonly maxBytes = decodedBytesMax,
+    private readonly tooLarge?: (bytes: number) => Error,
+    scratch?: Uint8Array,
+  ) {
+    this.dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    // The declared size is checked against the caller's limit here, with the caller's error.
+    this.header = readFrameHeader(src, this.dv, Math.max(maxBytes, decodedBytesMax));
+    if (this.header.size > maxBytes) this.overflow(this.header.size);
+    this.ip = this.header.ip;
+    this.hash = this.header.contentChecksum ? new Xxhash32Stream() : null;
+    if (scratch && scratch.length >= this.header.blockMax) this.scratch = scratch;
+  }
+
+  /** The largest block the frame may hold, in bytes. */
+  get blockBytesMax(): number {
+    return this.header.blockMax;
+  }
+
+  /** Content bytes decoded so far. */
+  get decodedBytes(): number {
+    return this.total;
+  }
+
+  /** The content size the frame declares, -1 when it declares none. */
+  get declaredSize(): number {
+    return this.header.size;
+  }
+
+  /** True when the block last returned is the frame's last (its end mark follows). */
+  get atLastBlock(): boolean {
+    return this.done || (this.ip + 4 <= this.src.length && this.dv.getUint32(this.ip, true) === 0);
+  }
+
+  private overflow(bytes: number): never {
+    if (this.tooLarge) throw this.tooLarge(bytes);
+    fail(`content exceeds ${this.maxBytes} bytes`);
+  }
+
+  next(): Uint8Array | null {
+    if (this.done) return null;
+    const { src, dv } = this;
+    const { blockMax, size } = this.header;
+    for (;;) {
+      if (this.ip + 4 > src.length) fail('truncated block');
+      const word = dv.getUint32(this.ip, true);
+      this.ip += 4;
+      if (word === 0) {
+        this.finish();
+        return null;
+      }
+      const n = word & 0x7fffffff;
+      if (n > blockMax || this.ip + n > src.length) fail('block length out of range');
+      const from = this.ip;
+      let block: Uint8Array;
+      if (word & STORED) {
+        block = src.subarray(from, from + n);
+      } else {
+        this.scratch ??= new Uint8Array(blockMax);
+        const w = lz4Block().decompress(src.subarray(from, from + n), this.scratch.subarray(0, blockMax));
+        if (w < 0) fail('corrupt block');
+        block = this.scratch.subarray(0, w);
+      }
+      this.ip += n;
+      if (this.header.blockChecksum) {
+        if (this.ip + 4 > src.length) fail('truncated block checksum');
+        if (dv.getUint32(this.ip, true) !== xxhash32(src, from, this.ip)) fail('block checksum mismatch');
+        this.ip += 4;
+      }
+      this.total += block.length;
+      if (size >= 0 && this.total > size) fail('content larger than its declared size');
+      if (this.total > this.maxBytes) this.overflow(this.total);
+      this.hash?.update(block);
+      // An empty block is legal; the caller wants bytes, so read on.
+      if (block.length > 0) return block;
+    }
+  }
+
+  private finish(): void {
+    this.done = true;
+    if (this.header.size >= 0 && this.total !== this.header.size) fail('content size mismatch');
+    if (this.hash) {
+      if (this.ip + 4 > this.src.length) fail('truncated frame');
+      if (this.dv.getUint32(this.ip, true) !== this.hash.digest()) fail('content checksum mismatch');
+      this.ip += 4;
+    }
+    if (this.ip !== this.src.length) fail('bytes after the end of the frame');
+  }
 }

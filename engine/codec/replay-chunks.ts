@@ -3,7 +3,9 @@
  * server, the SDK's replay client and the tests:
  *
  *   chunk   u32 headerLength | header JSON (UTF-8) | body
- *   data    {"ok":true,"bytes":N,"first":baseOffsetOfFirstBatch} + N bytes of whole batches
+ *   data    {"ok":true,"bytes":N,"first":baseOffsetOfFirstBatch} + N bytes of whole batches,
+ *           with "gap":{"from","to"} when offsets from..to-1 were lost to storage damage
+ *           and skipped (the bytes then start at `to`)
  *   end     {"ok":true,"end":true,"bytes":0,"next":offset,"hw":offset}
  *   error   {"ok":false,"code","message"}
  *
@@ -12,7 +14,7 @@
 import { SluiceError } from '../errors.ts';
 
 export type ChunkHeader =
-  | { ok: true; end?: undefined; bytes: number; first: number }
+  | { ok: true; end?: undefined; bytes: number; first: number; gap?: { from: number; to: number } }
   | { ok: true; end: true; bytes: 0; next: number; hw: number }
   | { ok: false; code: string; message: string };
 

@@ -45,6 +45,8 @@ export interface ReplayChunk {
   first: number;
   /** Whole stored RecordBatch v2, exactly as on the server's disk. */
   bytes: Uint8Array;
+  /** Offsets from..to-1 the server lost to storage damage, skipped before this chunk. */
+  gap?: { from: number; to: number };
 }
 
 export interface ReplayEnd {
@@ -126,7 +128,7 @@ export class ReplayStream implements AsyncIterable<ReplayChunk> {
         this.signal();
         return;
       }
-      this.queue.push({ first: h.first, bytes: c.body });
+      this.queue.push(h.gap ? { first: h.first, bytes: c.body, gap: h.gap } : { first: h.first, bytes: c.body });
       this.queuedBytes += c.body.length;
       this.signal();
     }

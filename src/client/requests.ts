@@ -127,6 +127,13 @@ export class Requests {
   }
 
   private send(e: Entry): void {
+    // A `sub` to a topic that does not exist yet is answered only once the topic is created
+    // (wire contract §3): once sent, it waits without a timeout. The connection's pings still
+    // find a dead server, and a lost connection asks again on the next one.
+    if (e.msg.op === 'sub' && e.timer) {
+      clearTimeout(e.timer);
+      e.timer = null;
+    }
     const id = this.hooks.allocId();
     this.inFlight.set(id, e);
     this.hooks.send(JSON.stringify({ ...e.msg, id }));

@@ -11,6 +11,8 @@ import { limits } from '../../engine/index.ts';
 import { originList, originsProblem } from './origins.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** `nats://host:port`, `tls://user:pass@host:port`, `host:port`, `[::1]:4222`. */
+const natsUrlPattern = /^((nats|tls):\/\/)?([^\s,/@]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:\d{1,5})?$/;
 
 /** The most threads --threads takes: more than any machine's cores, less than a runaway value. */
 export const threadsMax = 256;
@@ -19,6 +21,7 @@ export const threadsMax = 256;
 export function defaultThreads(): number {
   return Math.min(threadsMax, Math.max(1, os.availableParallelism()));
 }
+
 /** A list of origins: comma-separated (flags, SLUICE_* variables) or an array (config file). */
 const origins = z
   .union([z.string(), z.array(z.string())])
@@ -50,7 +53,19 @@ export const ConfigSchema = z
     authPublicKey: z.string().min(1).optional(),
     autoCreate: bool.default(true),
     maxFrameBytes: int(1024, 256 * 1024 * 1024).default(1024 * 1024),
-    maxRecordBytes: int(1, 256 * 1024 * 1024).default(1024 * 1024),
+    /** One record's key + value + header keys and values, in bytes. */
+    maxRecordBytes: int(1, 256 * 1024 * 1024).default(limits.recordBytesDefault),
+    /** Headers on one record. */
+    maxRecordHeaders: int(0, 1_000_000).default(limits.recordHeadersDefault),
+    /**
+     * A published batch's records once decompressed, in bytes: what validating or decoding one
+     * batch may cost. Absent: the larger of 16 MiB and --max-record-bytes (one record must fit).
+     */
+    maxBatchDecodedBytes: int(64 * 1024, limits.batchBytesMax).optional(),
+    /** How far a record timestamp may run ahead of the server's clock, in ms. */
+    maxTimestampAheadMs: int(0, 365 * 24 * 3600 * 1000).default(limits.timestampAheadMsDefault),
+    /** Topics the server holds at once; one more create (or auto-create) is refused. */
+    maxTopics: int(1, 1_000_000).default(limits.topicsDefault),
     /** Records per second per connection; 0 = unlimited. */
     publishRate: int(0).default(0),
     /** Topic-partitions one WebSocket connection may follow at once; one more `sub` is BAD_REQUEST. */
@@ -85,6 +100,22 @@ export const ConfigSchema = z
     /** Origins whose pages may open a WebSocket (checked on the upgrade); empty: any. */
     allowedOrigins: origins.default([]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * Cluster mode (wire contract §9): the NATS servers whose JetStream holds the log, as
+     * `nats://host:port` (or `host:port`) separated by commas. Absent: a single node.
+     */
+    cluster: z
+      .union([z.string().transform((s) => s.split(',')), z.array(z.string())])
+      .transform((urls) => urls.map((u) => u.trim()).filter((u) => u.length > 0))
+      .refine((urls) => urls.length > 0, { message: 'needs at least one NATS URL' })
+      .refine((urls) => urls.every((u) => natsUrlPattern.test(u)), { message: 'is a comma-separated list of nats://host:port' })
+      .optional(),
+    /** JetStream replicas of every stream and bucket the cluster creates. */
+    clusterReplicas: int(1, 5).default(3),
+    /** This node's id; default: a random one kept in the data directory. */
+    nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'is 1 to 64 letters, digits, _ or -' }).optional(),
+    /** The prefix of every stream, subject and bucket the cluster creates, so that two clusters can share a NATS. */
+    clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { message: 'is 1 to 32 letters, digits, _ or -' }).default('sluice'),
     /** Topics that get their own `topic` label in /metrics; the others are summed under `_other`. */
     metricsTopicsMax: int(0, 10_000).default(100),
     /** The period of the one-line activity summary in the log; 0 = off. */
@@ -93,7 +124,11 @@ export const ConfigSchema = z
       .default(60_000),
   })
   .strict()
-  .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' });
+  .refine((c) => !(c.authSecret && c.authPublicKey), { message: 'give --auth-secret or --auth-public-key, not both' })
+  .refine((c) => c.maxBatchDecodedBytes === undefined || c.maxBatchDecodedBytes >= c.maxRecordBytes, {
+    message: '--max-batch-decoded-bytes is below --max-record-bytes: no batch could hold the largest record',
+    path: ['maxBatchDecodedBytes'],
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -120,7 +155,11 @@ export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: strin
   authPublicKey: ['file', 'turn auth on: JWTs signed RS256/ES256, verified with this PEM or JWKS file'],
   autoCreate: ['bool', 'create a topic on its first publish (true/false); a sub never creates one'],
   maxFrameBytes: ['bytes', 'largest WebSocket frame, HTTP body or request; a larger frame closes the connection (1009)'],
-  maxRecordBytes: ['bytes', 'largest record value; larger is refused TOO_LARGE'],
+  maxRecordBytes: ['bytes', 'largest record: key + value + header keys and values; larger is refused TOO_LARGE'],
+  maxRecordHeaders: ['n', 'most headers on one record; more is refused TOO_LARGE'],
+  maxBatchDecodedBytes: ['bytes', 'largest published batch once decompressed (default: the larger of 16 MiB and --max-record-bytes); larger is refused TOO_LARGE'],
+  maxTimestampAheadMs: ['ms', 'how far a record timestamp may be ahead of the server clock; further is refused BAD_REQUEST'],
+  maxTopics: ['n', 'most topics at once; one more create or auto-create is refused BAD_REQUEST'],
   publishRate: ['n', 'records per second per connection; 0 = unlimited; over it: RATE_LIMITED'],
   maxSubscriptions: ['n', 'topic-partitions one WebSocket may follow at once'],
   maxConnections: ['n', 'WebSocket connections at once, over all threads; one more upgrade gets 503'],
@@ -134,6 +173,10 @@ export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: strin
   logLevel: ['level', 'log level; logs are JSON lines on stderr'],
   metricsTopicsMax: ['n', 'topics with their own label in /metrics (the rest are summed as topic="_other")'],
   logSummaryMs: ['ms', 'period of the one-line activity summary in the log; 0 = off'],
+  cluster: ['urls', 'cluster mode: comma-separated NATS servers (nats://h1:4222,nats://h2:4222); JetStream holds the log, --data-dir this node\'s copy'],
+  clusterReplicas: ['n', 'JetStream replicas of every stream and bucket the cluster creates (1..5)'],
+  nodeId: ['id', 'this node\'s id in the cluster (default: a random one kept in the data dir)'],
+  clusterName: ['name', 'prefix of every stream, subject and bucket the cluster creates (two clusters can share one NATS)'],
 };
 
 /** Each setting's default and, for a fixed set of values, the values allowed. */

@@ -8,7 +8,7 @@
  * different data directories) had the kernel split connections between two logs
  * (`GET /v1/topics` answered from the other log on 3 calls of 6).
  *
- * The one exception to come is a front that spreads its port over worker threads of this
+ * The one exception is a front that spreads its port over worker threads of this
  * process: uWS 20.30 cannot hand one listening socket to several threads, so each thread's
  * App listens on the same port with SO_REUSEPORT. `portSharing` names that case, and
  * `claimPort` keeps it safe: before the threads bind, an exclusive probe bind checks that no

@@ -8,12 +8,17 @@
  * every slot before it are settled, so an append that finishes early waits for older ones.
  *
  * A uWS WebSocket must not be touched after its `close` event: every write checks `closed`.
+ *
+ * "Every request gets an answer, or the connection is closed": an answer is never dropped
+ * in silence. One that uWS reports dropped (status 2), or one that would go behind more than
+ * answerBacklogBytesMax of unsent bytes (the client sends and does not read), closes the
+ * connection with closeCodeAnswersUnread instead; the client learns why from the close frame.
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { ErrorCode, SluiceError } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
 import type { AppendWaiter } from './batcher.ts';
-import { uwsBackpressureBytesMax } from './limits.ts';
+import { answerBacklogBytesMax, closeCodeAnswersUnread, uwsBackpressureBytesMax } from './limits.ts';
 import { type SubRequest, errorMessage } from './ws-protocol.ts';
 import type { SubscriberSocket, Subscription } from './fanout.ts';
 
@@ -100,6 +105,8 @@ export class Connection implements SubscriberSocket {
     readonly id: number = 0,
     /** The peer's address, for the same lines. */
     readonly remote: string = '',
+    /** Told (with the bytes unsent) when the connection is closed for answers left unread. */
+    private readonly onUnread?: (bufferedBytes: number) => void,
   ) {
     this.tokens = publishRate;
   }
@@ -108,10 +115,20 @@ export class Connection implements SubscriberSocket {
     return `${topic}\0${partition}`;
   }
 
-  /** Sends a text message unless the socket is gone. Control answers are small and never held back. */
+  /** Sends a text message unless the socket is gone; closes the connection rather than lose it. */
   sendText(text: string): void {
     if (this.closed) return;
-    this.ws.send(text, false, false);
+    if (this.ws.getBufferedAmount() > answerBacklogBytesMax) return this.closeUnread();
+    if (this.ws.send(text, false, false) === 2) this.closeUnread();
+  }
+
+  /** Ends a connection whose answers its client does not read (see the file comment). */
+  private closeUnread(): void {
+    if (this.closed) return;
+    const buffered = this.ws.getBufferedAmount();
+    this.closed = true;
+    this.onUnread?.(buffered);
+    this.ws.end(closeCodeAnswersUnread, `answers not read: ${buffered} bytes unsent`);
   }
 
   sendJson(obj: object): void {
@@ -184,10 +201,12 @@ export class Connection implements SubscriberSocket {
 
   private readonly sendSettled = (): void => {
     const pending = this.pending;
-    while (this.head < pending.length) {
+    // The backlog is checked once per flush: past it go at most the answers of one turn.
+    if (this.ws.getBufferedAmount() > answerBacklogBytesMax) return this.closeUnread();
+    while (this.head < pending.length && !this.closed) {
       const s = pending[this.head];
       if (!s.settled) break;
-      this.ws.send(s.answerText, false, false);
+      if (this.ws.send(s.answerText, false, false) === 2) return this.closeUnread();
       this.head++;
     }
   };

@@ -26,9 +26,10 @@
  *
  * A position below the log start (a `sub` from an old offset, or retention deleting what a
  * slow reader had not read) is never skipped silently: a `gap` message tells the client
- * which offsets are gone, then it goes on from the start.
+ * which offsets are gone, then it goes on from the start. Offsets the log lost to storage
+ * damage (a read that reports `gap`) are told the same way.
  */
-import { type ErrorCode, type LogPartition, OffsetOutOfRangeError } from '../../engine/index.ts';
+import { type ErrorCode, type LogPartition, OffsetOutOfRangeError, asSluiceError } from '../../engine/index.ts';
 import type { Activity } from '../common/activity.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { dataFrame, dataHeader } from './frames.ts';
@@ -102,13 +103,20 @@ export class Subscription {
           this.next = start;
           continue;
         }
-        this.end('INTERNAL', `reading ${this.topic}-${this.partition} at ${this.next}: ${(err as Error).message}`);
+        // The log's own code: a damaged stored batch is UNAVAILABLE, the server's fault.
+        const e = asSluiceError(err);
+        this.end(e.code, `reading ${this.topic}-${this.partition} at ${this.next}: ${e.message}`);
         return;
       }
       if (r === null) {
         this.mode = 'live';
         this.fanout.live.add(this);
         return;
+      }
+      if (r.gap) {
+        // Offsets lost to storage damage: told like those retention deleted, never skipped silently.
+        conn.sendJson({ op: 'gap', topic: this.topic, partition: this.partition, from: this.next, to: r.gap.to });
+        this.next = r.gap.to;
       }
       const header = this.fanout.header;
       if (conn.sendDataFragments(header, r.bytes) === 2) return; // dropped: nothing moved, the next drain retries

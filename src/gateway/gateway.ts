@@ -19,8 +19,8 @@ import { Connection, type SocketData } from './connection.ts';
 import { OriginPolicy } from './cors.ts';
 import { Fanout } from './fanout.ts';
 import { registerHttpApi } from './http-api.ts';
-import { writeCorsHeaders } from './http-reply.ts';
-import { frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
+import { Reply } from './http-reply.ts';
+import { closeCodeAnswersUnread, frameHardCapBytes, uwsBackpressureBytesMax } from './limits.ts';
 import { LivePage } from './static.ts';
 import { loadUws } from './uws.ts';
 import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-handlers.ts';
@@ -157,7 +157,9 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         return;
       }
       ws.subscribe(LARGE_SEND_WORKAROUND_TOPIC);
-      const conn = new Connection(ws, limits.publishRecordsPerSecond, activity.connectionId(), data.remote);
+      const conn = new Connection(ws, limits.publishRecordsPerSecond, activity.connectionId(), data.remote, (bufferedBytes) =>
+        logger.warn({ bufferedBytes, closeCode: closeCodeAnswersUnread, remote: data.remote }, 'closed a WebSocket whose client does not read its answers'),
+      );
       data.conn = conn;
       sockets.add(ws);
       metrics.connections.inc();
@@ -203,10 +205,9 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     app.get(urlPath, (res, req) => {
       const a = livePage.asset(urlPath);
       if (!a) return;
-      res.writeHeader('content-type', a.contentType).writeHeader('cache-control', 'no-cache');
+      // Through Reply: written as the client reads (see http-reply.ts), never piled up in uWS.
       // A page elsewhere may load the SDK bundle as a module script: that needs CORS.
-      writeCorsHeaders(res, origins.allowOrigin(req.getHeader('origin')));
-      res.end(a.body);
+      new Reply(res, origins.allowOrigin(req.getHeader('origin'))).send(200, a.body, a.contentType, false, { 'cache-control': 'no-cache' });
     });
   }
 

@@ -9,7 +9,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
-import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, decodeBatches } from '../../engine/index.ts';
+import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, type StoredRecord, UnknownTopicError, assertTopicName, checkBatch, decodeBatchRecords } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
 import type { Activity } from '../common/activity.ts';
 import { buildInfo } from '../common/build-info.ts';
@@ -21,8 +21,8 @@ import { type RecordJson, recordToJson } from '../common/record-json.ts';
 import type { Batcher } from './batcher.ts';
 import { type OriginPolicy, corsAllowHeaders, corsAllowMethods, preflightMaxAgeSeconds } from './cors.ts';
 import { Reply, statusOf, zodMessage } from './http-reply.ts';
-import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
-import { RecordInput, isProtocolError, recordHeaders, recordValue } from './ws-protocol.ts';
+import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsBytesMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
+import { RecordInput, isProtocolError, toJsonRecord } from './ws-protocol.ts';
 
 export interface HttpContext {
   config: Config;
@@ -61,6 +61,13 @@ function topicParam(req: HttpRequest): string {
   } catch {
     return '';
   }
+}
+
+/** Key + value + header keys and values of a stored record, in bytes (what the byte budget counts). */
+function storedRecordBytes(r: StoredRecord): number {
+  let n = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const h of r.headers) n += h.key.length + (h.value?.length ?? 0);
+  return n;
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
@@ -273,20 +280,20 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
         try {
           assertTopicName(topic);
           // Everything is checked before anything is queued: a refused request stores nothing.
-          const values = r.data.records.map((rec) => {
-            const v = recordValue(rec, ctx.limits.recordBytesMax);
-            if (isProtocolError(v)) throw new SluiceError(v.code, v.message);
-            return v;
+          const records = r.data.records.map((rec) => {
+            const p = toJsonRecord(rec, ctx.limits);
+            if (isProtocolError(p)) throw new SluiceError(p.code, p.message, p.reason);
+            return p;
           });
           const count = batcher.partitionCountFor(topic);
           for (const rec of r.data.records) {
             if (rec.partition !== undefined && rec.partition >= count) throw new SluiceError('BAD_REQUEST', `partition ${rec.partition} does not exist in ${topic} (0..${count - 1})`, 'BAD_PARTITION');
           }
-          const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(values.length);
-          let left = values.length;
+          const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
+          let left = records.length;
           let firstError: SluiceError | null = null;
           r.data.records.forEach((rec, i) => {
-            batcher.publish(topic, rec.partition, rec.key ?? null, values[i], recordHeaders(rec.headers), {
+            batcher.publish(topic, rec.partition, records[i].key, records[i].value, records[i].headers, {
               appended(err, partition, offset) {
                 if (err) {
                   firstError ??= err;
@@ -334,19 +341,44 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           pos = plog.startOffset;
         }
         const records: RecordJson[] = [];
-        while (records.length < limit) {
+        // Bytes of keys, values and headers in the answer: past readRecordsBytesMax (after at
+        // least one record) it stops, says `more`, and `next` is where to ask again. Batches
+        // are decoded one at a time, only as far as the answer needs them.
+        let bytes = 0;
+        let more = false;
+        reading: while (records.length < limit) {
           const chunk = plog.read(pos, readRecordsChunkBytes);
           if (chunk === null) break;
-          for (const rec of decodeBatches(chunk.bytes, pos)) {
-            if (records.length >= limit) break;
-            records.push(recordToJson(rec));
-            pos = rec.offset + 1;
+          if (chunk.gap) {
+            // Offsets lost to storage damage: an answer holds at most one gap, before its records.
+            if (records.length > 0) break;
+            const prior = out.gap as { from: number; to: number } | undefined;
+            out.gap = { from: prior?.from ?? chunk.gap.from, to: chunk.gap.to };
+            pos = chunk.gap.to;
           }
-          if (records.length < limit) pos = chunk.nextOffset;
+          for (let at = 0; at < chunk.bytes.length; ) {
+            const h = checkBatch(chunk.bytes, at);
+            if (h.baseOffset + h.recordCount > pos) {
+              for (const rec of decodeBatchRecords(chunk.bytes, at, h)) {
+                if (rec.offset < pos) continue;
+                if (records.length >= limit) break reading;
+                if (records.length > 0 && bytes + storedRecordBytes(rec) > readRecordsBytesMax) {
+                  more = true;
+                  break reading;
+                }
+                bytes += storedRecordBytes(rec);
+                records.push(recordToJson(rec));
+                pos = rec.offset + 1;
+              }
+            }
+            at += h.size;
+          }
+          pos = chunk.nextOffset;
         }
         out.records = records;
         out.next = pos;
         out.hw = plog.hw;
+        if (more) out.more = true;
         reply.json(200, out);
       } catch (err) {
         reply.error(err, logger);

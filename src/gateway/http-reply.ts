@@ -4,6 +4,14 @@
  * refused body. uWS rules it keeps: a response is written once, inside `cork`, never after
  * `onAborted` fired; body chunks are copied out of uWS's buffers (valid only during the
  * call) and capped, over the cap 413 and the connection closed.
+ *
+ * HTTP backpressure: a body is written with `tryEnd`, which hands the kernel what it takes
+ * and keeps nothing; the rest goes out from `onWritable` as the client reads. `end` would
+ * instead copy all of it into uWS's own buffer, outside the JS heap and any limit: a client
+ * that pipelined thousands of requests for the 90 KB SDK bundle and never read held GBs
+ * that way. With a response still pending, uWS reads no further request from that
+ * connection, and closes it when more arrive pipelined behind: memory per connection is
+ * one response.
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import type { z } from 'zod';
@@ -69,11 +77,25 @@ export class Reply {
   send(status: number, body: string | Uint8Array, contentType = 'application/json', close = false, headers: Record<string, string> = {}): void {
     if (this.aborted || this.done) return;
     this.done = true;
-    this.res.cork(() => {
-      this.res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType);
-      writeCorsHeaders(this.res, this.allowOrigin);
-      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
-      this.res.end(body, close);
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(STATUS[status] ?? `${status} Status`).writeHeader('content-type', contentType);
+      writeCorsHeaders(res, this.allowOrigin);
+      for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+      // A refusal that closes the connection is short: uWS may buffer it whole.
+      if (close) {
+        res.end(body, true);
+        return;
+      }
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+      const start = res.getWriteOffset();
+      const [, done] = res.tryEnd(bytes, bytes.length);
+      if (done) return;
+      res.onWritable((offset) => {
+        if (this.aborted) return true;
+        const [ok] = res.tryEnd(bytes.subarray(offset - start), bytes.length);
+        return ok;
+      });
     });
   }
 

@@ -30,6 +30,21 @@ export const catchUpBufferedBytesMax = 256 * 1024;
 export const uwsBackpressureBytesMax = 64 * 1024 * 1024;
 
 /**
+ * A connection whose socket holds more than this, unsent, when an answer (ack, error,
+ * `subbed`, `meta`…) is to be sent is closed with closeCodeAnswersUnread: its client sends
+ * requests and does not read the answers. DATA frames stop at backpressureBytesMax (then
+ * subscriptions wait for `drain`), so what piles up past it is answers. Well below
+ * uwsBackpressureBytesMax, where uWS would drop answers without telling anyone.
+ */
+export const answerBacklogBytesMax = 4 * 1024 * 1024;
+
+/**
+ * RFC 6455 §7.4.1: "1008 indicates that an endpoint is terminating the connection because
+ * it has received a message that violates its policy." Here: answers left unread.
+ */
+export const closeCodeAnswersUnread = 1008;
+
+/**
  * The most uWS buffers of one incoming message before dropping the connection: uWS drops a
  * message over its maxPayloadLength without a close frame (the peer sees 1006), so it is
  * given up to twice --max-frame-bytes and sluice closes with 1009 itself.
@@ -40,6 +55,14 @@ export function frameHardCapBytes(frameBytesMax: number): number {
 
 /** At most this many records per `GET /v1/topics/{t}/records`. */
 export const readRecordsLimitMax = 10_000;
+
+/**
+ * Keys, values and headers one `GET /v1/topics/{t}/records` answer carries, in bytes (at
+ * least one record): past it the answer stops early with `"more":true` and `next`. Without
+ * it, `limit=10000` over records of 1 MiB built a 10 GB answer (JSON of base64) and the
+ * server ran out of heap.
+ */
+export const readRecordsBytesMax = 4 * 1024 * 1024;
 
 /** The log read size of `GET /v1/topics/{t}/records`: whole batches up to this many bytes per read. */
 export const readRecordsChunkBytes = 1024 * 1024;

@@ -14,8 +14,9 @@
  * - `id` and `partition` as plain decimal digits, no sign, fraction, exponent or leading
  *   zero, within the schema's range;
  * - `topic`, `key`, `value` as strings without a backslash (an escape declines), with a
- *   topic name the schema takes; `value` within --max-record-bytes (a refusal is the
- *   general path's to word).
+ *   topic name the schema takes; key + value within --max-record-bytes (the engine's
+ *   record limit, engine/produce-validation.ts: a record it takes is within it, and one
+ *   over it is refused by the general path, which words the refusal).
  * A text frame's bytes are valid UTF-8 (uWS closes the connection otherwise, RFC 6455
  * §8.1), so the bytes between the quotes are exactly the UTF-8 that JSON.parse and
  * Buffer.from would give. test/gateway/pub-scanner.test.ts checks it against the general
@@ -61,9 +62,9 @@ function isWs(c: number): boolean {
 
 /**
  * Reads a `pub` frame into `out` (reused by the caller: nothing is allocated but the topic
- * string); false when the frame is not one it takes. `valueBytesMax` is --max-record-bytes.
+ * string); false when the frame is not one it takes. `recordBytesMax` is --max-record-bytes.
  */
-export function scanPub(b: Uint8Array, valueBytesMax: number, out: ScannedPub): boolean {
+export function scanPub(b: Uint8Array, recordBytesMax: number, out: ScannedPub): boolean {
   const n = b.length;
   let p = 0;
   while (p < n && isWs(b[p])) p++;
@@ -136,7 +137,6 @@ export function scanPub(b: Uint8Array, valueBytesMax: number, out: ScannedPub): 
         out.keyStart = start;
         out.keyEnd = q2;
       } else {
-        if (q2 - start > valueBytesMax) return false;
         out.valueStart = start;
         out.valueEnd = q2;
       }
@@ -154,6 +154,8 @@ export function scanPub(b: Uint8Array, valueBytesMax: number, out: ScannedPub): 
   }
   while (p < n && isWs(b[p])) p++;
   if (p !== n || (seen & (SEEN_OP | SEEN_TOPIC)) !== (SEEN_OP | SEEN_TOPIC)) return false;
+  // The record's bytes (no headers here): the bytes between the quotes are its UTF-8.
+  if (out.keyEnd - out.keyStart + (out.valueEnd - out.valueStart) > recordBytesMax) return false;
   const topic = topicString(b, topicStart, topicEnd);
   if (topic === null) return false;
   out.topic = topic;

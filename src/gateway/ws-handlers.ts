@@ -4,7 +4,7 @@
  * gets an error, never a crash": every path ends in an answer, and nothing a client sends
  * can throw out of here.
  */
-import { CorruptBatchError, type ErrorCode, type Log, SluiceError, asSluiceError, TooLargeError, checkBatch, decodeBatchRecords, isValidTopicName } from '../../engine/index.ts';
+import { type ErrorCode, type Log, SluiceError, asSluiceError, isValidTopicName, validateProducedBatch } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
 import type { Activity } from '../common/activity.ts';
 import type { Config } from '../common/config.ts';
@@ -26,8 +26,7 @@ import {
   errorMessage,
   isProtocolError,
   parseControl,
-  recordHeaders,
-  recordValue,
+  toJsonRecord,
 } from './ws-protocol.ts';
 
 export interface WsContext {
@@ -185,13 +184,13 @@ export class WsHandlers {
     if (!can(conn.principal, 'pub', req.topic)) {
       return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
     }
-    const value = recordValue(req, this.ctx.limits.recordBytesMax);
-    if (isProtocolError(value)) return conn.answer(slot, this.failText(conn, id, value));
+    const rec = toJsonRecord(req, this.ctx.limits);
+    if (isProtocolError(rec)) return conn.answer(slot, this.failText(conn, id, rec));
     if (!conn.takeTokens(1)) {
       return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
     }
     try {
-      this.ctx.batcher.publish(req.topic, req.partition, req.key ?? null, value, recordHeaders(req.headers), slot);
+      this.ctx.batcher.publish(req.topic, req.partition, rec.key, rec.value, rec.headers, slot);
     } catch (err) {
       conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     }
@@ -235,13 +234,8 @@ export class WsHandlers {
       authorize(conn.principal, 'pub', topic);
       const view = p.frame.batch;
       // "The batch is validated whole before it is stored — CRC, codec 0 or 3, the records inside."
-      const h = checkBatch(view, 0, view.length);
-      if (h.size !== view.length) throw new CorruptBatchError('bytes after the batch', 'TRAILING_BYTES');
-      for (const r of decodeBatchRecords(view, 0, h)) {
-        if (r.value !== null && r.value.length > this.ctx.limits.recordBytesMax) {
-          throw new TooLargeError(`record ${r.offset - h.baseOffset} value of ${r.value.length} bytes is over ${this.ctx.limits.recordBytesMax}`);
-        }
-      }
+      // The same check every front runs: the record limits and the timestamps included.
+      const { header: h } = validateProducedBatch(view, this.ctx.limits);
       if (!conn.takeTokens(h.recordCount)) throw new SluiceError('RATE_LIMITED', `over ${this.ctx.limits.publishRecordsPerSecond} records/s`);
       // uWS's ArrayBuffer is valid only during this callback: the engine keeps a copy.
       const batch = new Uint8Array(view);

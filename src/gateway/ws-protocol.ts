@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import type { RecordField, RecordHeaderFields } from '../../engine/codec/record-batch-builder.ts';
 import type * as Wire from '../../engine/codec/wire-messages.ts';
-import { type ErrorCode, isValidTopicName, limits } from '../../engine/index.ts';
+import { type ErrorCode, type ErrorReason, type ProduceLimits, type SluiceError, checkRecordBytes, checkRecordHeaderCount, isValidTopicName, limits } from '../../engine/index.ts';
 
 const Id = z.number().int().min(0).max(0xffffffff);
 const Topic = z.string().refine(isValidTopicName, { message: 'topic must be 1-249 of [a-zA-Z0-9._-], not "." or ".."' });
@@ -64,6 +64,8 @@ export interface ProtocolError {
   id?: number;
   code: ErrorCode;
   message: string;
+  /** For the server's log only: reasons are not sent on the wire (docs/errors.md). */
+  reason?: ErrorReason;
 }
 
 /** On failure `op` is the op the frame named, when it named one (a bad `pub` is answered in publish order). */
@@ -128,7 +130,9 @@ export function parseControl(text: string): ControlParse {
 }
 
 export function errorMessage(e: ProtocolError & { topic?: string; partition?: number }): string {
-  return JSON.stringify({ op: 'error', ...e });
+  // The reason stays in the server's log (docs/errors.md).
+  const { reason: _reason, ...wire } = e;
+  return JSON.stringify({ op: 'error', ...wire });
 }
 
 /** The JSON fields of one record to publish (`pub`, and each record of an HTTP POST). */
@@ -140,35 +144,58 @@ export interface RecordJsonFields {
 }
 
 /**
- * The value a JSON record describes: `value` as text (stored as UTF-8), `value64` decoded,
- * or neither = null. A value over `maxRecordBytes` bytes is TOO_LARGE. The text is not
- * encoded here: the batch builder writes it into the batch as UTF-8 directly.
+ * A record from JSON as the batch builder takes it: text is written into the batch as UTF-8
+ * there (engine/codec/record-batch-builder.ts), never encoded into a Buffer first.
  */
-export function recordValue(r: RecordJsonFields, maxRecordBytes: number): RecordField | ProtocolError {
-  const text = r.value;
-  if (text !== undefined) {
-    // UTF-8 takes at least one byte and at most three per UTF-16 unit: count only in between.
-    if (text.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
-    if (text.length * 3 > maxRecordBytes) {
-      const bytes = Buffer.byteLength(text, 'utf8');
-      if (bytes > maxRecordBytes) return { code: 'TOO_LARGE', message: `value of ${bytes} bytes is over ${maxRecordBytes}` };
+export interface JsonRecord {
+  key: string | null;
+  value: RecordField;
+  headers: RecordHeaderFields | null;
+}
+
+/**
+ * The record a JSON publish describes: `key` as UTF-8 (`""` is a key, absent is null),
+ * `value` as UTF-8 or `value64` decoded, neither = null value, headers as UTF-8 values.
+ * Key + value + headers over `recordBytesMax`, or more than `recordHeadersMax` headers, is
+ * TOO_LARGE: the limits a PRODUCE batch gets, applied by the same engine checks
+ * (engine/produce-validation.ts). A string of n UTF-16 units is at least n and at most 3n
+ * UTF-8 bytes, so what is surely too large is refused before anything is measured or
+ * decoded, and UTF-8 lengths are measured only for a record that could be too large.
+ */
+export function toJsonRecord(r: RecordJsonFields, recordLimits: Pick<ProduceLimits, 'recordBytesMax' | 'recordHeadersMax'>): JsonRecord | ProtocolError {
+  const max = recordLimits.recordBytesMax;
+  const headers = r.headers === undefined ? null : Object.entries(r.headers);
+  const headerCount = headers === null ? 0 : headers.length;
+  let units = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  if (headers !== null) for (const [k, v] of headers) units += k.length + v.length;
+  let value: RecordField = r.value ?? null;
+  let valueBytes = 0;
+  try {
+    checkRecordHeaderCount(headerCount, recordLimits);
+    if (r.value64 !== undefined) {
+      // Three bytes per four characters, less the padding: known before decoding.
+      if (units + Math.floor(r.value64.length / 4) * 3 - 2 > max) return recordTooLarge(max);
+      const decoded = Buffer.from(r.value64, 'base64');
+      value = decoded;
+      valueBytes = decoded.length;
     }
-    return text;
+    if (units > max) return recordTooLarge(max);
+    if (units * 3 + valueBytes > max) {
+      let bytes = valueBytes + (r.key === undefined ? 0 : Buffer.byteLength(r.key, 'utf8')) + (r.value === undefined ? 0 : Buffer.byteLength(r.value, 'utf8'));
+      if (headers !== null) for (const [k, v] of headers) bytes += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(v, 'utf8');
+      checkRecordBytes(bytes, recordLimits);
+    }
+  } catch (err) {
+    const e = err as SluiceError;
+    return { code: e.code, reason: e.reason, message: e.message };
   }
-  if (r.value64 === undefined) return null;
-  if (r.value64.length > Math.ceil(maxRecordBytes / 3) * 4 + 4) return { code: 'TOO_LARGE', message: `value over ${maxRecordBytes} bytes` };
-  const value = Buffer.from(r.value64, 'base64');
-  if (value.length > maxRecordBytes) return { code: 'TOO_LARGE', message: `value of ${value.length} bytes is over ${maxRecordBytes}` };
-  return value;
+  return { key: r.key ?? null, value, headers: headerCount > 0 ? headers : null };
 }
 
-/** A JSON record's headers as name/value pairs (values stored as UTF-8); null without any. */
-export function recordHeaders(headers: Record<string, string> | undefined): RecordHeaderFields | null {
-  if (headers === undefined) return null;
-  const pairs = Object.entries(headers);
-  return pairs.length > 0 ? pairs : null;
+function recordTooLarge(max: number): ProtocolError {
+  return { code: 'TOO_LARGE', reason: 'RECORD_TOO_LARGE', message: `the record: over ${max} bytes of key, value and headers` };
 }
 
-export function isProtocolError(x: RecordField | ProtocolError): x is ProtocolError {
-  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array);
+export function isProtocolError(x: JsonRecord | ProtocolError): x is ProtocolError {
+  return 'code' in x;
 }

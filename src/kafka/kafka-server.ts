@@ -15,6 +15,7 @@
  */
 import net from 'node:net';
 import type { Front, FrontContext } from '../common/front.ts';
+import { awaitClosed } from '../common/grace.ts';
 import { listenTcp } from '../common/listen.ts';
 import { loadSendfile } from '../common/sendfile.ts';
 import { KafkaConnection } from './connection.ts';
@@ -134,21 +135,7 @@ export async function startKafka(ctx: FrontContext): Promise<KafkaFront> {
         shutdown.abort();
         coordinator.close();
         for (const c of connections) c.shutdown();
-        if (connections.size > 0) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
-              for (const c of connections) c.destroy();
-              resolve();
-            }, limits.shutdownGraceMs);
-            const check = (): void => {
-              if (connections.size > 0) return;
-              clearTimeout(timer);
-              resolve();
-            };
-            for (const c of connections) c.socket.once('close', () => setImmediate(check));
-            check();
-          });
-        }
+        await awaitClosed(connections, limits.shutdownGraceMs);
         await stopped;
       })();
       return closed;

@@ -25,20 +25,18 @@ export const fetchWaitMsMax = 30_000;
 
 /**
  * A partition's stored batches of at least this many bytes in one Fetch answer go out with
- * sendfile(2) from a descriptor the front opens itself; smaller ones are written from the
- * log's mapped view of the segment (no copy in user space either: the kernel copies from the
- * page cache into the socket, as it does for sendfile on loopback), in the same writev(2) as
- * the answer's fields.
+ * sendfile(2) (wire contract §8) from a descriptor the front opens itself. Below it, a
+ * partition's few batches (a live tail) are written from the log's mapped view in the same
+ * writev(2) as the answer's fields: no copy in user space either, and no dup, poll handle and
+ * open per answer for a few hundred bytes.
  *
- * Measured here (docs/kafka.md, "Fetch: sendfile or the mapping"): a reader fetching 256 MiB
- * with 1 MiB answers, librdkafka's and kafkajs's default per-partition size, got 0.83 GB/s at
- * 202 ms of server CPU through the sendfile addon, 1.65 GB/s at 103 ms written from the
- * mapping; with 8 MiB answers 1.28 vs 2.02 GB/s. The addon's fixed cost per transfer (a dup,
- * a poll handle, a wait for Node's queue to drain, an open of the segment) is paid per answer,
- * and small answers are many. Bulk answers, from clients configured for large fetches, take
- * the contract's sendfile path.
+ * Measured here (docs/kafka.md, "Fetch: sendfile or the mapping") on a quiet machine with
+ * 1 MiB answers, librdkafka's and kafkajs's default: 2.31 GB/s at 0.178 server CPU s/GiB
+ * through sendfile, 2.92 GB/s at 0.258 s/GiB from the mapping; sendfile costs less CPU, and
+ * both are above the replay port (2.04 GB/s). An earlier run under heavy load had put the
+ * mapping far ahead; it did not hold on a quiet machine.
  */
-export const sendfileBytesMin = 4 * 1024 * 1024;
+export const sendfileBytesMin = 16 * 1024;
 
 /**
  * Bytes of one partition in one Fetch answer, whatever partition_max_bytes says. Reading a

@@ -18,6 +18,7 @@
  */
 import net from 'node:net';
 import type { Front, FrontContext } from '../common/front.ts';
+import { awaitClosed } from '../common/grace.ts';
 import { listenTcp } from '../common/listen.ts';
 import { loadSendfile } from '../common/sendfile.ts';
 import * as limits from './limits.ts';
@@ -81,24 +82,9 @@ export async function startReplayServer(ctx: FrontContext): Promise<ReplayFront>
         shared.closing = true;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const c of connections) c.shutdown();
-        if (connections.size > 0) {
-          // Replays end at their next chunk boundary with UNAVAILABLE; a client that stopped
-          // reading would hold us forever, so the grace period is bounded.
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
-              for (const c of connections) c.destroy();
-              resolve();
-            }, limits.shutdownGraceMs);
-            const check = (): void => {
-              if (connections.size === 0) {
-                clearTimeout(timer);
-                resolve();
-              }
-            };
-            for (const c of connections) c.socket.once('close', () => setImmediate(check));
-            check();
-          });
-        }
+        // Replays end at their next chunk boundary with UNAVAILABLE; a client that stopped
+        // reading would hold us forever, so the grace period is bounded.
+        await awaitClosed(connections, limits.shutdownGraceMs);
         await stopped;
       })();
       return closing;

@@ -145,7 +145,7 @@ export async function streamReplay(manager: Log, req: ReplayRequest, principal: 
         if (++enoentRetries <= 3) continue;
         throw new UnavailableError('cannot open segment: ENOENT', 'IO_ERROR');
       }
-      out.write(encodeChunkHeader({ ok: true, bytes: length, first: r.firstOffset }));
+      out.write(encodeChunkHeader(r.gap ? { ok: true, bytes: length, first: r.firstOffset, gap: r.gap } : { ok: true, bytes: length, first: r.firstOffset }));
       try {
         await sendFileRange(out.socket, fd, r.position, length, { signal: out.signal, onStats: deps.onStats });
       } catch (err) {

@@ -4,29 +4,12 @@
  * WebSocket tools and the HTTP ones alike; a good token works.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { mintToken } from '../../src/cli/token.ts';
-import { type ServerProcess, bin, root, startServer } from '../client/server-process.ts';
+import { type ServerProcess, startServer } from '../client/server-process.ts';
+import { sluice } from '../helpers/cli.ts';
 
 const secret = 'cli-auth-test-secret-at-least-32-bytes!';
-
-function sluice(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
 
 describe('CLI with auth on', () => {
   let server: ServerProcess;

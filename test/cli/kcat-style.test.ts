@@ -10,29 +10,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { CONFIG_KEYS, flagName } from '../../src/common/config.ts';
 import { type ServerProcess, bin, root, startServer } from '../client/server-process.ts';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sluice(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
+import { sluice } from '../helpers/cli.ts';
 
 describe('a CLI like kcat', () => {
   let server: ServerProcess;

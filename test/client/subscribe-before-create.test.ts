@@ -44,4 +44,25 @@ describe('SDK: subscribe before the topic exists', () => {
       writer.close();
     }
   });
+
+  test('a sub waiting for its topic longer than requestTimeoutMs keeps its connection: no timeout, no reconnection', async () => {
+    const reader = await connect(server.url, { requestTimeoutMs: 300 });
+    const writer = await connect(server.url);
+    try {
+      let drops = 0;
+      reader.on('disconnected', () => drops++);
+      const got: Message[] = [];
+      const subscribing = reader.subscribe('sdk-much-later', { from: 'earliest' }, (records) => got.push(...records));
+      // Several request timeouts go by while the topic does not exist.
+      await new Promise((r) => setTimeout(r, 1200));
+      await writer.publish('sdk-much-later', 'finally');
+      await subscribing;
+      for (let i = 0; i < 400 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.deepEqual(got.map((m) => [m.offset, m.text()]), [[0, 'finally']]);
+      assert.equal(drops, 0, 'the connection was never dropped for a timeout');
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
 });

@@ -4,6 +4,7 @@
  * process starts again (wire contract §1: "never reused, also across restarts and retention").
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { appendRandom, assertCode, flat, matrix, readAll, segmentBases } from './helpers.ts';
@@ -140,4 +141,26 @@ matrix('retention set on a topic is applied by the manager and kept across reope
   );
   const res = await mgr.partition('events', 1).append(ctx.batch([{ value: null }], now));
   assert.equal(res.baseOffset, hws[1]);
+});
+
+matrix('regression: a segment dated far in the future (year 2100) is judged by its last append plus the tolerance, also after a reopen', async (ctx) => {
+  // Records dated 2100 are refused at produce now; data stored before that check, or by
+  // anything that appends without it, must not keep its segment (and all after it) for ever.
+  let now = 1_800_000_000_000;
+  const aheadMs = HOUR;
+  const opts = { segmentBytes: 4 * 1024, retentionMs: 2000, timestampAheadMs: aheadMs, clock: () => now };
+  let log = ctx.openLog(ctx.dir, opts);
+  const y2100 = Date.UTC(2100, 0, 1);
+  for (let i = 0; i < 30; i++) await log.append(ctx.batch([{ value: crypto.randomBytes(300) }], y2100 + i));
+  assert.ok(log.segmentCount > 2);
+  now += 10_000;
+  assert.equal(log.enforceRetention(), 0, 'within the tolerance: kept');
+  now += aheadMs;
+  const deleted = log.enforceRetention();
+  assert.ok(deleted >= 2, `${deleted} deleted once the tolerance and retentionMs have passed`);
+  // Reopened, a segment's last append is the file's last change: well before `now` here.
+  for (let i = 0; i < 30; i++) await log.append(ctx.batch([{ value: crypto.randomBytes(300) }], y2100 + i));
+  await log.close();
+  log = ctx.openLog(ctx.dir, { ...opts, clock: () => Date.now() + aheadMs + 10_000 });
+  assert.ok(log.enforceRetention() >= 2, 'the file times bound a reopened segment too');
 });

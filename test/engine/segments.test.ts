@@ -67,26 +67,41 @@ matrix('a single batch larger than segmentBytes gets a segment of its own', asyn
   assert.deepEqual(readAll(log), flat([...small, ...big, ...after]));
 });
 
-matrix('segments roll by age (segmentMs, measured in batch timestamps)', async (ctx) => {
-  const log = ctx.openLog(ctx.dir, { segmentMs: 1000 });
-  const t0 = 1_700_000_000_000;
-  const one = (ts: number) => log.append(ctx.batch([{ value: new TextEncoder().encode(`at ${ts}`) }], ts));
-  await one(t0);
-  await one(t0 + 400);
-  await one(t0 + 1000);
+matrix('segments roll by age (segmentMs), measured on the server clock from the first append', async (ctx) => {
+  let now = 1_700_000_000_000;
+  const log = ctx.openLog(ctx.dir, { segmentMs: 1000, clock: () => now });
+  const t0 = now;
+  const one = (at: number) => {
+    now = t0 + at;
+    return log.append(ctx.batch([{ value: new TextEncoder().encode(`at ${at}`) }], now));
+  };
+  await one(0);
+  await one(400);
+  await one(1000);
   assert.equal(log.segmentCount, 1, 'exactly segmentMs old does not roll');
-  await one(t0 + 1001);
+  await one(1001);
   assert.equal(log.segmentCount, 2, 'older than segmentMs rolls');
   assert.deepEqual(segmentBases(ctx.dir), [0, 3]);
-  await one(t0 + 1500);
-  await one(t0 + 2001);
-  assert.equal(log.segmentCount, 2, 'age counts from the first batch of the active segment');
-  await one(t0 + 2002);
+  await one(1500);
+  await one(2001);
+  assert.equal(log.segmentCount, 2, 'age counts from the first append to the active segment');
+  await one(2002);
   assert.deepEqual(segmentBases(ctx.dir), [0, 3, 6]);
   assert.deepEqual(
     readAll(log).map((x) => Buffer.from(x.value!, 'hex').toString()),
-    [0, 400, 1000, 1001, 1500, 2001, 2002].map((d) => `at ${t0 + d}`),
+    [0, 400, 1000, 1001, 1500, 2001, 2002].map((d) => `at ${d}`),
   );
+});
+
+matrix('regression: record timestamps that jump past segmentMs with every batch never roll a segment', async (ctx) => {
+  // The attack: each batch dated a day after the last made a segment (three files) per batch.
+  const now = 1_700_000_000_000;
+  const log = ctx.openLog(ctx.dir, { segmentMs: 1000, clock: () => now });
+  for (let i = 0; i < 50; i++) {
+    await log.append(ctx.batch([{ value: new TextEncoder().encode(`day ${i}`) }], now + (i % 2 ? 1 : -1) * i * 86_400_000));
+  }
+  assert.equal(log.segmentCount, 1);
+  assert.equal(readAll(log).length, 50);
 });
 
 matrix('reopening continues the offsets, the data and the segments where they were', async (ctx) => {

@@ -182,8 +182,8 @@ matrix('a commit for a segment already gone is not told to listeners; a read the
 
 test('an event a thread cannot apply is reported; the events after it in the same message are still applied', async () => {
   const { port1, port2 } = new MessageChannel();
-  const errors: unknown[] = [];
-  const connecting = ThreadLog.connect(port2, (err) => errors.push(err));
+  const errors: object[] = [];
+  const connecting = ThreadLog.connect(port2, { info: () => {}, warn: () => {}, error: (obj) => errors.push(obj) });
   port1.postMessage({ snapshot: [], seq: 0 });
   const thread = await connecting;
   try {

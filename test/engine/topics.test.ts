@@ -294,11 +294,86 @@ matrix('regression: damaged topic metadata never deletes the topic data', async 
   assert.deepEqual(mgr.listTopics(), ['keep', 'other']);
   assert.deepEqual(readAll(mgr.partition('keep', 1)), flat(b));
   await mgr.close();
-  // Directories of topics with no metadata at all are still leftovers and go.
+  // Directories no metadata accounts for are set aside in lost+found/, never deleted.
   fs.mkdirSync(path.join(ctx.dir, 'ghost-0'));
   fs.mkdirSync(path.join(ctx.dir, 'other-7'));
   mgr = await ctx.openManager();
   assert.ok(!fs.existsSync(path.join(ctx.dir, 'ghost-0')));
-  assert.ok(!fs.existsSync(path.join(ctx.dir, 'other-7')), 'a partition beyond the count is a leftover too');
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'other-7')), 'a partition beyond the count is unaccounted for too');
+  assert.ok(fs.existsSync(path.join(ctx.dir, 'lost+found', 'ghost-0')));
+  assert.ok(fs.existsSync(path.join(ctx.dir, 'lost+found', 'other-7')));
   assert.ok(fs.existsSync(path.join(ctx.dir, 'other-0')));
+});
+
+matrix('regression: a missing metadata file never deletes the data: it goes to lost+found/, loudly, and can be brought back', async (ctx) => {
+  // Start-up removed "a partition directory that belongs to no topic" and with it every record.
+  const r = ctx.rng();
+  const lines: { obj: object; msg?: string }[] = [];
+  const logger = { info() {}, warn() {}, error: (obj: object, msg?: string) => lines.push({ obj, msg }) };
+  let mgr = await ctx.openManager();
+  await mgr.createTopic('orders', { partitions: 2 });
+  const b = await appendRandom(ctx, mgr.partition('orders', 1), r, 8);
+  await mgr.close();
+  fs.rmSync(path.join(ctx.dir, 'meta', 'orders.json'));
+  mgr = await ctx.openManager({ logger });
+  assert.deepEqual(mgr.listTopics(), []);
+  for (const p of [0, 1]) {
+    assert.ok(fs.existsSync(path.join(ctx.dir, 'lost+found', `orders-${p}`)), `orders-${p} kept aside`);
+    assert.ok(lines.some((l) => (l.obj as { dir?: string }).dir === `orders-${p}` && /lost\+found/.test(l.msg ?? '')), `orders-${p} said loudly`);
+  }
+  // A new topic of that name starts empty and leaves what was set aside alone...
+  await mgr.createTopic('orders', { partitions: 2 });
+  assert.equal(mgr.partition('orders', 1).hw, 0);
+  await mgr.close();
+  // ...and the old segments copied back (what docs/storage.md tells an operator to do) read again.
+  fs.rmSync(path.join(ctx.dir, 'orders-1'), { recursive: true });
+  fs.cpSync(path.join(ctx.dir, 'lost+found', 'orders-1'), path.join(ctx.dir, 'orders-1'), { recursive: true });
+  mgr = await ctx.openManager();
+  assert.deepEqual(readAll(mgr.partition('orders', 1)), flat(b));
+});
+
+matrix('a delete stopped between its steps: marked directories are removed on open, unmarked ones set aside', async (ctx) => {
+  let mgr = await ctx.openManager();
+  await mgr.createTopic('gone', { partitions: 1 });
+  const epoch = mgr.describe('gone').partitions[0].epoch;
+  await mgr.close();
+  // As if the process stopped after removing the metadata and marking the directory.
+  fs.rmSync(path.join(ctx.dir, 'meta', 'gone.json'));
+  fs.renameSync(path.join(ctx.dir, 'gone-0'), path.join(ctx.dir, `gone-0.${epoch}.deleted`));
+  mgr = await ctx.openManager();
+  assert.deepEqual(fs.readdirSync(ctx.dir).filter((f) => f.startsWith('gone')), []);
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'lost+found')), 'nothing set aside: the delete was ours');
+  // A delete run to its end leaves nothing at all.
+  await mgr.createTopic('gone', { partitions: 3 });
+  await mgr.deleteTopic('gone');
+  assert.deepEqual(fs.readdirSync(ctx.dir).filter((f) => f.startsWith('gone')), []);
+});
+
+matrix('regression: a create of a topic whose delete is still under way waits for it, then starts clean (no data set aside, its metadata kept)', async (ctx) => {
+  // The delete awaits the offset store before it removes the metadata and marks the
+  // directories: a create in between found the old directories (and, once the delete went
+  // on, lost its new metadata file to it).
+  const r = ctx.rng();
+  let mgr = await ctx.openManager();
+  await mgr.createTopic('again', { partitions: 2 });
+  await appendRandom(ctx, mgr.partition('again', 1), r, 5);
+  const deleting = mgr.deleteTopic('again');
+  const created = mgr.createTopic('again', { partitions: 2 });
+  // And from a listener told of the delete, at once.
+  const viaEvent: Promise<unknown>[] = [];
+  mgr.onTopicEvent((e) => {
+    if (e.type === 'deleted' && e.topic === 'listened') viaEvent.push(mgr.createTopic('listened', { partitions: 1 }));
+  });
+  await mgr.createTopic('listened', { partitions: 1 });
+  await deleting;
+  await created;
+  await mgr.deleteTopic('listened');
+  await Promise.all(viaEvent);
+  assert.equal(viaEvent.length, 1);
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'lost+found')), 'nothing was in the way');
+  assert.deepEqual(mgr.describe('again').partitions.map((p) => p.hw), [0, 0]);
+  await mgr.close();
+  mgr = await ctx.openManager();
+  assert.deepEqual(mgr.listTopics(), ['again', 'listened'], 'both kept their metadata');
+  assert.ok(!fs.existsSync(path.join(ctx.dir, 'lost+found')));
 });

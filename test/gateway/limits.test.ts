@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createAuth } from '../../src/common/auth.ts';
 import { ConfigError, loadConfig } from '../../src/common/config.ts';
+import { resolveLimits } from '../../src/common/limits.ts';
 import { authStartupLines } from '../../src/server.ts';
 import { Client, http, startServer } from '../helpers/server.ts';
 
@@ -65,6 +66,21 @@ describe('connection limits', () => {
     assert.equal(c.maxConnections, 10_000);
     assert.equal(c.idleTimeoutMs, 120_000);
     assert.equal(loadConfig({ idleTimeoutMs: '0' }, {}).idleTimeoutMs, 0);
+  });
+
+  test('config: the produce limits of issue 14 have their defaults; a batch limit below the record limit is refused', () => {
+    const c = loadConfig({}, {});
+    const l = resolveLimits(c);
+    assert.equal(l.recordBytesMax, 1024 * 1024);
+    assert.equal(l.recordHeadersMax, 128);
+    assert.equal(l.batchDecodedBytesMax, 16 * 1024 * 1024);
+    assert.equal(l.timestampAheadMsMax, 3600_000);
+    assert.equal(l.topicsMax, 10_000);
+    // The decoded-bytes default grows with --max-record-bytes, so that one record always fits.
+    assert.equal(resolveLimits(loadConfig({ maxRecordBytes: String(32 * 1024 * 1024) }, {})).batchDecodedBytesMax, 32 * 1024 * 1024);
+    assert.throws(() => loadConfig({ maxRecordBytes: String(2 * 1024 * 1024), maxBatchDecodedBytes: String(1024 * 1024) }, {}), /max-batch-decoded-bytes/);
+    assert.throws(() => loadConfig({ maxTopics: '0' }, {}), ConfigError);
+    assert.equal(loadConfig({ maxRecordHeaders: '0' }, {}).maxRecordHeaders, 0);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * The byte scanner for `pub` (pub-scanner.ts) against the general path it stands in for
- * (JSON.parse, the schema, the value check), on generated frames written every which way:
+ * (JSON.parse, the schema, the record limits), on generated frames written every which way:
  * keys in any order and repeated, whitespace anywhere, escapes, numbers as 1.0, 1e0, 01 or
  * -0, unknown fields, values of every JSON type, trailing bytes, any Unicode. Whatever it
  * takes, the general path takes too, with the same topic, id, partition, key and value
@@ -10,9 +10,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { type ScannedPub, scanPub } from '../../src/gateway/pub-scanner.ts';
-import { isProtocolError, parseControl, recordValue } from '../../src/gateway/ws-protocol.ts';
+import { isProtocolError, parseControl, toJsonRecord } from '../../src/gateway/ws-protocol.ts';
 
-const VALUE_MAX = 64;
+/** --max-record-bytes here: key + value. */
+const RECORD_MAX = 64;
 
 interface Reference {
   topic: string;
@@ -27,21 +28,16 @@ function reference(bytes: Buffer): Reference | null {
   const r = parseControl(bytes.toString('utf8'));
   if (!r.ok || r.req.op !== 'pub') return null;
   const req = r.req;
-  const v = recordValue(req, VALUE_MAX);
-  if (isProtocolError(v)) return null;
-  if (req.headers !== undefined && Object.keys(req.headers).length > 0) return null;
-  return {
-    topic: req.topic,
-    id: req.id,
-    partition: req.partition,
-    key: req.key === undefined ? null : Buffer.from(req.key, 'utf8'),
-    value: v === null ? null : Buffer.from(typeof v === 'string' ? Buffer.from(v, 'utf8') : v),
-  };
+  const rec = toJsonRecord(req, { recordBytesMax: RECORD_MAX, recordHeadersMax: 128 });
+  if (isProtocolError(rec)) return null;
+  if (rec.headers !== null) return null;
+  const asBuffer = (f: string | Uint8Array | null): Buffer | null => (f === null ? null : typeof f === 'string' ? Buffer.from(f, 'utf8') : Buffer.from(f));
+  return { topic: req.topic, id: req.id, partition: req.partition, key: asBuffer(rec.key), value: asBuffer(rec.value) };
 }
 
 function scanned(bytes: Buffer): Reference | null {
   const out: ScannedPub = { id: undefined, topic: '', partition: undefined, keyStart: -1, keyEnd: -1, valueStart: -1, valueEnd: -1 };
-  if (!scanPub(bytes, VALUE_MAX, out)) return null;
+  if (!scanPub(bytes, RECORD_MAX, out)) return null;
   return {
     topic: out.topic,
     id: out.id,
@@ -69,7 +65,7 @@ const otherRepr = fc.constantFrom('null', 'true', 'false', '[]', '{}', '{"a":[1,
 
 const topicArb = fc.oneof({ weight: 8, arbitrary: fc.constantFrom('t', 'bench', 'a.b_c-D9', 'x'.repeat(249)) }, fc.constantFrom('', '.', '..', 'a/b', 'é', 'x'.repeat(250)), anyText);
 const uintArb = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 1100 }) }, fc.constantFrom(0xffffffff, 0x100000000, 2 ** 53, 99999999999));
-const textArb = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[ -~]{0,20}$/) }, anyText, fc.constantFrom('x'.repeat(VALUE_MAX), 'x'.repeat(VALUE_MAX + 1), 'é'.repeat(VALUE_MAX / 2 + 1), '€'.repeat(21), '"', '\\'));
+const textArb = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[ -~]{0,20}$/) }, anyText, fc.constantFrom('x'.repeat(RECORD_MAX), 'x'.repeat(RECORD_MAX + 1), 'é'.repeat(RECORD_MAX / 2 + 1), '€'.repeat(21), '"', '\\'));
 
 /** [key as written, value as written] for one field of the frame. */
 const pairArb: fc.Arbitrary<[string, string]> = fc.oneof(
@@ -141,7 +137,7 @@ test('plainly written pubs are taken by the scanner, in any key order and spacin
     value: fc.option(fc.stringMatching(/^[ !#-[\]-~]{0,64}$/), { nil: undefined }),
     order: fc.nat(),
     spaced: fc.boolean(),
-  });
+  }).filter((p) => Buffer.byteLength(p.key ?? '') + Buffer.byteLength(p.value ?? '') <= RECORD_MAX);
   fc.assert(
     fc.property(plain, (p) => {
       const entries: [string, unknown][] = [['op', 'pub'], ['topic', p.topic]];
@@ -162,9 +158,10 @@ test('plainly written pubs are taken by the scanner, in any key order and spacin
   );
 });
 
-test('a value over the limit, an escape, value64 and headers are left to the general path', () => {
+test('a record over the limit (key and value together), an escape, value64 and headers are left to the general path', () => {
   for (const text of [
-    `{"op":"pub","topic":"t","value":"${'x'.repeat(VALUE_MAX + 1)}"}`,
+    `{"op":"pub","topic":"t","value":"${'x'.repeat(RECORD_MAX + 1)}"}`,
+    `{"op":"pub","topic":"t","key":"${'k'.repeat(RECORD_MAX / 2 + 1)}","value":"${'v'.repeat(RECORD_MAX / 2)}"}`,
     '{"op":"pub","topic":"t","value":"a\\"b"}',
     '{"op":"pub","topic":"t","value64":"YQ=="}',
     '{"op":"pub","topic":"t","value":"v","headers":{"h":"v"}}',

@@ -97,13 +97,14 @@ export async function subscriberFailover(opts: FailoverOptions): Promise<Failove
     const caughtUp = (): boolean => sub.positions().every((p) => p.offset >= p.hw);
     await until(caughtUp, 'the subscriber to read what the first node has', waitMs);
     if (opts.before) {
+      // Counted before publishing: the records may reach the subscriber before the acks come back.
+      const target = result.received.length + opts.before;
       const pub = await connect(first.url, { reconnect: false });
       try {
         await Promise.all(Array.from({ length: opts.before }, (_, i) => pub.publish(opts.topic, `before the kill ${i}`)));
       } finally {
         pub.close();
       }
-      const target = result.received.length + opts.before;
       await until(() => result.received.length >= target, 'the records published before the kill', waitMs);
     }
 

@@ -30,14 +30,27 @@ export interface ServerProcess {
   kill(): Promise<void>;
   /** VmRSS of the server process, in bytes. */
   rss(): number;
+  /** Anonymous memory of the server (RssAnon: heaps and buffers, without mapped segment files), in bytes. */
+  rssAnon(): number;
+  /** File descriptors the server process holds open. */
+  fds(): number;
 }
 
 export { tempDir };
 
-/** Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --kafka-port 0 --data-dir <dir>` and reads its listening line. */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+/**
+ * Spawns `node bin/sluice.js serve --port 0 --replay-port 0 --kafka-port 0 --data-dir <dir>`
+ * and reads its listening line; under `ulimit -n <ulimit>` when given (bash execs node: the
+ * pid is the server's).
+ */
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; ulimit?: number } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
-  const proc = spawn(process.execPath, ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])], {
+  const argv = ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])];
+  const [cmd, cmdArgs] =
+    opts.ulimit === undefined
+      ? [process.execPath, argv]
+      : ['bash', ['-c', `ulimit -n ${opts.ulimit} && exec "$0" "$@"`, process.execPath, ...argv]];
+  const proc = spawn(cmd, cmdArgs, {
     cwd: root,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,6 +87,14 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     async kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
+    },
+    fds() {
+      return fs.readdirSync(`/proc/${proc.pid}/fd`).length;
+    },
+    rssAnon() {
+      const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      if (!m) throw new Error('no RssAnon');
+      return Number(m[1]) * 1024;
     },
     rss() {
       const status = fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8');

@@ -11,6 +11,10 @@
  * range, lines over 64 KiB, and pipelined bad requests on one connection. Every line gets
  * a header that is JSON with a documented code (never INTERNAL), and the server keeps serving.
  *
+ * Clients that never read (issue 14): a few connections pipeline thousands of requests
+ * (the SDK bundle, record reads, topics, metrics) and never read an answer; the server
+ * must not pile the answers up.
+ *
  * Both: the server stays up, its RSS bounded, and nothing appears outside the data directory.
  */
 import assert from 'node:assert/strict';
@@ -223,6 +227,33 @@ test(`HTTP API and replay port fuzz: ${HTTP_REQUESTS} requests, ${REPLAY_LINES} 
     assert.equal(pipelined.filter((h) => h.ok === false && h.code === 'BAD_REQUEST').length, 50);
     assert.ok(pipelined.some((h) => h.end === true), 'the good request after the bad ones was served');
     console.log(`replay fuzz headers: ${JSON.stringify(Object.fromEntries(headers))}`);
+
+    // Clients that pipeline requests and never read: 4 connections, ~2 MB of requests each.
+    const paths = ['/sluice-client.js', '/v1/topics/fz/records?limit=10000', '/v1/topics', '/metrics', '/healthz', '/'];
+    const mutes = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const sock = net.connect(srv.port, '127.0.0.1');
+        await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+        sock.pause();
+        sock.on('error', () => {});
+        const state = { sock, closed: false };
+        sock.on('close', () => (state.closed = true));
+        return state;
+      }),
+    );
+    for (let round = 0; round < 40; round++) {
+      for (const m of mutes) {
+        if (m.closed) continue;
+        const reqs = Array.from({ length: 500 }, () => `GET ${rng.pick(paths)} HTTP/1.1\r\nHost: fuzz\r\n\r\n`).join('');
+        m.sock.write(reqs);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (let i = 0; i < 30 && mutes.some((m) => !m.closed); i++) await new Promise((r) => setTimeout(r, 100));
+    const muteRss = srv.rss();
+    for (const m of mutes) m.sock.destroy();
+    assert.ok(muteRss - rssWarm < RSS_GROWTH_BYTES_MAX, `RSS grew from ${rssWarm} to ${muteRss} with clients that never read`);
+    console.log(`clients that never read: ${mutes.filter((m) => m.closed).length} of ${mutes.length} closed by the server`);
 
     const rss = srv.rss();
     assert.ok(rss - rssWarm < RSS_GROWTH_BYTES_MAX, `RSS grew from ${rssWarm} to ${rss}`);

@@ -3,7 +3,11 @@
  * once with auth off and once with auth on and a narrow ACL (then FORBIDDEN must have no effect):
  * 20,000 frames over 4 connections — random bytes and strings, valid `pub`/PRODUCE frames
  * intact, truncated and mutated, fields of the wrong type, huge, negative and fractional
- * numbers, and topic names aimed at the file system (`../x`, `a/b`, 250 characters, unicode).
+ * numbers, and topic names aimed at the file system (`../x`, `a/b`, 250 characters, unicode);
+ * and the shapes of issue 14: header counts up to an LZ4 header bomb, keys and header
+ * values around and far past --max-record-bytes, timestamps jumping back and ahead of the
+ * server's clock (and a maxTimestamp that lies), many topics against --max-topics; then a
+ * client that sends and never reads.
  *
  * What must hold (wire contract §3: "Every request gets exactly one answer", "A bad frame
  * gets an error, never a crash"; §1: "A name can never reach outside the data directory"):
@@ -21,6 +25,7 @@ import { type ProducerRecord, encodeRecordBatch } from '../../engine/codec/index
 import { installNativeCodecs } from '../../engine/index.ts';
 import { mintToken } from '../../src/cli/token.ts';
 import { startServer, tempDir } from '../helpers/server.ts';
+import { headerBomb, timedBatch } from '../helpers/attack-batches.ts';
 import { type Rng, assertAlive, assertNothingEscaped, badTopics, errorCodes, goodTopics, readBack, seeded, sumByKey } from './helpers.ts';
 
 installNativeCodecs();
@@ -33,7 +38,13 @@ const MUTANT_ID_BASE = 3_000_000_000;
 /** RSS may grow by this much between the warm-up and the end (generous: a leak per frame would show far more). */
 const RSS_GROWTH_BYTES_MAX = 96 * 1024 * 1024;
 
-type Expect = 'ack' | 'BAD_REQUEST' | 'FORBIDDEN' | 'any';
+type Expect = 'ack' | 'BAD_REQUEST' | 'FORBIDDEN' | 'TOO_LARGE' | 'any';
+
+/** The limits the fuzzed server runs with, for the shapes built around them. */
+const RECORD_BYTES_MAX = 8192;
+const RECORD_HEADERS_MAX = 128;
+const TOPICS_MAX = 40;
+const HOUR = 3600_000;
 interface Frame {
   data: string | Buffer;
   expect: Expect;
@@ -120,8 +131,71 @@ function mutateBytes(rng: Rng, b: Buffer): Buffer {
   return out;
 }
 
+/** One record whose key, value, header key or header value makes its total exactly `total` bytes. */
+function sizedRecord(field: 'key' | 'value' | 'headerKey' | 'headerValue', total: number): ProducerRecord {
+  switch (field) {
+    case 'key':
+      return { key: Buffer.alloc(total, 107), value: null };
+    case 'value':
+      return { value: Buffer.alloc(total, 118) };
+    case 'headerKey':
+      return { value: null, headers: [{ key: 'k'.repeat(total), value: null }] };
+    default:
+      return { value: null, headers: [{ key: 'h', value: Buffer.alloc(total - 1, 104) }] };
+  }
+}
+
+/** The shapes of issue 14, with the answer each must get. */
+function issue14Frame(rng: Rng, id: number): Frame {
+  const topic = rng.pick(goodTopics);
+  switch (rng.int(4)) {
+    case 0: {
+      // Header counts: a few, at the limit, past it, an LZ4 header bomb.
+      const n = rng.pick([0, 3, RECORD_HEADERS_MAX, RECORD_HEADERS_MAX + 1, 1000, 200_000]);
+      const batch = n > 1000 ? headerBomb(n) : encodeRecordBatch([{ value: null, headers: Array.from({ length: n }, (_, i) => ({ key: `${i % 10}`, value: null })) }], { codec: rng.pick(['none', 'lz4'] as const) });
+      return { data: produce(id, topic, 0, batch), expect: n <= RECORD_HEADERS_MAX ? 'ack' : 'TOO_LARGE', id, topic };
+    }
+    case 1: {
+      // Key and header sizes around --max-record-bytes, in PRODUCE and in JSON; and one far past it, compressed.
+      const field = rng.pick(['key', 'value', 'headerKey', 'headerValue'] as const);
+      const total = rng.pick([1, RECORD_BYTES_MAX - 1, RECORD_BYTES_MAX, RECORD_BYTES_MAX + 1, 3 * RECORD_BYTES_MAX]);
+      const expect: Expect = total <= RECORD_BYTES_MAX ? 'ack' : 'TOO_LARGE';
+      if (rng.chance(0.15)) {
+        // 8 MiB of zeros: ~32 KB of LZ4 frame.
+        return { data: produce(id, topic, 0, encodeRecordBatch([sizedRecord(field, 8 * 1024 * 1024)], { codec: 'lz4' })), expect: 'TOO_LARGE', id, topic };
+      }
+      if (rng.chance(0.5)) return { data: produce(id, topic, 0, encodeRecordBatch([sizedRecord(field, total)], { codec: rng.pick(['none', 'lz4'] as const) })), expect, id, topic };
+      const m: Record<string, unknown> = { op: 'pub', id, topic };
+      if (field === 'key') m.key = 'k'.repeat(total);
+      else if (field === 'value') m.value = 'v'.repeat(total);
+      else if (field === 'headerKey') m.headers = { ['k'.repeat(total)]: '' };
+      else m.headers = { h: 'x'.repeat(total - 1) };
+      return { data: JSON.stringify(m), expect, id, topic };
+    }
+    case 2: {
+      // Timestamps: far back, jumping by more than --segment-ms, ahead within the tolerance,
+      // past it, the year 2100; or a header maxTimestamp the records do not hold.
+      const now = Date.now();
+      const jumps = [-30 * 24 * HOUR, -1000, 0, 10 * 60_000, 50 * 60_000, 70 * 60_000, Date.UTC(2100, 0, 1) - now];
+      const base = now + rng.pick(jumps);
+      const ts = Array.from({ length: 1 + rng.int(4) }, (_, i) => base + i * rng.pick([1, 1500, 86_400_000]));
+      const ahead = Math.max(...ts) - now > HOUR - 60_000;
+      const behind = Math.max(...ts) - now > HOUR + 60_000;
+      if (rng.chance(0.2)) return { data: produce(id, topic, 0, timedBatch(ts, { maxTimestamp: Math.max(...ts) + 1 + rng.int(1e9) })), expect: 'BAD_REQUEST', id, topic };
+      // Within a minute of the tolerance either answer is right (the two clocks are read apart).
+      return { data: produce(id, topic, 0, timedBatch(ts, { codec: rng.pick(['none', 'lz4'] as const) })), expect: behind ? 'BAD_REQUEST' : ahead ? 'any' : 'ack', id, topic };
+    }
+    default: {
+      // Many topics: auto-create until --max-topics, then BAD_REQUEST (TOO_MANY_TOPICS).
+      const t = `fz-many-${rng.int(3 * TOPICS_MAX)}`;
+      return { data: JSON.stringify({ op: 'pub', id, topic: t, value: 'x' }), expect: 'any', id, topic: t };
+    }
+  }
+}
+
 function makeFrame(rng: Rng, id: number): Frame {
-  const kind = rng.int(12);
+  const kind = rng.int(14);
+  if (kind >= 12) return issue14Frame(rng, id);
   switch (kind) {
     case 0:
       return { data: rng.bytes(rng.int(2000)), expect: 'any' };
@@ -264,7 +338,18 @@ for (const authOn of [false, true]) {
   test(`WebSocket fuzz${authOn ? ' (auth on, narrow ACL)' : ''}: ${FRAMES} hostile frames; one answer each, documented codes, exactly the acked records stored`, async () => {
     const rng = seeded(`ws-fuzz${authOn ? '-auth' : ''}`);
     const root = tempDir('sluice-fuzz-');
-    const srv = await startServer({ dataDir: path.join(root, 'data'), args: ['--max-frame-bytes', String(64 * 1024), '--linger-ms', '1', ...(authOn ? ['--auth-secret', secret] : [])] });
+    const srv = await startServer({
+      dataDir: path.join(root, 'data'),
+      args: [
+        '--max-frame-bytes', String(64 * 1024),
+        '--linger-ms', '1',
+        '--max-record-bytes', String(RECORD_BYTES_MAX),
+        '--max-record-headers', String(RECORD_HEADERS_MAX),
+        '--max-topics', String(TOPICS_MAX),
+        '--segment-ms', '1000',
+        ...(authOn ? ['--auth-secret', secret] : []),
+      ],
+    });
     const token = authOn ? await mintToken({ secret, acl: fuzzAcl }) : null;
     const reader = authOn ? await mintToken({ secret, acl: { pub: [], sub: ['*'] } }) : null;
     const mayPub = (topic: string): boolean => !authOn || fuzzAcl.pub.includes(topic);
@@ -330,7 +415,30 @@ for (const authOn of [false, true]) {
         assert.ok(ok, `frame ${fid}: expected ${want}, got ${JSON.stringify(got)} (SEED=${rng.seed})`);
       }
       assert.ok(acked > FRAMES / 10, `only ${acked} records acked`);
+      if (!authOn) assert.ok(all.some((x) => x.op === 'error' && /--max-topics/.test(x.message)), 'the many-topics shape reached --max-topics');
       assert.ok(rssMax - rssWarm < RSS_GROWTH_BYTES_MAX, `RSS grew from ${rssWarm} to ${rssMax}`);
+
+      // A client that sends and never reads: it gets every answer or a close with 1008,
+      // and the server keeps no more than a bounded backlog for it.
+      {
+        const mute = await (token ? wrap(new WebSocket(srv.url, { headers: { authorization: `Bearer ${token}` } })) : connect(srv.url));
+        const sock = (mute.ws as unknown as { _socket: import('node:net').Socket })._socket;
+        sock.pause();
+        const N = 30_000;
+        const request = JSON.stringify({ op: 'meta', topic: 'F'.repeat(249) });
+        for (let i = 0; i < N; i++) mute.ws.send(request);
+        let muteRss = 0;
+        for (let i = 0; i < 20; i++) {
+          muteRss = Math.max(muteRss, srv.rss());
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        sock.resume();
+        const deadline = Date.now() + 60_000;
+        while (mute.closed === null && mute.answers.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        assert.ok(mute.closed === 1008 || (mute.closed === null && mute.answers.length === N), `a client that did not read: closed ${mute.closed}, ${mute.answers.length} of ${N} answers`);
+        assert.ok(muteRss - rssWarm < RSS_GROWTH_BYTES_MAX, `RSS grew from ${rssWarm} to ${muteRss} for a client that did not read`);
+        mute.ws.terminate();
+      }
 
       await assertAlive(srv.http);
       const stored = await readBack(srv.http, reader ? { authorization: `Bearer ${reader}` } : {});

@@ -118,7 +118,8 @@ describe('Kafka Fetch and Produce', () => {
 
   test(`answers of ${limits.sendfileBytesMin} bytes and more go out with sendfile(2), smaller ones from the mapping`, async () => {
     assert.equal((await raw.request(3, 4, { topics: [{ name: 'bulk' }], allowAutoTopicCreation: true })).topics[0].errorCode, 0);
-    const batchBytes = 700 * 1024;
+    // Batches of a quarter of the threshold: one alone is under it, all of them over it.
+    const batchBytes = Math.floor(limits.sendfileBytesMin / 4);
     const batches = Math.ceil(limits.sendfileBytesMin / batchBytes) + 1;
     for (let b = 0; b < batches; b++) {
       const batch = encodeRecordBatch(Array.from({ length: 10 }, () => ({ value: Buffer.alloc(batchBytes / 10, b) })));
@@ -126,7 +127,7 @@ describe('Kafka Fetch and Produce', () => {
     }
     const count = async (path: string) => Number(new RegExp(`path="${path}"} (\\d+)`).exec(await metric(srv, 'sluice_kafka_fetch_bytes_total'))?.[1] ?? 0);
     const [sendfile0, mapped0] = [await count('sendfile'), await count('mapped')];
-    const small = await raw.request(1, FETCH_V, fetchBody('bulk', 0, { maxBytes: 1 << 20 }));
+    const small = await raw.request(1, FETCH_V, fetchBody('bulk', 0, { maxBytes: batchBytes }));
     assert.equal(batchesOf(small.responses[0].partitions[0].records).length, 1);
     assert.equal(await count('sendfile'), sendfile0);
     assert.ok((await count('mapped')) > mapped0, 'a small answer is written from the mapping');

@@ -134,6 +134,8 @@ function collect(shared: KafkaShared, req: FetchRequest, session: Session): Roun
         if (!first && limit <= 0) continue;
         const r = plog.read(p.fetchOffset, Math.max(1, limit));
         if (r === null) continue;
+        // A read past offsets lost to storage damage (`r.gap`) needs nothing more here: Kafka
+        // consumers go on from the offsets the batches carry, as over a compacted topic.
         // Only the first partition with data may exceed the limits (by its first batch).
         if (!first && r.bytes.length > limit) continue;
         first = false;

@@ -1,10 +1,13 @@
 /**
  * Produce (0), versions 3+: RecordBatch v2 only, "validated as a WebSocket PRODUCE is"
  * (wire contract §8): one whole batch per partition, its CRC, lengths, magic, codec none or
- * LZ4 (another codec is UNSUPPORTED_COMPRESSION_TYPE), every record decoded (lengths,
- * varints, offset deltas 0..n-1, the count), and each value within --max-record-bytes
- * (MESSAGE_TOO_LARGE). A refused batch stores nothing; other partitions of the request are
- * answered on their own.
+ * LZ4 (another codec is UNSUPPORTED_COMPRESSION_TYPE), then the checks every front shares
+ * (engine/produce-validation.ts): every record walked (lengths, varints, offset deltas
+ * 0..n-1, the count), key + value + headers within --max-record-bytes, headers within
+ * --max-record-headers, the records decoded within --max-batch-decoded-bytes
+ * (MESSAGE_TOO_LARGE), no timestamp further ahead of the clock than --max-timestamp-ahead-ms
+ * (INVALID_TIMESTAMP), and maxTimestamp not above the records' (corrected when below). A
+ * refused batch stores nothing; other partitions of the request are answered on their own.
  *
  * The batch is stored byte for byte except baseOffset (assigned) and partitionLeaderEpoch,
  * as with the WebSocket. Of the idempotent-producer fields (producerId, producerEpoch,
@@ -23,8 +26,9 @@
  * handler first awaits, so that batches of pipelined requests reach a partition in the order
  * the client sent them.
  */
-import { CorruptBatchError, SluiceError, TooLargeError, UnknownTopicError } from '../../../engine/errors.ts';
-import { checkBatch, decodeBatchRecords } from '../../../engine/codec/record-batch.ts';
+import { CorruptBatchError, SluiceError, UnknownTopicError } from '../../../engine/errors.ts';
+import { checkBatch } from '../../../engine/codec/record-batch.ts';
+import { validateProducedRecords } from '../../../engine/produce-validation.ts';
 import type { AppendResult } from '../../../engine/log.ts';
 import type { Handler } from '../session.ts';
 import * as limits from '../limits.ts';
@@ -92,11 +96,7 @@ export function produceHandler(shared: KafkaShared): Handler {
             entry.fail = answer(p.index, KafkaError.INVALID_RECORD, -1, -1, 'a partition of a produce request holds exactly one record batch');
             continue;
           }
-          for (const r of decodeBatchRecords(batch, 0, h)) {
-            if (r.value !== null && r.value.length > configured.recordBytesMax) {
-              throw new TooLargeError(`record ${r.offset - h.baseOffset} value of ${r.value.length} bytes is over --max-record-bytes ${configured.recordBytesMax}`);
-            }
-          }
+          validateProducedRecords(batch, h, configured);
           // The batch is a view of this request's own buffer, which nothing else uses: the log may
           // write its baseOffset in place and keep it, with no copy.
           if (h.producerId >= 0) {

@@ -75,17 +75,19 @@ export function createTopicsHandler(shared: KafkaShared): Handler {
         result.numPartitions = opts.partitions;
         result.replicationFactor = 1;
       } catch (err) {
-        if (err instanceof Refusal) {
-          result.errorCode = err.errorCode;
-          result.errorMessage = err.message;
-        } else if (err instanceof SluiceError) {
-          result.errorCode = kafkaErrorFor(err);
-          result.errorMessage = err.message;
-        } else throw err;
+        refused(result, err);
       }
     }
     return { body: { throttleTimeMs: 0, topics } };
   };
+}
+
+/** A topic's refusal as its result's error code and message; anything but a refusal is a bug and throws. */
+function refused(result: { errorCode: number; errorMessage: string | null }, err: unknown): void {
+  if (err instanceof Refusal) result.errorCode = err.errorCode;
+  else if (err instanceof SluiceError) result.errorCode = kafkaErrorFor(err);
+  else throw err;
+  result.errorMessage = err.message;
 }
 
 export function deleteTopicsHandler(shared: KafkaShared): Handler {
@@ -100,13 +102,7 @@ export function deleteTopicsHandler(shared: KafkaShared): Handler {
         if (!mayAdmin(session)) throw new Refusal(KafkaError.TOPIC_AUTHORIZATION_FAILED, 'token does not allow admin (create or delete topics)');
         await log.deleteTopic(name);
       } catch (err) {
-        if (err instanceof Refusal) {
-          result.errorCode = err.errorCode;
-          result.errorMessage = err.message;
-        } else if (err instanceof SluiceError) {
-          result.errorCode = kafkaErrorFor(err);
-          result.errorMessage = err.message;
-        } else throw err;
+        refused(result, err);
       }
     }
     return { body: { throttleTimeMs: 0, responses } };

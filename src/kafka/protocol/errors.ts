@@ -31,6 +31,7 @@ export const KafkaError = {
   TOPIC_AUTHORIZATION_FAILED: 29,
   GROUP_AUTHORIZATION_FAILED: 30,
   CLUSTER_AUTHORIZATION_FAILED: 31,
+  INVALID_TIMESTAMP: 32,
   UNSUPPORTED_SASL_MECHANISM: 33,
   ILLEGAL_SASL_STATE: 34,
   UNSUPPORTED_VERSION: 35,
@@ -66,6 +67,8 @@ export function kafkaErrorFor(err: SluiceError): KafkaErrorCode {
       switch (err.reason) {
         case 'BAD_CODEC':
           return KafkaError.UNSUPPORTED_COMPRESSION_TYPE;
+        case 'TIMESTAMP_IN_FUTURE':
+          return KafkaError.INVALID_TIMESTAMP;
         case 'BAD_MAGIC':
         case 'BAD_ATTRIBUTES':
         case 'BAD_TIMESTAMP':
