@@ -45,9 +45,15 @@ export interface NatsCluster {
   servers: NatsServer[];
   /** `nats://127.0.0.1:P,...` of every server, as `--cluster` takes it. */
   urls: string;
-  /** Waits until a JetStream meta leader is elected (every running server knows one). */
+  /** Waits until every running server knows a JetStream meta leader and a leader for each stream it holds. */
   waitReady(ms?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** What `/jsz?accounts=true&streams=true` answers, as far as readiness needs. */
+interface JszBody {
+  meta_cluster?: { leader?: string };
+  account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
 }
 
 async function isFree(port: number): Promise<boolean> {
@@ -163,15 +169,18 @@ export async function startNatsCluster(opts: { name?: string; size?: number } = 
         for (const s of servers) {
           if (!s.running) continue;
           try {
-            const res = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz`);
-            const body = (await res.json()) as { meta_cluster?: { leader?: string } };
+            const res = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz?accounts=true&streams=true`);
+            const body = (await res.json()) as JszBody;
             if (!body.meta_cluster?.leader) ready = false;
+            // A meta leader is not enough after a restart: a stream (a partition's, or the
+            // topics bucket) may still be electing its own, and a write to it would time out.
+            for (const a of body.account_details ?? []) for (const st of a.stream_detail ?? []) if (!st.cluster?.leader) ready = false;
           } catch {
             ready = false;
           }
         }
         if (ready) return;
-        if (Date.now() > deadline) throw new Error(`no JetStream meta leader within ${ms} ms:\n${servers.map((s) => s.log().slice(-2000)).join('\n---\n')}`);
+        if (Date.now() > deadline) throw new Error(`no JetStream meta leader, or a stream without a leader, within ${ms} ms:\n${servers.map((s) => s.log().slice(-2000)).join('\n---\n')}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
