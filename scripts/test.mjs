@@ -44,15 +44,16 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 // one that talks to a server's WebSocket or HTTP port — again on two, the first count where
 // publishes, subscribers, limits and metrics span threads; and the Kafka suite, whose front
 // uses the log through the thread host as soon as there are two (topic admin then waits for
-// every thread). The engine, codec, replay and packaging suites do not change with the
-// count and run once. SLUICE_TEST_THREADS=2 (or 1) runs everything at that count only.
+// every thread); and the cluster suites, whose nodes run the cluster log behind the thread
+// host at two (the default on this machine). The engine, codec, replay and packaging suites
+// do not change with the count and run once. SLUICE_TEST_THREADS=2 (or 1) runs everything at that count only.
 // A suite counts when it starts a server (its text says so) in one of these directories.
-const THREADED = ['test/gateway/', 'test/client/', 'test/hostile/', 'test/cli/', 'test/examples/', 'test/kafka/'];
+const THREADED = ['test/gateway/', 'test/client/', 'test/hostile/', 'test/cli/', 'test/examples/', 'test/kafka/', 'test/cluster/'];
 // Run once only, to keep the whole under ~10 minutes on 2 cores: the Kafka port fuzz (two
 // minutes alone) exercises the Kafka codec, which the thread count does not change; topic
 // admin through the thread host is covered by the other Kafka suites at 2.
 const ONCE = ['test/kafka/hostile.test.ts'];
-const startsServer = (f) => /startServer\(|server-process|bin\/sluice/.test(fs.readFileSync(path.join(root, f), 'utf8'));
+const startsServer = (f) => /startServer\(|startSluiceCluster\(|server-process|bin\/sluice/.test(fs.readFileSync(path.join(root, f), 'utf8'));
 const counts = process.env.SLUICE_TEST_THREADS ? [process.env.SLUICE_TEST_THREADS] : ['1', '2'];
 let status = 0;
 for (const [i, threads] of counts.entries()) {
