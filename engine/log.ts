@@ -79,8 +79,23 @@ export interface ReadResult {
   gap?: { from: number; to: number };
 }
 
-/** Called in offset order with each run of batches that became visible. */
-export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset: number) => void;
+/**
+ * Called in offset order with each run of batches that became visible: their bytes (a view
+ * of the segment), their offsets, and where they lie — the segment file and the byte
+ * position of the run in it — so that a reader on another thread, which maps the segment
+ * files itself, can be told where to read instead of being sent the bytes.
+ */
+export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset: number, segment: SegmentFile, position: number) => void;
+
+/** One segment file of a partition as a reader on another thread needs it. */
+export interface SegmentSpan {
+  /** The file, which that reader maps itself. */
+  readonly logPath: string;
+  /** The offset of the segment's first record (its file name). */
+  readonly baseOffset: number;
+  /** How many bytes from the start of the file are visible: whole batches below the hw. */
+  readonly readableBytes: number;
+}
 
 /** One partition of a topic. */
 export interface LogPartition {
@@ -108,6 +123,12 @@ export interface LogPartition {
   offsetForTime(timestamp: number): number;
   /** Listens for newly visible batches; returns the function that stops listening. */
   onCommit(listener: CommitListener): () => void;
+  /**
+   * The segment files that hold the visible batches, oldest first, with the bytes of each a
+   * reader may see: what another thread maps for itself (engine/partition-reader.ts), kept
+   * up to date from then on by the commit listeners' segment and position.
+   */
+  segmentSpans(): SegmentSpan[];
 }
 
 export type TopicEvent = { type: 'created'; topic: string } | { type: 'deleted'; topic: string };

@@ -20,7 +20,7 @@ import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeErro
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
 import { type FdReserve, isFdExhaustion } from './fd-reserve.ts';
 import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentFds, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
-import type { AppendResult, CommitListener, LogPartition, ReadResult } from './log.ts';
+import type { AppendResult, CommitListener, LogPartition, ReadResult, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
 import { loadSegments, recoverSegment } from './recovery.ts';
 import { activeSegmentExpired, expiredSegmentCount } from './retention.ts';
@@ -154,6 +154,12 @@ export class PartitionLog implements LogPartition {
     return () => this.listeners.delete(listener);
   }
 
+  /** The segment files with their visible bytes, oldest first (see LogPartition.segmentSpans). */
+  segmentSpans(): SegmentSpan[] {
+    this.assertOpen();
+    return this.segments.map((s) => ({ logPath: s.logPath, baseOffset: s.baseOffset, readableBytes: s.readable }));
+  }
+
   /**
    * Appends one whole RecordBatch v2 (checked here: lengths, magic, CRC), assigning its
    * offsets. Resolves once the batch is visible under the flush policy. The caller must not
@@ -214,7 +220,7 @@ export class PartitionLog implements LogPartition {
     this.hwValue = e.nextOffset;
     for (const l of this.listeners) {
       try {
-        l(e.bytes, e.firstOffset, e.nextOffset);
+        l(e.bytes, e.firstOffset, e.nextOffset, e.segment, e.start);
       } catch (err) {
         this.logger?.error({ err }, 'commit listener threw');
       }

@@ -18,7 +18,9 @@
  *   stamped itself. Timestamps in the past are the producer's business and are taken as
  *   they are.
  *
- * A record built from JSON (`checkProducerRecord`) gets the same byte and header limits.
+ * A record built from JSON (`checkProducerRecord`, or `checkRecordHeaderCount` and
+ * `checkRecordBytes` for a front that measures its fields itself) gets the same byte and
+ * header limits.
  * Nothing here reads the server's clock except through `now`, so tests can pass their own.
  */
 import { type BatchHeader, type ProducerRecord, checkBatch, setMaxTimestamp } from './codec/record-batch.ts';
@@ -111,11 +113,23 @@ export function producerRecordBytes(rec: ProducerRecord): number {
  * numbers `validateProducedBatch` applies to a producer's batch.
  */
 export function checkProducerRecord(rec: ProducerRecord, limits: Pick<ProduceLimits, 'recordBytesMax' | 'recordHeadersMax'>): void {
-  const headers = rec.headers?.length ?? 0;
+  checkRecordHeaderCount(rec.headers?.length ?? 0, limits);
+  checkRecordBytes(producerRecordBytes(rec), limits);
+}
+
+/** Headers on one record: more than `recordHeadersMax` is TooLargeError (TOO_MANY_HEADERS). */
+export function checkRecordHeaderCount(headers: number, limits: Pick<ProduceLimits, 'recordHeadersMax'>): void {
   if (headers > limits.recordHeadersMax) {
     throw new TooLargeError(`the record has ${headers} headers, more than ${limits.recordHeadersMax}`, 'TOO_MANY_HEADERS');
   }
-  const bytes = producerRecordBytes(rec);
+}
+
+/**
+ * Key + value + every header key and value of one record, in bytes, however the front
+ * measured them (a JSON publish counts its strings' UTF-8 without encoding them): more
+ * than `recordBytesMax` is TooLargeError (RECORD_TOO_LARGE).
+ */
+export function checkRecordBytes(bytes: number, limits: Pick<ProduceLimits, 'recordBytesMax'>): void {
   if (bytes > limits.recordBytesMax) {
     throw new TooLargeError(`the record holds ${bytes} bytes of key, value and headers, more than ${limits.recordBytesMax}`, 'RECORD_TOO_LARGE');
   }

@@ -14,9 +14,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, checkBatch, readBatchHeader } from './codec/record-batch.ts';
-import { CorruptBatchError, UnavailableError } from './errors.ts';
-import { batchBytesMax, indexIntervalBytes, verifiedRangesMax } from './limits.ts';
+import { VerifiedRanges, boundedSizeAt, checkedRun } from './batch-verification.ts';
+import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, readBatchHeader } from './codec/record-batch.ts';
+import { UnavailableError } from './errors.ts';
+import { indexIntervalBytes } from './limits.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
 
@@ -29,6 +30,20 @@ const mmap = require('mmap-io') as {
 };
 
 const PAGE = 4096;
+
+/**
+ * A read-only MAP_SHARED mapping of `bytes` (a multiple of the page size) of the file `fd`
+ * from its start, which may reach past the file's end: pages past the end must never be
+ * touched (SIGBUS). Stays valid after `fd` is closed, until every view of it is collected.
+ */
+export function mapReadOnly(fd: number, bytes: number): Buffer {
+  return mmap.map(bytes, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0);
+}
+
+/** `bytes` rounded up to whole pages. */
+export function pageRound(bytes: number): number {
+  return Math.ceil(bytes / PAGE) * PAGE;
+}
 
 export function segmentFileName(baseOffset: number, ext: 'log' | 'index' | 'timeindex'): string {
   return `${String(baseOffset).padStart(20, '0')}.${ext}`;
@@ -67,12 +82,12 @@ export class Segment {
   private fd: number;
   private deleted = false;
   /**
-   * Byte ranges [start, end) of whole batches known to be sound (CRC included): appended by
-   * this process after validation, or walked by recovery, or checked by an earlier read.
-   * Sorted, disjoint, merged when they touch. A segment trusted on its indexes at open has
-   * none until it is read: its batches are checked then, once (see `checkedRun`).
+   * Byte ranges of whole batches known to be sound (CRC included): appended by this process
+   * after validation, or walked by recovery, or checked by an earlier read. A segment trusted
+   * on its indexes at open has none until it is read: its batches are checked then, once
+   * (see `checkedRun`).
    */
-  private verified: number[] = [];
+  readonly verified = new VerifiedRanges();
 
   private constructor(
     readonly dir: string,
@@ -143,8 +158,8 @@ export class Segment {
     // Map well past the end so the active segment rarely needs a new mapping; old views of
     // the previous mapping stay valid until they are collected.
     let cap = Math.max(this.mapBytesHint, this.mapCapacity * 2, atLeast);
-    cap = Math.ceil(cap / PAGE) * PAGE;
-    this.map = mmap.map(cap, mmap.PROT_READ, mmap.MAP_SHARED, this.fd, 0);
+    cap = pageRound(cap);
+    this.map = mapReadOnly(this.fd, cap);
     this.mapView = new DataView(this.map.buffer, this.map.byteOffset, this.map.byteLength);
     this.mapCapacity = cap;
   }
@@ -201,7 +216,7 @@ export class Segment {
     }
     this.indexBatch(position, h);
     this.size = position + batch.length;
-    this.markVerified(position, this.size);
+    this.verified.mark(position, this.size);
     if (position === 0) this.rollStartMs = now;
     this.lastAppendMs = now;
     return position;
@@ -222,59 +237,12 @@ export class Segment {
 
   /** Records that the whole batches in [start, end) are sound. */
   markVerified(start: number, end: number): void {
-    if (end <= start) return;
-    const v = this.verified;
-    // Ranges are few (one per place reads started); merge [start, end) in.
-    const out: number[] = [];
-    let i = 0;
-    while (i < v.length && v[i + 1] < start) out.push(v[i++], v[i++]);
-    let s = start;
-    let e = end;
-    while (i < v.length && v[i] <= e) {
-      s = Math.min(s, v[i]);
-      e = Math.max(e, v[i + 1]);
-      i += 2;
-    }
-    out.push(s, e);
-    while (i < v.length) out.push(v[i++]);
-    // Bounded: past this many ranges, keep the one just added (the rest is checked again).
-    this.verified = out.length > 2 * verifiedRangesMax ? [s, e] : out;
+    this.verified.mark(start, end);
   }
 
-  /** The end of the verified range holding `position`, or `position` when none does. */
-  private verifiedEnd(position: number): number {
-    const v = this.verified;
-    for (let i = 0; i < v.length; i += 2) if (v[i] <= position && position < v[i + 1]) return v[i + 1];
-    return position;
-  }
-
-  /**
-   * The run of whole batches from `start` (a batch boundary below `readable`) that a read
-   * hands out: up to `maxBytes` (at least one batch), each one's length bounded
-   * (`size >= 61`, `position + size <= readable`) before it is trusted, and each one not yet
-   * known sound checked whole (magic, CRC) on the mapped bytes. A damaged batch throws
-   * CorruptBatchError: the bytes on disk are not what was written, and no reader gets them.
-   */
+  /** The run of whole batches a read from `start` hands out, checked (batch-verification.ts). */
   checkedRun(start: number, maxBytes: number): { end: number; nextOffset: number } {
-    const readable = this.readable;
-    let end = start;
-    let next = -1;
-    let sound = this.verifiedEnd(start);
-    while (end < readable) {
-      const size = this.batchSizeAt(end);
-      if (size < BATCH_HEADER_BYTES || end + size > readable) {
-        throw new CorruptBatchError(`stored batch at ${end} of ${this.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
-      }
-      if (end > start && end + size - start > maxBytes) break;
-      if (end >= sound) {
-        checkBatch(this.view(end, size), 0, size, batchBytesMax);
-        this.markVerified(end, end + size);
-        sound = this.verifiedEnd(end);
-      }
-      next = this.batchNextOffsetAt(end);
-      end += size;
-    }
-    return { end, nextOffset: next };
+    return checkedRun(this, this.verified, start, maxBytes);
   }
 
   /** Resets the in-memory tail state before recovery rebuilds it. */
@@ -285,18 +253,14 @@ export class Segment {
     this.maxTimestamp = -Infinity;
     this.nextOffset = this.baseOffset;
     this.size = 0;
-    this.verified = [];
+    this.verified.clear();
   }
 
   /** Cuts the file to `bytes` (recovery of a torn tail). */
   truncateFile(bytes: number): void {
     fs.ftruncateSync(this.fd, bytes);
     this.size = bytes;
-    const v: number[] = [];
-    for (let i = 0; i < this.verified.length; i += 2) {
-      if (this.verified[i] < bytes) v.push(this.verified[i], Math.min(bytes, this.verified[i + 1]));
-    }
-    this.verified = v;
+    this.verified.cutAt(bytes);
   }
 
   /**
@@ -378,24 +342,11 @@ export class Segment {
     }
   }
 
-  /**
-   * The length of the batch at `pos` once bounded (`>= 61`, inside `size`): a length field
-   * damaged on disk must neither send a walk past the file nor stall it in place.
-   */
-  private boundedSizeAt(pos: number): number {
-    if (pos + BATCH_HEADER_BYTES > this.size) throw new CorruptBatchError(`stored batch at ${pos} of ${this.logPath} is cut short`, 'TRUNCATED');
-    const size = this.batchSizeAt(pos);
-    if (size < BATCH_HEADER_BYTES || pos + size > this.size) {
-      throw new CorruptBatchError(`stored batch at ${pos} of ${this.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
-    }
-    return size;
-  }
-
   /** Position of the batch holding `offset` (which must lie in this segment), or `size` if past the end. */
   positionOf(offset: number): number {
     let pos = this.scanStart(offset - this.baseOffset);
     while (pos < this.size) {
-      const size = this.boundedSizeAt(pos);
+      const size = boundedSizeAt(this, pos, this.size);
       if (this.batchNextOffsetAt(pos) > offset) return pos;
       pos += size;
     }
@@ -406,7 +357,7 @@ export class Segment {
   positionForTime(timestamp: number): number {
     let pos = this.scanStart(this.timeIndex.lookup(timestamp));
     while (pos < this.size) {
-      const size = this.boundedSizeAt(pos);
+      const size = boundedSizeAt(this, pos, this.size);
       const h = this.headerAt(pos);
       if (h.maxTimestamp >= timestamp) return pos;
       pos += size;

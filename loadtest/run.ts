@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { installNativeCodecs } from '../engine/index.ts';
+import { defaultThreads } from '../src/common/config.ts';
 import { loadAverage, machine } from './lib/machine.ts';
 import { repoRoot, startSluice } from './lib/spawn.ts';
 import { formatTable, num } from './lib/table.ts';
@@ -47,15 +48,19 @@ const settings: Settings = {
   catchupGiB: 1,
 };
 
-/** Which targets run which scenario; sluice (flush=always) is sluice with fsync before ack. */
-type Runner = TargetName | 'sluice-always';
+/**
+ * Which targets run which scenario. sluice runs its WebSocket front on one thread per core
+ * (its default); sluice (1 thread) is the same on one thread, for the scaling from 1 to N;
+ * sluice (flush=always) is sluice with fsync before ack.
+ */
+type Runner = TargetName | 'sluice-always' | 'sluice-1t';
 const plan: Record<Scenario, Runner[]> = {
-  ingest: ['sluice', 'sluice-always', 'nats', 'nats-jetstream', 'redis', 'ws-broadcast', 'uws-topic'],
-  produce: ['sluice', 'sluice-always'],
-  'fanout-100': ['sluice', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
-  'fanout-1000': ['sluice', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
-  latency: ['sluice', 'sluice-always', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
-  idle: ['sluice', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
+  ingest: ['sluice', 'sluice-1t', 'sluice-always', 'nats', 'nats-jetstream', 'redis', 'ws-broadcast', 'uws-topic'],
+  produce: ['sluice', 'sluice-1t', 'sluice-always'],
+  'fanout-100': ['sluice', 'sluice-1t', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
+  'fanout-1000': ['sluice', 'sluice-1t', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
+  latency: ['sluice', 'sluice-1t', 'sluice-always', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
+  idle: ['sluice', 'sluice-1t', 'nats', 'redis', 'ws-broadcast', 'uws-topic'],
   catchup: ['sluice'],
   replay: ['sluice'],
 };
@@ -93,7 +98,9 @@ function ratioLabel(scenario: string): string {
 }
 
 async function startRunner(r: Runner): Promise<Target> {
-  return r === 'sluice-always' ? sluiceTarget('always') : startTarget(r);
+  if (r === 'sluice-always') return sluiceTarget('always');
+  if (r === 'sluice-1t') return sluiceTarget('never', 1);
+  return startTarget(r);
 }
 
 const rows: Row[] = [];
@@ -137,9 +144,10 @@ for (const sc of scenarios) {
       if (onlyTargets && !onlyTargets.includes(r)) continue;
       process.stderr.write(`  ${r}\n`);
       if (sc === 'produce') {
-        const srv = await startSluice({ args: ['--flush', r === 'sluice-always' ? 'always' : 'never'] });
+        const threads = r === 'sluice-1t' ? 1 : defaultThreads();
+        const srv = await startSluice({ args: ['--flush', r === 'sluice-always' ? 'always' : 'never', '--threads', String(threads)] });
         try {
-          rows.push(await produce(srv, r === 'sluice-always' ? 'always' : 'never', settings));
+          rows.push(await produce(srv, r === 'sluice-always' ? 'always' : 'never', settings, threads));
         } finally {
           await srv.stop();
           fs.rmSync(srv.dataDir, { recursive: true, force: true });

@@ -1,10 +1,13 @@
 /**
  * The composition root: reads config, opens the log, builds the context every front shares
- * (log, auth, metrics, logger, limits), starts the fronts (gateway, replay, kafka), and shuts them
- * down in the reverse order before closing the log. Nothing else wires modules together,
- * and only this file knows which implementation of the log is in use.
+ * (log, auth, metrics, logger, limits, threads), starts the fronts (gateway, replay, kafka)
+ * and, with --threads N > 1, the gateway's N-1 worker threads (gateway-threads.ts; each
+ * worker's own root is gateway-thread.ts, which sees the log this file opened through the
+ * LogHost), and shuts them down in the reverse order before closing the log. Nothing else
+ * wires modules together, and only this file knows which implementation of the log is in use.
  */
 import { type Log, LogManager, installNativeCodecs } from '../engine/index.ts';
+import { LogHost } from '../engine/log-host.ts';
 import { ClusterLog } from './cluster/cluster-log.ts';
 import { assertNotClusterMirror } from './cluster/data-dir.ts';
 import { Activity } from './common/activity.ts';
@@ -15,6 +18,8 @@ import type { Front, FrontContext, StartFront } from './common/front.ts';
 import { resolveLimits } from './common/limits.ts';
 import type { Logger } from './common/logger.ts';
 import { Metrics } from './common/metrics.ts';
+import { SharedCounter, type ThreadShare, singleThread } from './common/threads.ts';
+import { type GatewayWorkers, startGatewayWorkers } from './gateway-threads.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { startKafka } from './kafka/kafka-server.ts';
 import { startReplayServer } from './replay/replay-server.ts';
@@ -54,8 +59,12 @@ export function authStartupLines(auth: Auth | null, host: string): { level: 'inf
  */
 function logNativeCode(logger: Logger): void {
   const natives = installNativeCodecs();
-  const what = { crc32c: natives.crc32c ? 'native (@node-rs/crc32)' : 'portable', lz4: natives.lz4 ? 'native (lz4 addon)' : 'portable' };
-  if (natives.crc32c && natives.lz4) logger.info(what, 'native codecs loaded');
+  const what = {
+    crc32c: natives.crc32c ? 'native (@node-rs/crc32)' : 'portable',
+    lz4: natives.lz4 ? 'native (lz4 addon)' : 'portable',
+    utf8: natives.utf8 ? 'native (Buffer utf8Write)' : 'portable (TextEncoder)',
+  };
+  if (natives.crc32c && natives.lz4 && natives.utf8) logger.info(what, 'native codecs loaded');
   else logger.warn(what, 'a native codec did not load: the portable code is in use (slower)');
 }
 
@@ -96,7 +105,7 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
 }
 
 /** The context every front is started with; metrics report the log's partitions. */
-export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config)): FrontContext {
+export function createFrontContext(config: Config, log: Log, logger: Logger, auth: Auth | null, host = resolveHost(config), threads: ThreadShare = singleThread()): FrontContext {
   const metrics = new Metrics(config.metricsTopicsMax, buildInfo());
   const activity = new Activity(logger, metrics, { topics: () => log.listTopics().length });
   metrics.setPartitionSource(() => {
@@ -110,7 +119,7 @@ export function createFrontContext(config: Config, log: Log, logger: Logger, aut
     }
     return out;
   });
-  return { config, host, log, auth, metrics, logger, activity, limits: resolveLimits(config) };
+  return { config, host, log, auth, metrics, logger, activity, limits: resolveLimits(config), threads };
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -121,7 +130,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   for (const line of authStartupLines(auth, host)) logger[line.level]({ host }, line.msg);
   logNativeCode(logger);
   const log = await openLog(config, logger);
-  const ctx = createFrontContext(config, log, logger, auth, host);
+  // With the WebSocket front on several threads the log is served to them (LogHost), and
+  // this thread's fronts use it through the host, so that topic admin resolves once every
+  // thread knows the topic.
+  const logHost = config.threads > 1 ? new LogHost(log, { logger }) : null;
+  const threads: ThreadShare = logHost ? { index: 0, count: config.threads, connections: new SharedCounter() } : singleThread();
+  const ctx = createFrontContext(config, logHost?.log ?? log, logger, auth, host, threads);
   // The operator's story: topics created and deleted (by any front, or another node), and a
   // one-line summary every --log-summary-ms.
   const unlistenTopics = log.onTopicEvent((e) => {
@@ -138,9 +152,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const starts: StartFront[] = [startGateway, startReplayServer];
   if (config.kafkaPort >= 0) starts.push(startKafka);
   const fronts: Front[] = [];
+  let workers: GatewayWorkers | null = null;
+  const closeLog = async (): Promise<void> => {
+    logHost?.close();
+    await log.close();
+    await workers?.ended();
+  };
   try {
     for (const start of starts) fronts.push(await start(ctx));
     const portOf = (name: string): number => fronts.find((f) => f.name === name)?.port ?? -1;
+    // Started last, so closed first: the workers' appends need this thread's log.
+    if (logHost) {
+      fronts.push((workers = await startGatewayWorkers(ctx, logHost, portOf('gateway'))));
+      logger.info({ threads: config.threads }, 'the WebSocket front runs on several threads');
+    }
     let closing: Promise<void> | null = null;
     return {
       port: portOf('gateway'),
@@ -152,7 +177,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           for (const f of [...fronts].reverse()) await f.close().catch((err: unknown) => logger.error({ err, front: f.name }, 'front did not close cleanly'));
           ctx.activity.stop();
           unlistenTopics();
-          await log.close();
+          await closeLog();
         })();
         return closing;
       },
@@ -161,7 +186,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     for (const f of [...fronts].reverse()) await f.close().catch(() => {});
     ctx.activity.stop();
     unlistenTopics();
-    await log.close();
+    await closeLog();
     throw err;
   }
 }

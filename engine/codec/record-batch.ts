@@ -215,28 +215,41 @@ export function encodeRecordBatch(records: readonly ProducerRecord[], opts: Enco
   }
   // Every byte was written: a reused buffer must never leak an earlier batch's bytes.
   if (p !== recordsStart + total) throw new Error(`encodeRecordBatch wrote ${p - recordsStart} of ${total} record bytes`);
-  if (codec === CODEC_LZ4) {
-    const frame = scratch(1, BATCH_HEADER_BYTES + lz4FrameBound(total));
-    const end = lz4FrameEncodeInto(recs.subarray(0, total), frame, BATCH_HEADER_BYTES);
-    // One exact copy, so the batch does not pin the worst-case buffer; the header is
-    // written over the stale bytes below.
-    out = frame.slice(0, end);
-  }
+  if (codec === CODEC_LZ4) out = compressRecords(recs.subarray(0, total));
+  writeBatchHeader(out, n, baseTs, maxTs, codec, opts.baseOffset ?? 0);
+  return out;
+}
+
+/**
+ * The LZ4 frame of `records` behind room for the batch header, in a buffer of its own
+ * size: compressed into a reused worst-case buffer, then one exact copy, so that the batch
+ * does not pin the worst case. The header bytes are stale until `writeBatchHeader`.
+ */
+export function compressRecords(records: Uint8Array): Uint8Array {
+  const frame = scratch(1, BATCH_HEADER_BYTES + lz4FrameBound(records.length));
+  const end = lz4FrameEncodeInto(records, frame, BATCH_HEADER_BYTES);
+  return frame.slice(0, end);
+}
+
+/**
+ * Fills the 61-byte header of the batch `out` (whose records follow it, compressed or not)
+ * and its CRC-32C: no producer id, sequence or transaction, as sluice writes every batch.
+ */
+export function writeBatchHeader(out: Uint8Array, recordCount: number, baseTimestamp: number, maxTimestamp: number, codec: number, baseOffset = 0): void {
   const dv = view(out);
-  setInt64(dv, 0, opts.baseOffset ?? 0);
+  setInt64(dv, 0, baseOffset);
   dv.setInt32(8, out.length - LOG_OVERHEAD);
   dv.setInt32(12, 0);
   out[16] = MAGIC;
   dv.setInt16(21, codec);
-  dv.setInt32(23, n - 1);
-  setInt64(dv, 27, baseTs);
-  setInt64(dv, 35, maxTs);
+  dv.setInt32(23, recordCount - 1);
+  setInt64(dv, 27, baseTimestamp);
+  setInt64(dv, 35, maxTimestamp);
   setInt64(dv, 43, -1);
   dv.setInt16(51, -1);
   dv.setInt32(53, -1);
-  dv.setInt32(57, n);
+  dv.setInt32(57, recordCount);
   dv.setUint32(17, crc32c(out, CRC_START, out.length));
-  return out;
 }
 
 /**

@@ -24,6 +24,7 @@ import { natsConnect } from './nats-ws.ts';
 import { type Resp, respConnect } from './resp.ts';
 import { findOrInstall, freePort, spawnNodePeer, startSluice, stopChild, track, waitForPort } from '../lib/spawn.ts';
 import { scanData } from '../lib/sluice-frames.ts';
+import { defaultThreads } from '../../src/common/config.ts';
 
 export const PAYLOAD_BYTES = 100;
 
@@ -60,13 +61,14 @@ export class Unavailable extends Error {}
 
 // ---- sluice ----
 
-export async function sluiceTarget(flush: 'always' | 'never', topic = 'bench'): Promise<Target> {
-  const srv = await startSluice({ args: ['--flush', flush] });
+/** sluice's WebSocket front on one thread per core (its default), or on the threads given. */
+export async function sluiceTarget(flush: 'always' | 'never', threads = defaultThreads(), topic = 'bench'): Promise<Target> {
+  const srv = await startSluice({ args: ['--flush', flush, '--threads', String(threads)] });
   const create = await fetch(`${srv.http}/v1/topics/${topic}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ partitions: 1 }) });
   if (create.status !== 201) throw new Error(`creating ${topic}: HTTP ${create.status}`);
   const value = 'x'.repeat(PAYLOAD_BYTES);
   return {
-    name: flush === 'always' ? 'sluice (flush=always)' : 'sluice',
+    name: flush === 'always' ? 'sluice (flush=always)' : threads === defaultThreads() ? 'sluice' : `sluice (${threads} thread${threads === 1 ? '' : 's'})`,
     transport: 'WebSocket',
     pid: srv.proc.pid!,
     keysAreOffsets: true,

@@ -31,6 +31,7 @@ import {
   type OffsetStore,
   type PartitionLog,
   type ReadResult,
+  type SegmentSpan,
   BadRequestError,
   SluiceError,
   type TopicInfo,
@@ -115,6 +116,11 @@ class ClusterPartition implements LogPartition {
 
   onCommit(listener: CommitListener): () => void {
     return this.mirror.onCommit(listener);
+  }
+
+  /** The mirror's segments: a front on another thread maps them and reads there (engine/log-host.ts). */
+  segmentSpans(): SegmentSpan[] {
+    return this.mirror.segmentSpans();
   }
 }
 

@@ -4,6 +4,7 @@
  * its source and the rule it broke.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { z } from 'zod';
 import { SluiceError } from '../../engine/errors.ts';
 import { limits } from '../../engine/index.ts';
@@ -12,6 +13,15 @@ import { originList, originsProblem } from './origins.ts';
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 /** `nats://host:port`, `tls://user:pass@host:port`, `host:port`, `[::1]:4222`. */
 const natsUrlPattern = /^((nats|tls):\/\/)?([^\s,/@]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:\d{1,5})?$/;
+
+/** The most threads --threads takes: more than any machine's cores, less than a runaway value. */
+export const threadsMax = 256;
+
+/** One thread per core this process may use (its CPU affinity), within threadsMax. */
+export function defaultThreads(): number {
+  return Math.min(threadsMax, Math.max(1, os.availableParallelism()));
+}
+
 /** A list of origins: comma-separated (flags, SLUICE_* variables) or an array (config file). */
 const origins = z
   .union([z.string(), z.array(z.string())])
@@ -63,6 +73,11 @@ export const ConfigSchema = z
     /** WebSocket connections open at once (upgrades in progress count); one more upgrade gets 503 UNAVAILABLE. */
     maxConnections: int(1, 10_000_000).default(10_000),
     /**
+     * Threads the WebSocket/HTTP front runs on, each with its own uWS app on the same port
+     * (the log and the other fronts stay on the first): default one per core.
+     */
+    threads: int(1, threadsMax).default(defaultThreads()),
+    /**
      * A WebSocket with no traffic for this long is closed; the server pings it before that, so
      * a live client (which answers pings) stays. uWS counts in seconds, at least 8: 0 (off) or
      * 8000 and more, rounded to the second.
@@ -70,8 +85,12 @@ export const ConfigSchema = z
     idleTimeoutMs: int(0, 24 * 3600 * 1000)
       .refine((ms) => ms === 0 || ms >= 8000, { message: 'is 0 (off) or at least 8000 (uWS needs 8 s or more)' })
       .default(120_000),
-    /** How long the batcher waits to gather a partition's batch, in ms. */
-    lingerMs: int(0, 1000).default(2),
+    /**
+     * The most a JSON publish waits for others to share its partition's batch, in ms. 0 (the
+     * default): no timer, the batch is appended when the event-loop turn it arrived in ends
+     * (or, while the partition's previous append is in flight, when that one finishes).
+     */
+    lingerMs: int(0, 1000).default(0),
     /** A partition's batch is appended as soon as it holds this many bytes. */
     batchBytes: int(1024, limits.batchBytesMax).default(1024 * 1024),
     /** Compression of batches the server builds from JSON publishes. */
@@ -143,9 +162,10 @@ export const CONFIG_HELP: { readonly [K in keyof Config]-?: readonly [arg: strin
   maxTopics: ['n', 'most topics at once; one more create or auto-create is refused BAD_REQUEST'],
   publishRate: ['n', 'records per second per connection; 0 = unlimited; over it: RATE_LIMITED'],
   maxSubscriptions: ['n', 'topic-partitions one WebSocket may follow at once'],
-  maxConnections: ['n', 'WebSocket connections at once; one more upgrade gets 503'],
+  maxConnections: ['n', 'WebSocket connections at once, over all threads; one more upgrade gets 503'],
+  threads: ['n', 'threads the WebSocket/HTTP front runs on, each a uWS app on the same port; the log stays on one (default: one per core)'],
   idleTimeoutMs: ['ms', 'close a WebSocket silent this long (pinged first); 0 = off, else at least 8000'],
-  lingerMs: ['ms', 'how long JSON publishes wait to share a partition batch'],
+  lingerMs: ['ms', 'the most a JSON publish waits to share its partition batch; 0 = until the end of the event-loop turn (or the previous append of the partition)'],
   batchBytes: ['bytes', 'a partition batch is appended once it holds this much'],
   compression: ['codec', 'codec of the batches built from JSON publishes'],
   corsOrigins: ['origins', 'comma-separated origins whose pages may call the HTTP API (CORS), e.g. https://app.example.com,https://*.example.org; * = any; empty = no CORS'],

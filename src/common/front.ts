@@ -12,6 +12,7 @@ import type { Config } from './config.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import type { ThreadShare } from './threads.ts';
 
 export interface FrontContext {
   config: Config;
@@ -32,6 +33,11 @@ export interface FrontContext {
   activity: Activity;
   /** The configured limits every front enforces the same way. */
   limits: Limits;
+  /**
+   * Which thread this front runs on and what the threads share (--threads): only the
+   * WebSocket front runs on more than one; every other front runs on the log thread.
+   */
+  threads: ThreadShare;
 }
 
 /**

@@ -8,13 +8,14 @@
  * different data directories) had the kernel split connections between two logs
  * (`GET /v1/topics` answered from the other log on 3 calls of 6).
  *
- * The one exception to come is a front that spreads its port over worker threads of this
+ * The one exception is a front that spreads its port over worker threads of this
  * process: uWS 20.30 cannot hand one listening socket to several threads, so each thread's
  * App listens on the same port with SO_REUSEPORT. `portSharing` names that case, and
  * `claimPort` keeps it safe: before the threads bind, an exclusive probe bind checks that no
  * socket at all holds the port (a SO_REUSEPORT one included; checked here on Linux 6), so a
  * second sluice, which probes the same way, is refused while the first one's threads hold it.
- * (With port 0, bind the first thread, then give the others the port it got.)
+ * uWS sets SO_REUSEPORT only on a port it is given, never on port 0: so with port 0 the
+ * first thread takes a free port (`portToBind`) and every thread binds that one.
  *
  * Node's `net` (the replay and Kafka fronts) binds without SO_REUSEPORT and reports
  * EADDRINUSE itself; uWS only says that listening failed, so `listenProblem` binds a plain
@@ -99,6 +100,31 @@ export function listenProblem(host: string, port: number): Promise<NodeJS.ErrnoE
 export async function claimPort(t: ListenTarget): Promise<void> {
   const problem = await listenProblem(t.host, t.port);
   if (problem) throw listenError(t, problem);
+}
+
+/** A port nothing listens on now, found by binding port 0 with a plain socket and closing it. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The port a front's first (or only) thread binds: the one asked for; when its threads will
+ * share it, first checked free of every other socket (`claimPort`: a second sluice is
+ * refused here), or, for port 0, a free one (another program may take it before the bind:
+ * the caller tries again). The other threads bind the port the first one got.
+ */
+export async function portToBind(t: ListenTarget, sharing: PortSharing): Promise<number> {
+  if (sharing === 'exclusive') return t.port;
+  if (t.port === 0) return freePort(t.host);
+  await claimPort(t);
+  return t.port;
 }
 
 /** Binds a Node `net.Server` (no SO_REUSEPORT) and resolves with the port it got; rejects with PortInUseError or ListenError. */

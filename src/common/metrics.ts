@@ -11,6 +11,13 @@
  * the first topics the metrics see, through traffic or at a scrape; every other topic is
  * summed under `topic="_other"` (with `partition="_all"` where a series is per partition:
  * bytes summed, lag the largest). A deleted topic gives its label back.
+ *
+ * With the WebSocket front on several threads (--threads) each thread has its own registry,
+ * and /metrics, on whichever thread it is asked, answers with the sum over every thread
+ * (`setPeers`): counters, gauges and histogram buckets add up; the subscriber lag takes the
+ * largest and the build info the first; the process-wide metrics (CPU, memory, GC, the log
+ * thread's event loop) are collected on the log thread only. Each thread bounds its own
+ * topic labels, so the sum holds at most threads x --metrics-topics-max of them.
  */
 import client from 'prom-client';
 
@@ -43,6 +50,14 @@ export const ALL_PARTITIONS = '_all';
 /** Default of --metrics-topics-max. */
 export const metricsTopicsMaxDefault = 100;
 
+/** The metrics of one thread, as prom-client hands them over for aggregation. */
+export type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+
+export interface MetricsOptions {
+  /** Process-wide metrics (CPU, memory, event loop, GC): on the log thread only. Default true. */
+  process?: boolean;
+}
+
 export interface BuildLabels {
   version: string;
   commit: string;
@@ -50,6 +65,7 @@ export interface BuildLabels {
 
 export class Metrics {
   readonly registry = new client.Registry();
+  private peers: (() => Promise<MetricsJson[]>) | null = null;
   readonly connections = new client.Gauge({ name: 'sluice_ws_connections', help: 'Open WebSocket connections', registers: [this.registry] });
   readonly subscriptions = new client.Gauge({ name: 'sluice_subscriptions', help: 'Subscribed topic-partitions over all connections', registers: [this.registry] });
   readonly subscriptionsWaiting = new client.Gauge({ name: 'sluice_subscriptions_waiting', help: 'sub requests waiting for their topic to be created', registers: [this.registry] });
@@ -115,17 +131,19 @@ export class Metrics {
     /** --metrics-topics-max: topics with a `topic` label of their own. */
     readonly topicsMax: number = metricsTopicsMaxDefault,
     build: BuildLabels = { version: 'unknown', commit: 'unknown' },
+    opts: MetricsOptions = {},
   ) {
     const lagSources = this.lagSources;
     const partitions = (): PartitionBytesSample[] => this.partitionSource();
     const label = (topic: string): string => this.topicLabel(topic);
     const traffic = this.traffic;
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
+    if (opts.process ?? true) client.collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });
     new client.Gauge({
       name: 'sluice_build_info',
       help: 'The running build: always 1, with its version, commit and Node.js version as labels',
       labelNames: ['version', 'commit', 'node'],
       registers: [this.registry],
+      aggregator: 'first',
     }).set({ version: build.version, commit: build.commit, node: process.version }, 1);
     new client.Gauge({
       name: 'sluice_partition_bytes',
@@ -148,6 +166,7 @@ export class Metrics {
       help: 'Largest lag (hw - next) among the subscriptions of each partition (topics beyond --metrics-topics-max: the largest, as topic="_other", partition="_all")',
       labelNames: ['topic', 'partition'],
       registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.reset();
         const max = new Map<string, { topic: string; partition: string; lag: number }>();
@@ -244,8 +263,29 @@ export class Metrics {
     return () => this.lagSources.delete(source);
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The other threads' metrics, for /metrics to add to this thread's (--threads): set by
+   * the composition root, never by a front.
+   */
+  setPeers(peers: () => Promise<MetricsJson[]>): void {
+    this.peers = peers;
+  }
+
+  /** This thread's metrics only, for another thread's /metrics. */
+  json(): Promise<MetricsJson> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** Every thread's metrics summed, as a registry to read values from (this one with one thread). */
+  async summed(): Promise<client.Registry> {
+    if (this.peers === null) return this.registry;
+    const all = [await this.registry.getMetricsAsJSON(), ...(await this.peers())];
+    return client.AggregatorRegistry.aggregate(all);
+  }
+
+  /** The Prometheus text of every thread's metrics, summed. */
+  async text(): Promise<string> {
+    return (await this.summed()).metrics();
   }
 
   get contentType(): string {

@@ -15,9 +15,10 @@
  * connection with closeCodeAnswersUnread instead; the client learns why from the close frame.
  */
 import type { WebSocket } from 'uWebSockets.js';
-import type { ErrorCode } from '../../engine/index.ts';
+import type { ErrorCode, SluiceError } from '../../engine/index.ts';
 import type { ExpiryTimer, Principal } from '../common/auth.ts';
-import { answerBacklogBytesMax, closeCodeAnswersUnread } from './limits.ts';
+import type { AppendWaiter } from './batcher.ts';
+import { answerBacklogBytesMax, closeCodeAnswersUnread, uwsBackpressureBytesMax } from './limits.ts';
 import { type SubRequest, errorMessage } from './ws-protocol.ts';
 import type { SubscriberSocket, Subscription } from './fanout.ts';
 
@@ -31,8 +32,42 @@ export interface SocketData {
   refused?: { code: 'UNAUTHORIZED' | 'FORBIDDEN'; message: string };
 }
 
-interface Slot {
-  text: string | null;
+/** The ack of a publish: `count` only for PRODUCE (wire contract §3). */
+export function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
+  const idPart = id === undefined ? '' : `"id":${id},`;
+  const countPart = count === undefined ? '' : `,"count":${count}`;
+  return `{"op":"ack",${idPart}"partition":${partition},"offset":${offset}${countPart}}`;
+}
+
+/**
+ * One publish's place in its connection's answer order, and the waiter the batcher settles:
+ * one object per publish, no closure. An ack keeps its numbers until it goes out, so its
+ * text is made just before the send and never outlives the turn.
+ */
+export class Slot implements AppendWaiter {
+  /** An error's text, once settled with one. */
+  text: string | null = null;
+  settled = false;
+  partition = -1;
+  offset = -1;
+  /** Records of a PRODUCE batch (its ack says how many); undefined for `pub`. */
+  count: number | undefined = undefined;
+
+  constructor(
+    private readonly conn: Connection,
+    readonly id: number | undefined,
+  ) {}
+
+  appended(err: SluiceError | null, partition: number, offset: number): void {
+    if (err) return this.conn.answer(this, this.conn.failText(this.id, err));
+    this.partition = partition;
+    this.offset = offset;
+    this.conn.settle(this);
+  }
+
+  get answerText(): string {
+    return this.text ?? ackText(this.id, this.partition, this.offset, this.count);
+  }
 }
 
 export class Connection implements SubscriberSocket {
@@ -56,6 +91,11 @@ export class Connection implements SubscriberSocket {
 
   /** When the socket opened (ms since the epoch), for the line logged when it closes. */
   readonly openedAt = Date.now();
+  /**
+   * How an error answer to a request of this connection is worded (and counted: the
+   * handlers set it in `open` to theirs); used for the errors of appends.
+   */
+  failText: (id: number | undefined, err: SluiceError) => string = (id, err) => errorMessage({ id, code: err.code, message: err.message });
 
   constructor(
     readonly ws: WebSocket<SocketData>,
@@ -105,6 +145,26 @@ export class Connection implements SubscriberSocket {
     return this.ws.send(frame, true, false);
   }
 
+  /**
+   * Sends one DATA message as two WebSocket fragments — the frame header, then the batches
+   * as they are (a view of the segment's mapping) — so that JavaScript copies nothing; uWS
+   * copies the bytes into its buffer once, and the kernel into the socket. Returns uWS's
+   * status for the message: 1 sent, 0 queued (still delivered), 2 dropped (also once closed).
+   */
+  sendDataFragments(header: Uint8Array, batches: Uint8Array): number {
+    if (this.closed) return 2;
+    const ws = this.ws;
+    // uWS drops a send once the socket holds more than its cap, and its fragment calls do
+    // not say so: check first, so that a message is never cut after its first fragment.
+    if (ws.getBufferedAmount() + header.length >= uwsBackpressureBytesMax) return 2;
+    let sent = false;
+    ws.cork(() => {
+      ws.sendFirstFragment(header, true, false);
+      sent = ws.sendLastFragment(batches, false);
+    });
+    return sent ? 1 : 0;
+  }
+
   /** Runs `fn` with the socket corked (its sends leave in one write); not at all once closed. */
   cork(fn: () => void): void {
     if (!this.closed) this.ws.cork(fn);
@@ -114,36 +174,47 @@ export class Connection implements SubscriberSocket {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
-  /** Takes the next place in the publish-answer order; settle it with `answer`. */
-  reserve(): Slot {
-    const slot: Slot = { text: null };
+  /** Takes the next place in the publish-answer order; settle it with `answer` or as its waiter. */
+  reserve(id: number | undefined): Slot {
+    const slot = new Slot(this, id);
     this.pending.push(slot);
     return slot;
   }
 
-  /**
-   * Settles a slot. Settled answers at the head of the queue go out in a microtask, all in
-   * one cork: the acks of a whole batch (its callbacks run in one loop) then cost one
-   * write(2) per connection instead of one each.
-   */
+  /** Settles a slot with this text (an error). */
   answer(slot: Slot, text: string): void {
     slot.text = text;
+    this.settle(slot);
+  }
+
+  /**
+   * Marks a slot settled. Settled answers at the head of the queue go out in a microtask,
+   * all in one cork: the acks of a whole batch (settled in one loop) then cost one write(2)
+   * per connection instead of one each.
+   */
+  settle(slot: Slot): void {
+    slot.settled = true;
     if (this.flushScheduled || this.pending[this.head] !== slot) return;
     this.flushScheduled = true;
     queueMicrotask(this.flushAnswers);
   }
 
+  private readonly sendSettled = (): void => {
+    const pending = this.pending;
+    // The backlog is checked once per flush: past it go at most the answers of one turn.
+    if (this.ws.getBufferedAmount() > answerBacklogBytesMax) return this.closeUnread();
+    while (this.head < pending.length && !this.closed) {
+      const s = pending[this.head];
+      if (!s.settled) break;
+      if (this.ws.send(s.answerText, false, false) === 2) return this.closeUnread();
+      this.head++;
+    }
+  };
+
   private readonly flushAnswers = (): void => {
     this.flushScheduled = false;
     if (this.closed) return;
-    this.ws.cork(() => {
-      while (this.head < this.pending.length && !this.closed) {
-        const s = this.pending[this.head];
-        if (s.text === null) break;
-        this.sendText(s.text);
-        this.head++;
-      }
-    });
+    this.ws.cork(this.sendSettled);
     if (this.head > 1024 && this.head * 2 > this.pending.length) {
       this.pending.splice(0, this.head);
       this.head = 0;

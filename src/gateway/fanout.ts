@@ -7,7 +7,7 @@
  *   starts at `next`. It is in one of two modes:
  *   - `disk` (catch-up): `pump()` reads whole batches from `next` through the mmap'd
  *     segment views (LogPartition.read) and sends them while the socket's buffered amount
- *     stays under backpressureBytesMax; uWS's `drain` calls it again. When a read finds
+ *     stays under catchUpBufferedBytesMax; uWS's `drain` calls it again. When a read finds
  *     nothing left (next == hw) it joins the partition's live set. JavaScript runs one
  *     thing at a time and commit listeners run right after hw moves (the Log contract), so
  *     no batch can slip between the last read and joining.
@@ -33,7 +33,7 @@ import { type ErrorCode, type LogPartition, OffsetOutOfRangeError, asSluiceError
 import type { Activity } from '../common/activity.ts';
 import type { Metrics } from '../common/metrics.ts';
 import { dataFrame, dataHeader } from './frames.ts';
-import { backpressureBytesMax, catchUpReadBytesMax } from './limits.ts';
+import { backpressureBytesMax, catchUpBufferedBytesMax, catchUpReadBytesMax } from './limits.ts';
 
 /** What delivery needs of a connection's socket (Connection satisfies it). */
 export interface SubscriberSocket {
@@ -43,6 +43,8 @@ export interface SubscriberSocket {
   readonly bufferedAmount: number;
   /** uWS's status: 1 sent, 0 queued (still delivered), 2 dropped. */
   sendBinary(frame: Uint8Array): number;
+  /** One DATA message from its header and the batches as they are (no copy here); the same status. */
+  sendDataFragments(header: Uint8Array, batches: Uint8Array): number;
   sendJson(obj: object): void;
   sendError(code: ErrorCode, message: string, id?: number, extra?: { topic?: string; partition?: number }): void;
   /** Runs `fn` with the socket corked: its sends leave in one write. */
@@ -90,7 +92,7 @@ export class Subscription {
   pump(): void {
     if (this.mode !== 'disk') return;
     const conn = this.conn;
-    while (!conn.closed && conn.bufferedAmount < backpressureBytesMax) {
+    while (!conn.closed && conn.bufferedAmount < catchUpBufferedBytesMax) {
       let r;
       try {
         r = this.log.read(this.next, catchUpReadBytesMax);
@@ -116,9 +118,9 @@ export class Subscription {
         conn.sendJson({ op: 'gap', topic: this.topic, partition: this.partition, from: this.next, to: r.gap.to });
         this.next = r.gap.to;
       }
-      const frame = dataFrame(this.fanout.header, r.bytes);
-      if (conn.sendBinary(frame) === 2) return; // dropped: nothing moved, the next drain retries
-      this.metrics.countOut(this.topic, r.nextOffset - Math.max(r.firstOffset, this.next), frame.length);
+      const header = this.fanout.header;
+      if (conn.sendDataFragments(header, r.bytes) === 2) return; // dropped: nothing moved, the next drain retries
+      this.metrics.countOut(this.topic, r.nextOffset - Math.max(r.firstOffset, this.next), header.length + r.bytes.length);
       this.next = r.nextOffset;
     }
   }

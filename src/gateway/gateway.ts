@@ -13,7 +13,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import { type ErrorCode, type ErrorReason, asSluiceError } from '../../engine/errors.ts';
 import { authenticate, tokenFromRequest } from '../common/auth.ts';
 import type { Front, FrontContext } from '../common/front.ts';
-import { listenError, listenProblem, portSharing, uwsListenOptions } from '../common/listen.ts';
+import { listenError, listenProblem, portSharing, portToBind, uwsListenOptions } from '../common/listen.ts';
 import { Batcher } from './batcher.ts';
 import { Connection, type SocketData } from './connection.ts';
 import { OriginPolicy } from './cors.ts';
@@ -31,6 +31,8 @@ import { WsHandlers, closeCodeForbidden, closeCodeUnauthorized } from './ws-hand
  * PR #1662). Every socket joins this topic in `open`; nothing is ever published to it.
  */
 const LARGE_SEND_WORKAROUND_TOPIC = 'sluice/large-send-workaround';
+/** How many free ports the threads of a front given port 0 try (another program may take one first). */
+const freePortAttempts = 5;
 /** uWS counts the idle timeout in whole seconds (0 = off); config.ts keeps it 0 or >= 8 s. */
 export function idleTimeoutSeconds(idleTimeoutMs: number): number {
   return Math.round(idleTimeoutMs / 1000);
@@ -41,8 +43,12 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<WebSocket<SocketData>>();
-  /** Upgrades waiting for their token to verify: they count against --max-connections. */
-  let upgrading = 0;
+  /**
+   * Connections open or upgrading (a token being verified) over every thread of the front
+   * (--threads): what --max-connections bounds. Taken when an upgrade starts; given back
+   * when it is refused over HTTP or aborted, or when the socket closes.
+   */
+  const connections = ctx.threads.connections;
   let ready = true;
 
   const origins = new OriginPolicy(config.corsOrigins, config.allowedOrigins);
@@ -80,12 +86,13 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
         });
       };
       if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
-      if (sockets.size + upgrading >= limits.connectionsMax) {
+      if (!connections.tryIncrement(limits.connectionsMax)) {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
       const origin = req.getHeader('origin');
       if (!origins.upgradeAllowed(origin, req.getHeader('host'))) {
         // Before the token: a page from an origin not listed gets nowhere, whatever it holds.
+        connections.decrement();
         return refuse('403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in --allowed-origins`, 'ORIGIN_NOT_ALLOWED');
       }
       const key = req.getHeader('sec-websocket-key');
@@ -96,13 +103,17 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       // socket instead: upgrade, send the error, close with 4001/4003 (see `open`).
       const browser = origin !== '';
       const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string, reason: ErrorReason = code): void => {
-        if (!browser) return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
+        if (!browser) {
+          connections.decrement();
+          return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
+        }
         activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
         res.cork(() => {
           res.upgrade<SocketData>({ conn: null, principal: null, remote, refused: { code, message } }, key, protocol, extensions, context);
         });
       };
       if (auth === null) {
+        // `open` runs inside upgrade(): the count taken above is the socket's from here on.
         res.upgrade<SocketData>({ conn: null, principal: null, remote }, key, protocol, extensions, context);
         return;
       }
@@ -117,19 +128,19 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       res.onAborted(() => {
         aborted = true;
       });
-      upgrading++;
       authenticate(auth, token).then(
         (principal) => {
-          upgrading--;
-          if (aborted) return;
-          if (!ready) return refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
+          if (aborted || !ready) {
+            connections.decrement();
+            if (!aborted) refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
+            return;
+          }
           res.cork(() => {
             res.upgrade<SocketData>({ conn: null, principal, remote }, key, protocol, extensions, context);
           });
         },
         (err) => {
-          upgrading--;
-          if (aborted) return;
+          if (aborted) return connections.decrement();
           // "missing/bad → HTTP 401 with {code,message} and no upgrade" (browsers: see refuseAuth)
           const e = asSluiceError(err);
           refuseAuth('UNAUTHORIZED', e.message, e.reason);
@@ -165,7 +176,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       }
       try {
         if (isBinary) handlers.onBinary(conn, message);
-        else handlers.onText(conn, Buffer.from(message).toString('utf8'));
+        else handlers.onTextFrame(conn, new Uint8Array(message));
       } catch (err) {
         // Unreachable by design (every handler answers its own errors); keep the socket and the process.
         logger.error({ err }, 'websocket message handler threw');
@@ -178,6 +189,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     },
     close: (ws, code, message) => {
       sockets.delete(ws);
+      connections.decrement();
       const conn = ws.getUserData().conn;
       if (!conn) return; // a refused browser upgrade (see `open`)
       const subscriptions = conn.subs.size;
@@ -199,19 +211,30 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
     });
   }
 
-  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, activity, isReady: () => ready });
+  registerHttpApi(app, { config, limits, auth, log, batcher, metrics, logger, origins, activity, isReady: () => ready, thread: ctx.threads.index });
 
-  // One thread: the port is this front's alone (src/common/listen.ts decides; uWS would
-  // otherwise bind with SO_REUSEPORT and share it with a second server).
+  // The port is this front's alone, or its threads' (src/common/listen.ts decides): with one
+  // thread uWS binds it exclusively; with several, each thread's app binds it with
+  // SO_REUSEPORT, after the first thread made sure no other socket holds it (a second
+  // sluice is refused) or, for port 0, took a free one. The others bind what it got.
+  const sharing = portSharing(ctx.threads.count);
   const target = { front: 'gateway', flag: '--port', host: ctx.host, port: config.port };
-  const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    // uWS 20.30 takes (host, port, options, cb); its typings only declare (port, options, cb).
-    const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: unknown) => void) => void;
-    listen.call(app, ctx.host, config.port, uwsListenOptions(portSharing(1)), (s) => {
-      if (s) return resolve(s);
-      void listenProblem(ctx.host, config.port).then((err) => reject(listenError(target, err)));
+  // uWS 20.30 takes (host, port, options, cb); its typings only declare (port, options, cb).
+  const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (s: unknown) => void) => void;
+  const listenOn = (p: number): Promise<unknown> =>
+    new Promise((resolve) => {
+      listen.call(app, ctx.host, p, uwsListenOptions(sharing), (s) => resolve(s || null));
     });
-  });
+  const first = ctx.threads.index === 0;
+  let listenSocket: unknown = null;
+  // A free port may be taken by another program before the bind: then try another.
+  const attempts = first && sharing === 'own-threads' && config.port === 0 ? freePortAttempts : 1;
+  let tried = config.port;
+  for (let i = 0; i < attempts && !listenSocket; i++) {
+    tried = first ? await portToBind(target, sharing) : config.port;
+    listenSocket = await listenOn(tried);
+  }
+  if (!listenSocket) throw listenError({ ...target, port: tried }, await listenProblem(ctx.host, tried));
   const port = uws.us_socket_local_port(listenSocket as never);
   let closing: Promise<void> | null = null;
   return {

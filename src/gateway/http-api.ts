@@ -22,7 +22,7 @@ import type { Batcher } from './batcher.ts';
 import { type OriginPolicy, corsAllowHeaders, corsAllowMethods, preflightMaxAgeSeconds } from './cors.ts';
 import { Reply, statusOf, zodMessage } from './http-reply.ts';
 import { bodyBytesMax as bodyBytesMaxFor, postRecordsMax, readRecordsBytesMax, readRecordsChunkBytes, readRecordsLimitMax } from './limits.ts';
-import { RecordInput, isProtocolError, toProducerRecord } from './ws-protocol.ts';
+import { RecordInput, isProtocolError, toJsonRecord } from './ws-protocol.ts';
 
 export interface HttpContext {
   config: Config;
@@ -38,6 +38,8 @@ export interface HttpContext {
   /** Error answers are counted and logged here. */
   activity: Activity;
   isReady(): boolean;
+  /** The index of the thread this app runs on (--threads). */
+  thread: number;
 }
 
 
@@ -125,7 +127,8 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
   };
 
   app.get('/healthz', (res, req) => {
-    replyTo(res, req).json(200, { ok: true });
+    // Which thread answered (--threads): 0 is the log thread.
+    replyTo(res, req).json(200, { ok: true, thread: ctx.thread });
   });
   app.get('/readyz', (res, req) => {
     const ready = ctx.isReady();
@@ -147,14 +150,23 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
    * `GET /v1/topics`: only those the token may `sub`.
    */
   const stats = async (principal: Principal | null): Promise<unknown> => {
-    const value = async (g: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> => (await g.get()).values.reduce((a, v) => a + v.value, 0);
-    const [subscriptions, waiting] = await Promise.all([value(ctx.metrics.subscriptions), value(ctx.metrics.subscriptionsWaiting)]);
-    const lag = new Map<string, number>();
-    for (const s of ctx.metrics.lagSamples()) {
-      const k = `${s.topic}\0${s.partition}`;
-      lag.set(k, Math.max(lag.get(k) ?? 0, s.lag));
-    }
-    const traffic = ctx.metrics.topicTraffic();
+    // From the metrics of every thread summed (--threads), whichever thread is asked.
+    const registry = await ctx.metrics.summed();
+    const series = async (name: string): Promise<{ value: number; labels: Partial<Record<string, string | number>> }[]> => (await registry.getSingleMetric(name)?.get())?.values ?? [];
+    const total = async (name: string): Promise<number> => (await series(name)).reduce((a, v) => a + v.value, 0);
+    const byTopic = async (name: string): Promise<Map<string, number>> => new Map((await series(name)).map((v) => [String(v.labels.topic), v.value]));
+    const [subscriptions, waiting, ws, replay, kafka, lagSeries, recordsIn, recordsOut] = await Promise.all([
+      total('sluice_subscriptions'),
+      total('sluice_subscriptions_waiting'),
+      total('sluice_ws_connections'),
+      total('sluice_replay_connections'),
+      total('sluice_kafka_connections'),
+      series('sluice_subscriber_lag_records'),
+      byTopic('sluice_topic_records_in_total'),
+      byTopic('sluice_topic_records_out_total'),
+    ]);
+    // Per labelled topic (--metrics-topics-max); the others' lag is counted under `_other`.
+    const lag = new Map(lagSeries.map((v) => [`${v.labels.topic}\0${v.labels.partition}`, v.value]));
     const topics = [];
     for (const name of log.listTopics()) {
       if (!can(principal, 'sub', name)) continue;
@@ -164,16 +176,15 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
       } catch {
         continue; // deleted meanwhile
       }
-      const t = traffic.get(name);
       topics.push({
         name,
-        recordsIn: t?.recordsIn ?? null,
-        recordsOut: t?.recordsOut ?? null,
+        recordsIn: recordsIn.get(name) ?? null,
+        recordsOut: recordsOut.get(name) ?? null,
         partitions: info.partitions.map((p) => ({ partition: p.partition, start: p.start, hw: p.hw, bytes: p.bytes, lag: lag.get(`${name}\0${p.partition}`) ?? null })),
       });
     }
     const { version, commit } = buildInfo();
-    return { version, commit, uptimeMs: Math.round(process.uptime() * 1000), connections: ctx.activity.openConnections(), subscriptions, waiting, topics };
+    return { version, commit, uptimeMs: Math.round(process.uptime() * 1000), connections: { ws, replay, kafka }, subscriptions, waiting, topics };
   };
   app.get('/v1/stats', (res, req) => {
     const reply = replyTo(res, req);
@@ -270,8 +281,8 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           assertTopicName(topic);
           // Everything is checked before anything is queued: a refused request stores nothing.
           const records = r.data.records.map((rec) => {
-            const p = toProducerRecord(rec, ctx.limits);
-            if (isProtocolError(p)) throw new SluiceError(p.code, p.message);
+            const p = toJsonRecord(rec, ctx.limits);
+            if (isProtocolError(p)) throw new SluiceError(p.code, p.message, p.reason);
             return p;
           });
           const count = batcher.partitionCountFor(topic);
@@ -281,16 +292,18 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
           const offsets: ({ partition: number; offset: number } | { partition: number; code: string; message: string })[] = new Array(records.length);
           let left = records.length;
           let firstError: SluiceError | null = null;
-          records.forEach((rec, i) => {
-            batcher.publish(topic, r.data.records[i].partition, rec, (err, partition, offset) => {
-              if (err) {
-                firstError ??= err;
-                offsets[i] = { partition, code: err.code, message: err.message };
-              } else offsets[i] = { partition, offset };
-              if (--left === 0) {
-                if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
-                else reply.json(200, { offsets });
-              }
+          r.data.records.forEach((rec, i) => {
+            batcher.publish(topic, rec.partition, records[i].key, records[i].value, records[i].headers, {
+              appended(err, partition, offset) {
+                if (err) {
+                  firstError ??= err;
+                  offsets[i] = { partition, code: err.code, message: err.message };
+                } else offsets[i] = { partition, offset };
+                if (--left === 0) {
+                  if (firstError) reply.json(statusOf(firstError), { code: firstError.code, message: firstError.message, offsets });
+                  else reply.json(200, { offsets });
+                }
+              },
             });
           });
         } catch (err) {

@@ -8,8 +8,20 @@
 /** Above this many bytes queued in uWS for a socket, its subscriptions are fed from disk in `drain`. */
 export const backpressureBytesMax = 1024 * 1024;
 
-/** How much one disk read hands to one DATA frame (at least one whole batch). */
-export const catchUpReadBytesMax = 256 * 1024;
+/**
+ * How much one disk read hands to one DATA message (at least one whole batch). Measured
+ * (loadtest/catchup-load.ts, 1 GiB partition): 256 KiB reads cost the server 0.4-0.6 CPU
+ * s/GB, 1 MiB reads ~0.33, for 1.7-3 GB/s to one subscriber.
+ */
+export const catchUpReadBytesMax = 1024 * 1024;
+
+/**
+ * A subscriber catching up from disk is sent its next read only while uWS holds less than
+ * this for its socket. Kept well below what one read sends: uWS keeps a socket's unsent
+ * bytes in one buffer and moves what is left to its front after each partial write, so a
+ * deep queue is copied over and over (1.8 GB/s with a 1 MiB mark, 1.8-3 GB/s with 256 KiB).
+ */
+export const catchUpBufferedBytesMax = 256 * 1024;
 
 /**
  * uWS drops a send (status 2) once a socket holds more than this. sluice keeps each socket

@@ -15,7 +15,8 @@ import type { Batcher } from './batcher.ts';
 import { Connection } from './connection.ts';
 import type { Fanout } from './fanout.ts';
 import { PARTITION_ANY, parseProduceFrame } from './frames.ts';
-import { backpressureBytesMax } from './limits.ts';
+import { type ScannedPub, scanPub } from './pub-scanner.ts';
+import { catchUpBufferedBytesMax } from './limits.ts';
 import {
   type AuthRequest,
   type MetaRequest,
@@ -25,7 +26,7 @@ import {
   errorMessage,
   isProtocolError,
   parseControl,
-  toProducerRecord,
+  toJsonRecord,
 } from './ws-protocol.ts';
 
 export interface WsContext {
@@ -48,23 +49,32 @@ export const closeCodeUnauthorized = closeCodeTokenExpired;
 /** Close code for a browser's upgrade refused with FORBIDDEN (docs/protocol.md). */
 export const closeCodeForbidden = 4003;
 
-function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
-  const idPart = id === undefined ? '' : `"id":${id},`;
-  const countPart = count === undefined ? '' : `,"count":${count}`;
-  return `{"op":"ack",${idPart}"partition":${partition},"offset":${offset}${countPart}}`;
-}
+/** Buffer's UTF-8 decoder, called on a plain Uint8Array view of a uWS message (no Buffer made). */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
 
 export class WsHandlers {
+  /** Reused by every scanned `pub` (scanning is synchronous and does not re-enter). */
+  private readonly scanned: ScannedPub = { id: undefined, topic: '', partition: undefined, keyStart: -1, keyEnd: -1, valueStart: -1, valueEnd: -1 };
   /** Connections with a `sub` waiting for each topic that does not exist yet. */
   private readonly waitingByTopic = new Map<string, Set<Connection>>();
 
   constructor(private readonly ctx: WsContext) {}
 
+  /**
+   * A text frame, as the bytes uWS handed over (valid only during this call): a plainly
+   * written `pub` is taken from the bytes (pub-scanner.ts), anything else is decoded and
+   * parsed.
+   */
+  onTextFrame(conn: Connection, bytes: Uint8Array): void {
+    if (scanPub(bytes, this.ctx.limits.recordBytesMax, this.scanned)) return this.pubScanned(conn, bytes, this.scanned);
+    this.onText(conn, utf8Slice.call(bytes, 0, bytes.length));
+  }
+
   onText(conn: Connection, text: string): void {
     const r = parseControl(text);
     if (!r.ok) {
       const msg = this.failText(conn, r.id, r);
-      if (r.op === 'pub') conn.answer(conn.reserve(), msg);
+      if (r.op === 'pub') conn.answer(conn.reserve(r.id), msg);
       else conn.sendText(msg);
       return;
     }
@@ -109,6 +119,7 @@ export class WsHandlers {
   /** A new socket: keep its principal and arm the expiry of its token. */
   onOpen(conn: Connection, principal: Principal | null): void {
     conn.principal = principal;
+    conn.failText = (id, err) => this.failText(conn, id, err);
     this.armExpiry(conn);
   }
 
@@ -167,21 +178,43 @@ export class WsHandlers {
   }
 
   private pub(conn: Connection, req: PubRequest): void {
-    const slot = conn.reserve();
     const id = req.id;
+    const slot = conn.reserve(id);
     // ACL first: a publish the token does not allow gets FORBIDDEN whatever else is wrong with it.
     if (!can(conn.principal, 'pub', req.topic)) {
       return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
     }
-    const rec = toProducerRecord(req, this.ctx.limits);
+    const rec = toJsonRecord(req, this.ctx.limits);
     if (isProtocolError(rec)) return conn.answer(slot, this.failText(conn, id, rec));
     if (!conn.takeTokens(1)) {
       return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
     }
     try {
-      this.ctx.batcher.publish(req.topic, req.partition, rec, (err, partition, offset) => {
-        conn.answer(slot, err ? this.failText(conn, id, err) : ackText(id, partition, offset));
-      });
+      this.ctx.batcher.publish(req.topic, req.partition, rec.key, rec.value, rec.headers, slot);
+    } catch (err) {
+      conn.answer(slot, this.failText(conn, id, this.wireError(err)));
+    }
+  }
+
+  /**
+   * A `pub` read by the scanner: the same checks in the same order as `pub` (the scanner
+   * has declined an oversized value, so TOO_LARGE is always the general path's); key and
+   * value go to the batcher as views of the frame, copied into the batch at once.
+   */
+  private pubScanned(conn: Connection, bytes: Uint8Array, s: ScannedPub): void {
+    const id = s.id;
+    const slot = conn.reserve(id);
+    const topic = s.topic;
+    if (!can(conn.principal, 'pub', topic)) {
+      return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(topic)}` }));
+    }
+    if (!conn.takeTokens(1)) {
+      return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
+    }
+    const key = s.keyStart < 0 ? null : bytes.subarray(s.keyStart, s.keyEnd);
+    const value = s.valueStart < 0 ? null : bytes.subarray(s.valueStart, s.valueEnd);
+    try {
+      this.ctx.batcher.publish(topic, s.partition, key, value, null, slot);
     } catch (err) {
       conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     }
@@ -190,7 +223,7 @@ export class WsHandlers {
   /** A binary frame: PRODUCE is the only one a client sends. */
   onBinary(conn: Connection, data: ArrayBuffer): void {
     const p = parseProduceFrame(new Uint8Array(data));
-    const slot = conn.reserve();
+    const slot = conn.reserve(p.ok ? p.frame.id : p.id);
     if (!p.ok) return conn.answer(slot, this.failText(conn, p.id, { code: 'BAD_REQUEST', reason: 'BAD_FRAME', message: p.message }));
     const { id, topic, partition } = p.frame;
     const fail = (err: unknown): void => {
@@ -206,9 +239,8 @@ export class WsHandlers {
       if (!conn.takeTokens(h.recordCount)) throw new SluiceError('RATE_LIMITED', `over ${this.ctx.limits.publishRecordsPerSecond} records/s`);
       // uWS's ArrayBuffer is valid only during this callback: the engine keeps a copy.
       const batch = new Uint8Array(view);
-      this.ctx.batcher.appendBatch(topic, partition === PARTITION_ANY ? undefined : partition, batch, h.recordCount, (err, part, offset) => {
-        conn.answer(slot, err ? this.failText(conn, id, err) : ackText(id, part, offset, h.recordCount));
-      });
+      slot.count = h.recordCount;
+      this.ctx.batcher.appendBatch(topic, partition === PARTITION_ANY ? undefined : partition, batch, h.recordCount, slot);
     } catch (err) {
       fail(err);
     }
@@ -349,7 +381,7 @@ export class WsHandlers {
   /** uWS `drain`: the socket has room again; feed subscriptions that wait on the disk path. */
   onDrain(conn: Connection): void {
     for (const sub of conn.subs.values()) {
-      if (conn.bufferedAmount >= backpressureBytesMax) break;
+      if (conn.bufferedAmount >= catchUpBufferedBytesMax) break;
       sub.pump();
     }
   }

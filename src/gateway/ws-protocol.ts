@@ -8,14 +8,16 @@
  * an unknown `op`, or `value` together with `value64` is BAD_REQUEST.
  */
 import { z } from 'zod';
+import type { RecordField, RecordHeaderFields } from '../../engine/codec/record-batch-builder.ts';
 import type * as Wire from '../../engine/codec/wire-messages.ts';
-import { type ErrorCode, type ProduceLimits, type ProducerRecord, checkProducerRecord, isValidTopicName, limits } from '../../engine/index.ts';
+import { type ErrorCode, type ErrorReason, type ProduceLimits, type SluiceError, checkRecordBytes, checkRecordHeaderCount, isValidTopicName, limits } from '../../engine/index.ts';
 
 const Id = z.number().int().min(0).max(0xffffffff);
 const Topic = z.string().refine(isValidTopicName, { message: 'topic must be 1-249 of [a-zA-Z0-9._-], not "." or ".."' });
 const Partition = z.number().int().min(0).max(limits.partitionsMax - 1);
 /** "`value64` is standard base64 with padding." */
-const Base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, { message: 'not standard base64 with padding' });
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const Base64 = z.string().regex(BASE64_RE, { message: 'not standard base64 with padding' });
 const Offset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const From = z.union([
@@ -43,7 +45,8 @@ export type RecordInput = z.infer<typeof RecordInput>;
 const Meta = z.object({ op: z.literal('meta'), id: Id.optional(), topic: Topic }) satisfies z.ZodType<Wire.MetaRequest, Wire.MetaRequest>;
 const Sub = z.object({ op: z.literal('sub'), id: Id.optional(), topic: Topic, partition: Partition.optional(), from: From.default('latest') }) satisfies z.ZodType<Wire.SubRequest, Wire.SubRequest>;
 const Unsub = z.object({ op: z.literal('unsub'), id: Id.optional(), topic: Topic, partition: Partition.optional() }) satisfies z.ZodType<Wire.UnsubRequest, Wire.UnsubRequest>;
-const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage) satisfies z.ZodType<Wire.PubRequest, Wire.PubRequest>;
+/** Exported for the tests that hold the hand-written `fastPub` and the pub scanner to it. */
+export const Pub = RecordFields.extend({ op: z.literal('pub'), id: Id.optional(), topic: Topic }).refine(oneValue, oneValueMessage) satisfies z.ZodType<Wire.PubRequest, Wire.PubRequest>;
 const Ping = z.object({ op: z.literal('ping'), id: Id.optional() }) satisfies z.ZodType<Wire.PingRequest, Wire.PingRequest>;
 const Auth = z.object({ op: z.literal('auth'), id: Id.optional(), token: z.string() }) satisfies z.ZodType<Wire.AuthRequest, Wire.AuthRequest>;
 
@@ -61,6 +64,8 @@ export interface ProtocolError {
   id?: number;
   code: ErrorCode;
   message: string;
+  /** For the server's log only: reasons are not sent on the wire (docs/errors.md). */
+  reason?: ErrorReason;
 }
 
 /** On failure `op` is the op the frame named, when it named one (a bad `pub` is answered in publish order). */
@@ -73,6 +78,35 @@ function describe(err: z.ZodError): string {
     .join('; ');
 }
 
+const isUint = (x: unknown, max: number): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= max;
+
+/**
+ * `pub`, the hottest op, checked by hand instead of through zod (whose parse allocates a
+ * copy of every object it passes). It answers only when sure: it returns the parsed object
+ * itself when the `Pub` schema would accept it (the schema's output holds the same fields),
+ * and undefined for everything else — a bad field, or a `__proto__` header, which the
+ * schema's record type drops — which then goes to zod, which decides and words the error.
+ * test/gateway/pub-fast-path.test.ts checks this against the schema on generated input.
+ */
+export function fastPub(obj: Record<string, unknown>): PubRequest | undefined {
+  if (obj.op !== 'pub') return undefined;
+  if (obj.id !== undefined && !isUint(obj.id, 0xffffffff)) return undefined;
+  if (!isValidTopicName(obj.topic)) return undefined;
+  if (obj.partition !== undefined && !isUint(obj.partition, limits.partitionsMax - 1)) return undefined;
+  if (obj.key !== undefined && typeof obj.key !== 'string') return undefined;
+  const value = obj.value;
+  const value64 = obj.value64;
+  if (value !== undefined) {
+    if (typeof value !== 'string' || value64 !== undefined) return undefined;
+  } else if (value64 !== undefined && (typeof value64 !== 'string' || !BASE64_RE.test(value64))) return undefined;
+  const headers = obj.headers;
+  if (headers !== undefined) {
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Object.hasOwn(headers, '__proto__')) return undefined;
+    for (const k in headers) if (typeof (headers as Record<string, unknown>)[k] !== 'string') return undefined;
+  }
+  return obj as PubRequest;
+}
+
 export function parseControl(text: string): ControlParse {
   let raw: unknown;
   try {
@@ -82,6 +116,8 @@ export function parseControl(text: string): ControlParse {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'BAD_REQUEST', message: 'a control message is a JSON object' };
   const obj = raw as Record<string, unknown>;
+  const pub = fastPub(obj);
+  if (pub !== undefined) return { ok: true, req: pub };
   const op = typeof obj.op === 'string' ? obj.op : undefined;
   const idCheck = Id.safeParse(obj.id);
   const id = idCheck.success ? idCheck.data : undefined;
@@ -94,42 +130,72 @@ export function parseControl(text: string): ControlParse {
 }
 
 export function errorMessage(e: ProtocolError & { topic?: string; partition?: number }): string {
-  return JSON.stringify({ op: 'error', ...e });
+  // The reason stays in the server's log (docs/errors.md).
+  const { reason: _reason, ...wire } = e;
+  return JSON.stringify({ op: 'error', ...wire });
+}
+
+/** The JSON fields of one record to publish (`pub`, and each record of an HTTP POST). */
+export interface RecordJsonFields {
+  key?: string;
+  value?: string;
+  value64?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A record from JSON as the batch builder takes it: text is written into the batch as UTF-8
+ * there (engine/codec/record-batch-builder.ts), never encoded into a Buffer first.
+ */
+export interface JsonRecord {
+  key: string | null;
+  value: RecordField;
+  headers: RecordHeaderFields | null;
 }
 
 /**
  * The record a JSON publish describes: `key` as UTF-8 (`""` is a key, absent is null),
  * `value` as UTF-8 or `value64` decoded, neither = null value, headers as UTF-8 values.
  * Key + value + headers over `recordBytesMax`, or more than `recordHeadersMax` headers, is
- * TOO_LARGE (the limits a PRODUCE batch gets, engine/produce-validation.ts). A string of n
- * UTF-16 units is at least n UTF-8 bytes, so what is surely too large is refused before
- * anything is decoded or copied.
+ * TOO_LARGE: the limits a PRODUCE batch gets, applied by the same engine checks
+ * (engine/produce-validation.ts). A string of n UTF-16 units is at least n and at most 3n
+ * UTF-8 bytes, so what is surely too large is refused before anything is measured or
+ * decoded, and UTF-8 lengths are measured only for a record that could be too large.
  */
-export function toProducerRecord(
-  r: { key?: string; value?: string; value64?: string; headers?: Record<string, string> },
-  recordLimits: Pick<ProduceLimits, 'recordBytesMax' | 'recordHeadersMax'>,
-): ProducerRecord | ProtocolError {
+export function toJsonRecord(r: RecordJsonFields, recordLimits: Pick<ProduceLimits, 'recordBytesMax' | 'recordHeadersMax'>): JsonRecord | ProtocolError {
   const max = recordLimits.recordBytesMax;
-  const tooLarge = (what: string): ProtocolError => ({ code: 'TOO_LARGE', message: `${what}: over ${max} bytes of key, value and headers` });
+  const headers = r.headers === undefined ? null : Object.entries(r.headers);
+  const headerCount = headers === null ? 0 : headers.length;
   let units = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  if (r.value64 !== undefined) units += Math.floor(r.value64.length / 4) * 3 - 2;
-  const hs = r.headers ? Object.entries(r.headers) : [];
-  if (hs.length > recordLimits.recordHeadersMax) return { code: 'TOO_LARGE', message: `${hs.length} headers, more than ${recordLimits.recordHeadersMax}` };
-  for (const [k, v] of hs) units += k.length + v.length;
-  if (units > max) return tooLarge('the record');
-  let value: Uint8Array | null = null;
-  if (r.value !== undefined) value = Buffer.from(r.value, 'utf8');
-  else if (r.value64 !== undefined) value = Buffer.from(r.value64, 'base64');
-  const rec: ProducerRecord = { key: r.key === undefined ? null : Buffer.from(r.key, 'utf8'), value };
-  if (hs.length > 0) rec.headers = hs.map(([key, v]) => ({ key, value: Buffer.from(v, 'utf8') }));
+  if (headers !== null) for (const [k, v] of headers) units += k.length + v.length;
+  let value: RecordField = r.value ?? null;
+  let valueBytes = 0;
   try {
-    checkProducerRecord(rec, recordLimits);
+    checkRecordHeaderCount(headerCount, recordLimits);
+    if (r.value64 !== undefined) {
+      // Three bytes per four characters, less the padding: known before decoding.
+      if (units + Math.floor(r.value64.length / 4) * 3 - 2 > max) return recordTooLarge(max);
+      const decoded = Buffer.from(r.value64, 'base64');
+      value = decoded;
+      valueBytes = decoded.length;
+    }
+    if (units > max) return recordTooLarge(max);
+    if (units * 3 + valueBytes > max) {
+      let bytes = valueBytes + (r.key === undefined ? 0 : Buffer.byteLength(r.key, 'utf8')) + (r.value === undefined ? 0 : Buffer.byteLength(r.value, 'utf8'));
+      if (headers !== null) for (const [k, v] of headers) bytes += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(v, 'utf8');
+      checkRecordBytes(bytes, recordLimits);
+    }
   } catch (err) {
-    return { code: 'TOO_LARGE', message: (err as Error).message };
+    const e = err as SluiceError;
+    return { code: e.code, reason: e.reason, message: e.message };
   }
-  return rec;
+  return { key: r.key ?? null, value, headers: headerCount > 0 ? headers : null };
 }
 
-export function isProtocolError(x: unknown): x is ProtocolError {
-  return typeof x === 'object' && x !== null && 'code' in x && 'message' in x && !('value' in x);
+function recordTooLarge(max: number): ProtocolError {
+  return { code: 'TOO_LARGE', reason: 'RECORD_TOO_LARGE', message: `the record: over ${max} bytes of key, value and headers` };
+}
+
+export function isProtocolError(x: JsonRecord | ProtocolError): x is ProtocolError {
+  return 'code' in x;
 }

@@ -3,16 +3,19 @@
  * instances (two nodes) in one test process, each with its own data directory, so that what
  * the fronts cannot show is checked directly — the Log contract (engine/log.ts) in cluster
  * mode, topic events raised on the other node, consumer-group offsets in the bucket, the
- * batch size NATS takes, and retention in JetStream keeping the log's end so that offsets
- * are not given twice after it ran.
+ * batch size NATS takes, retention in JetStream keeping the log's end so that offsets are
+ * not given twice after it ran, and the cluster log served to another thread (--threads).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
 import pino from 'pino';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type ProducerRecord, encodeRecordBatch, readBatchHeader } from '../../engine/codec/index.ts';
+import { LogHost } from '../../engine/log-host.ts';
 import type { TopicEvent } from '../../engine/log.ts';
+import { ThreadLog } from '../../engine/thread-log.ts';
 import { ClusterLog } from '../../src/cluster/cluster-log.ts';
 import { streamName } from '../../src/cluster/names.ts';
 import { purgeExpired } from '../../src/cluster/retention.ts';
@@ -166,4 +169,50 @@ test('retention in JetStream keeps the last batch, so a node that joins afterwar
   assert.equal(r.baseOffset, 10, 'offsets go on after retention: none is given twice');
   const first = pc.read(8, 1 << 20)!;
   assert.equal(readBatchHeader(first.bytes, 0).baseOffset, 8);
+});
+
+test('the cluster log served to another thread (LogHost): its appends go through JetStream, its reads come from its own mapping of the mirror, topics of the other node reach it', { timeout: 60_000 }, async () => {
+  const [a, b] = logs;
+  const host = new LogHost(a, { startCheckMs: 50 });
+  const { port1, port2 } = new MessageChannel();
+  host.attach(port1);
+  const thread = await ThreadLog.connect(port2);
+  try {
+    // Created through the thread: answered once every thread (and this node) knows it.
+    await thread.createTopic('threaded', { partitions: 2 });
+    assert.ok(a.hasTopic('threaded') && thread.hasTopic('threaded'));
+    await until(() => b.hasTopic('threaded'), 'the topic on b');
+    const tp = thread.partition('threaded', 1);
+    const pb = b.partition('threaded', 1);
+    assert.equal(tp.epoch, pb.epoch, 'the epochs of the cluster');
+    const told: [number, number][] = [];
+    tp.onCommit((_bytes, first, next) => told.push([first, next]));
+    // From the thread and from the other node at once: dense offsets, each once.
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? pb : tp).append(batchOf([`v${i}`, `w${i}`]))));
+    assert.deepEqual(
+      results.map((r) => r.baseOffset).sort((x, y) => x - y),
+      Array.from({ length: 30 }, (_, i) => 2 * i),
+    );
+    await until(() => tp.hw === 60, 'the thread to see every batch');
+    // Runs of batches, in offset order, covering 0..60 once.
+    let expect = 0;
+    for (const [first, next] of told) {
+      assert.equal(first, expect, 'no gap, no repeat');
+      expect = next;
+    }
+    assert.equal(expect, 60);
+    const mine = tp.read(0, 1 << 20)!;
+    const theirs = b.partition('threaded', 1).read(0, 1 << 20)!;
+    assert.ok(Buffer.from(mine.bytes).equals(Buffer.from(theirs.bytes)), 'the thread reads the bytes every node holds');
+    // A topic created on the other node appears on the thread; its deletion too.
+    await b.createTopic('from-b', { partitions: 1 });
+    await until(() => thread.hasTopic('from-b'), 'the other node\'s topic on the thread');
+    await b.deleteTopic('from-b');
+    await until(() => !thread.hasTopic('from-b'), 'its deletion on the thread');
+  } finally {
+    await thread.close();
+    host.close();
+    port1.close();
+    port2.close();
+  }
 });

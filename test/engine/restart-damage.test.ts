@@ -204,19 +204,18 @@ matrix('batches are checked once when first read; the checked ranges a segment r
   await log.close();
   log = ctx.openLog(dir, { segmentBytes: 64 * 1024 });
   // An older segment trusted at open: nothing of it is known checked yet.
-  const seg = log.read(0, 1)!.segment as unknown as { verified: number[] };
-  assert.equal(seg.verified.length, 2, 'only the batch just read');
+  const seg = log.read(0, 1)!.segment;
+  assert.equal(seg.verified.count, 1, 'only the batch just read');
   const first = Array.from({ length: 400 }, (_, i) => ({ baseOffset: i }));
   // Reading every other batch alone leaves disjoint checked ranges...
   for (let i = 0; i < first.length; i += 2) log.read(first[i].baseOffset, 1);
-  assert.ok(seg.verified.length >= 4, 'several disjoint ranges');
-  assert.ok(seg.verified.length <= 2 * verifiedRangesMax);
+  assert.ok(seg.verified.count >= 2, 'several disjoint ranges');
+  assert.ok(seg.verified.count <= verifiedRangesMax);
   // ...which a sequential read merges into one.
   readAll(log);
-  assert.deepEqual(seg.verified.length, 2);
+  assert.deepEqual(seg.verified.count, 1);
   // Past the bound a segment forgets the older ranges rather than grow (they are checked again when read).
-  const s = seg as unknown as { markVerified(a: number, b: number): void; verified: number[] };
-  s.verified = [];
-  for (let i = 0; i < 3 * verifiedRangesMax; i++) s.markVerified(i * 10, i * 10 + 5);
-  assert.ok(s.verified.length <= 2 * verifiedRangesMax, `${s.verified.length / 2} ranges remembered`);
+  seg.verified.clear();
+  for (let i = 0; i < 3 * verifiedRangesMax; i++) seg.verified.mark(i * 10, i * 10 + 5);
+  assert.ok(seg.verified.count <= verifiedRangesMax, `${seg.verified.count} ranges remembered`);
 });

@@ -32,6 +32,9 @@ class FakeConn implements SubscriberSocket {
     this.out.push({ offsets: decodeBatches(f.batches).map((r) => r.offset) });
     return 1;
   }
+  sendDataFragments(header: Uint8Array, batches: Uint8Array): number {
+    return this.sendBinary(Buffer.concat([header, batches]));
+  }
 }
 
 function offsetsFrom(conn: FakeConn, min: number): number[] {

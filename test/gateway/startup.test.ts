@@ -32,11 +32,12 @@ test('startup names the native codecs it loaded', async () => {
       .stderr()
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg?: string; crc32c?: string; lz4?: string });
+      .map((l) => JSON.parse(l) as { msg?: string; crc32c?: string; lz4?: string; utf8?: string });
     const codecs = lines.find((l) => l.msg === 'native codecs loaded');
     assert.ok(codecs, `no codec line in:\n${srv.stderr().slice(0, 2000)}`);
     assert.match(codecs.crc32c ?? '', /^native/);
     assert.match(codecs.lz4 ?? '', /^native/);
+    assert.match(codecs.utf8 ?? '', /^native/);
   } finally {
     assert.equal(await srv.stop(), 0);
   }

@@ -158,12 +158,14 @@ describe('subscribe', () => {
     const RecordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder');
     const c = await Client.connect(srv.url);
     c.keepFrames = true;
-    await c.request({ op: 'sub', topic: 's-kafkajs', from: 'earliest' }).catch(() => null);
+    // Before the topic exists: the sub waits for it (answered once the first publish creates
+    // it), so it is sent, not awaited — awaiting it spent the 60 s hang guard of every run.
+    const subId = c.send({ op: 'sub', topic: 's-kafkajs', from: 'earliest' });
     const values = Array.from({ length: 30 }, (_, i) => `kafkajs value ${i} `.repeat(i + 1));
     await publish(pub, 's-kafkajs', values.slice(0, 10));
     pub.ws.send(produceFrame(1, 's-kafkajs', 0, encodeRecordBatch(values.slice(10).map((v, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(v) })), { codec: 'lz4' })));
     await pub.waitMessage((m) => m.id === 1 && m.op === 'ack', 'PRODUCE ack');
-    await c.request({ op: 'sub', topic: 's-kafkajs', from: 'earliest' });
+    await c.waitMessage((m) => m.id === subId && m.op === 'subbed', 'subbed once the topic exists');
     await c.until(() => c.records.length >= 30, '30 records');
     const decoded: string[] = [];
     for (const frame of c.frames) {

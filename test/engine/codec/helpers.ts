@@ -15,6 +15,7 @@ import {
   useCrc32c,
   useLz4BlockCodec,
 } from '../../../engine/codec/index.ts';
+import { useUtf8Writer, writeUtf8Portable } from '../../../engine/codec/record-batch-builder.ts';
 import { writeVarint } from '../../../engine/codec/varint.ts';
 import { xxhash32 } from '../../../engine/codec/xxhash32.ts';
 import { CorruptBatchError } from '../../../engine/errors.ts';
@@ -32,18 +33,19 @@ export const IMPLS: readonly Impl[] = ['portable', 'native'];
 let nativeSelected = false;
 
 /**
- * Makes `impl` the codec's active CRC-32C and LZ4 block implementation. The native ones
+ * Makes `impl` the codec's active CRC-32C, LZ4 block and UTF-8 writing implementation. The native ones
  * must load here (the CI machine builds them); a silent fall-back would test nothing.
  */
 export function selectImpl(impl: Impl): void {
   if (impl === 'native') {
-    assert.deepEqual(installNativeCodecs(), { crc32c: true, lz4: true }, 'native CRC-32C and LZ4 must load');
+    assert.deepEqual(installNativeCodecs(), { crc32c: true, lz4: true, utf8: true }, 'native CRC-32C, LZ4 and UTF-8 writer must load');
     nativeSelected = true;
     return;
   }
   if (nativeSelected) throw new Error('installNativeCodecs() cannot be undone: run portable suites before native ones');
   useCrc32c(crc32cPortable);
   useLz4BlockCodec(portableLz4);
+  useUtf8Writer(writeUtf8Portable);
 }
 
 // ---------------------------------------------------------------------------------------
