@@ -47,6 +47,7 @@ import {
 } from '../../engine/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
+import { MESSAGE_TOO_LARGE, STREAM_NOT_FOUND, WRONG_LAST_MSG_ID, WRONG_LAST_SEQUENCE } from './jetstream.ts';
 import { type MirrorFeed, batchRange } from './mirror-feed.ts';
 import {
   appendBytesInFlightMax,
@@ -60,11 +61,6 @@ import {
   retryDelayMinMs,
 } from './limits.ts';
 
-/** JetStream's answers to a broken expectation: another publisher got there first. */
-const WRONG_LAST_MSG_ID = 10070;
-const WRONG_LAST_SEQUENCE = 10071;
-const STREAM_NOT_FOUND = 10059;
-const MESSAGE_TOO_LARGE = 10054;
 
 export interface AppenderOptions {
   js: JetStreamClient;

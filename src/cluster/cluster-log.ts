@@ -44,13 +44,14 @@ import {
   limits,
 } from '../../engine/index.ts';
 import type { Logger } from '../common/logger.ts';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DiscardPolicy, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
 import { PartitionAppender } from './appender.ts';
+import { ClusterPartition } from './cluster-partition.ts';
 import { claimForCluster, resolveNodeId } from './data-dir.ts';
 import { adminTimeoutMs, apiTimeoutMs, appendDeadlineMs, catchUpWaitMs, contentionYieldMs, connectTimeoutMs, duplicateWindowMs, publishHeaderBytesMax, retentionCheckMs, retryDelayMaxMs } from './limits.ts';
+import { STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE, clusterUnavailable, connectWithRetry, openBucket, sleep } from './jetstream.ts';
 import { MirrorFeed } from './mirror-feed.ts';
 import { epochOfStream, offsetsBucket, streamName, subjectName, topicKey, topicOfKey, topicsBucket, yieldSubject } from './names.ts';
 import { KvOffsetStore } from './offset-store.ts';
@@ -82,59 +83,9 @@ export interface ClusterLogOptions {
   logger: Logger;
 }
 
-/** One partition: appends go to JetStream, reads come from the mirror. */
-class ClusterPartition implements LogPartition {
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-    readonly epoch: string,
-    readonly mirror: PartitionLog,
-    readonly feed: MirrorFeed,
-    readonly appender: PartitionAppender,
-    readonly stream: string,
-  ) {}
-
-  get startOffset(): number {
-    return this.mirror.startOffset;
-  }
-
-  get hw(): number {
-    return this.mirror.hw;
-  }
-
-  append(batch: Uint8Array): Promise<AppendResult> {
-    return this.appender.append(batch);
-  }
-
-  read(offset: number, maxBytes: number): ReadResult | null {
-    return this.mirror.read(offset, maxBytes);
-  }
-
-  offsetForTime(timestamp: number): number {
-    return this.mirror.offsetForTime(timestamp);
-  }
-
-  onCommit(listener: CommitListener): () => void {
-    return this.mirror.onCommit(listener);
-  }
-
-  /** The mirror's segments: a front on another thread maps them and reads there (engine/log-host.ts). */
-  segmentSpans(): SegmentSpan[] {
-    return this.mirror.segmentSpans();
-  }
-}
-
 interface ClusterTopic {
   meta: ClusterTopicMeta;
   partitions: ClusterPartition[];
-}
-
-const WRONG_LAST_SEQUENCE = 10071;
-const STREAM_NOT_FOUND = 10059;
-
-/** JetStream's answer that a request did not get through: no quorum, no leader, no connection. */
-function clusterUnavailable(what: string, err: unknown): UnavailableError {
-  return new UnavailableError(`${what}: ${(err as Error)?.message ?? String(err)} (JetStream unreachable or without quorum?)`, 'CLUSTER_UNAVAILABLE');
 }
 
 export class ClusterLog implements Log {
@@ -592,48 +543,6 @@ function sameEpochs(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((e, i) => e === b[i]);
 }
 
-async function connectWithRetry(servers: string[], name: string, logger: Logger): Promise<NatsConnection> {
-  const deadline = Date.now() + connectTimeoutMs;
-  let delay = 100;
-  for (;;) {
-    try {
-      const nc = await connect({
-        servers,
-        name,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        reconnectJitter: 100,
-        pingInterval: 10_000,
-        timeout: 5000,
-      });
-      void (async () => {
-        for await (const s of nc.status()) {
-          if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') logger.warn({ status: s.type, server: 'server' in s ? s.server : undefined }, 'NATS connection');
-        }
-      })().catch(() => {});
-      return nc;
-    } catch (err) {
-      if (Date.now() + delay > deadline) throw clusterUnavailable(`cannot connect to NATS at ${servers.join(',')}`, err);
-      logger.warn({ err: (err as Error).message }, 'cannot connect to NATS yet; retrying');
-      await sleep(delay);
-      delay = Math.min(delay * 2, retryDelayMaxMs);
-    }
-  }
-}
-
-async function openBucket(kvm: Kvm, name: string, replicas: number): Promise<KV> {
-  try {
-    return await kvm.create(name, { replicas, history: 1, allow_direct: false });
-  } catch (err) {
-    // Exists with another configuration (created with other replicas, say): use it as it is.
-    try {
-      return await kvm.open(name);
-    } catch {
-      throw clusterUnavailable(`cannot open the key-value bucket ${name}`, err);
-    }
-  }
-}
-
 async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
 }
@@ -643,8 +552,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const x of it) out.push(x);
   return out;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Waits for `p` at most `ms`; true when it settled in time. The timer never outlives the wait. */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {

@@ -27,6 +27,7 @@
 import { type BatchHeader, BadRequestError, type PartitionLog, UnavailableError, checkBatch, limits } from '../../engine/index.ts';
 import type { Logger } from '../common/logger.ts';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { sleep } from './jetstream.ts';
 import { feedBytesMin, feedHeartbeatMs, feedStallMs, resyncStepsMax, retryDelayMaxMs, retryDelayMinMs } from './limits.ts';
 
 export interface MirrorFeedOptions {
@@ -369,4 +370,3 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
