@@ -1,7 +1,8 @@
 /**
  * Every example in examples/ runs against a real server here, so none of them can rot:
  * the batching producer, the bulk replay, the Node subscriber that resumes from its
- * checkpoint across runs, and the browser chat page in Chromium.
+ * checkpoint across runs, kcat and the WebSocket on one log, and the browser chat page in
+ * Chromium.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -62,6 +63,25 @@ describe('examples', () => {
     } finally {
       c.close();
     }
+  });
+
+  test('kcat-bridge: what kcat produces the WebSocket reads, and what the WebSocket publishes kcat consumes, with the same offsets and keys', async () => {
+    const out = await run('bash', ['examples/kcat-bridge.sh'], {
+      cwd: root,
+      timeout: 60_000,
+      env: { ...process.env, BROKER: `127.0.0.1:${srv.kafkaPort}`, SLUICE_URL: `ws://127.0.0.1:${srv.port}`, TOPIC: 'orders', SLUICE: `${process.execPath} bin/sluice.js` },
+    });
+    assert.deepEqual(out.stdout.trim().split('\n'), [
+      '# read over the WebSocket gateway',
+      '0 alice placed',
+      '1 bob paid',
+      '2 carol shipped',
+      '# read by kcat from the Kafka port',
+      '0 alice placed',
+      '1 bob paid',
+      '2 carol shipped',
+      '3 dave returned',
+    ]);
   });
 
   const haveChromium = fs.existsSync(chromiumPath);
