@@ -8,6 +8,9 @@
  *   npm run bench                         every scenario, every peer it can start (< 10 min)
  *   npm run bench -- fanout latency       some scenarios (names below)
  *   npm run bench -- --seconds 2 --targets sluice,nats
+ *   npm run bench -- ingest --targets sluice-1t --cpu-prof /tmp/prof
+ *                                         sluice servers write a V8 CPU profile each into the
+ *                                         directory; `npm run bench:profile -- FILE` prints it
  *
  * Scenarios: ingest, produce, fanout (= fanout-100 + fanout-1000), latency, idle, catchup,
  * replay. Each target runs as its own fresh process per scenario; this process generates the
@@ -20,7 +23,7 @@ import path from 'node:path';
 import { installNativeCodecs } from '../engine/index.ts';
 import { defaultThreads } from '../src/common/config.ts';
 import { loadAverage, machine } from './lib/machine.ts';
-import { repoRoot, startSluice } from './lib/spawn.ts';
+import { profileSluiceInto, repoRoot, startSluice } from './lib/spawn.ts';
 import { formatTable, num } from './lib/table.ts';
 import { TARGETS, type Target, type TargetName, Unavailable, sluiceTarget, startTarget } from './peers/targets.ts';
 import { type Row, type Settings, catchupAndReplay, fanout, idle, ingest, latency, produce } from './scenarios.ts';
@@ -31,13 +34,15 @@ installNativeCodecs();
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : undefined);
 /** Positional arguments: scenario names (the values of --seconds and --targets are not). */
-const positional = argv.filter((a, i) => !a.startsWith('--') && !(i > 0 && ['--seconds', '--targets'].includes(argv[i - 1])));
+const positional = argv.filter((a, i) => !a.startsWith('--') && !(i > 0 && ['--seconds', '--targets', '--cpu-prof'].includes(argv[i - 1])));
 const SCENARIOS = ['ingest', 'produce', 'fanout-100', 'fanout-1000', 'latency', 'idle', 'catchup', 'replay'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const asked = positional.flatMap((a) => (a === 'fanout' ? ['fanout-100', 'fanout-1000'] : [a]));
 for (const a of asked) if (!(SCENARIOS as readonly string[]).includes(a)) throw new Error(`unknown scenario ${a}; known: ${SCENARIOS.join(', ')}, fanout`);
 const scenarios: Scenario[] = asked.length ? (asked as Scenario[]) : [...SCENARIOS];
 const onlyTargets = opt('targets')?.split(',');
+const cpuProfileDir = opt('cpu-prof');
+if (cpuProfileDir !== undefined) profileSluiceInto(path.resolve(cpuProfileDir));
 const settings: Settings = {
   seconds: Number(opt('seconds') ?? 3),
   ingestConns: 100,
@@ -181,6 +186,8 @@ for (const sc of scenarios) {
 
 console.log(`\nnot run, or run only in part:\n${skipped.map((s) => `- ${s}`).join('\n') || '- nothing'}`);
 console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(0)} s; load average at start ${loadStart}, at end ${loadAverage()} (above ${os.cpus().length} means other processes wanted the CPU too)`);
+
+if (cpuProfileDir !== undefined) console.log(`CPU profiles of the sluice servers (one per thread) in ${path.resolve(cpuProfileDir)}: npm run bench:profile -- <file>`);
 
 const result = { when: new Date().toISOString(), machine: machine(), loadStart, loadEnd: loadAverage(), settings, rows, skipped };
 if (!asked.length && !onlyTargets) {

@@ -33,8 +33,16 @@ export function track(proc: ChildProcess): ChildProcess {
   return proc;
 }
 
+/** Where sluice servers write a V8 CPU profile each (`--cpu-prof`), when asked for. */
+let cpuProfileDir: string | null = null;
+export function profileSluiceInto(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  cpuProfileDir = dir;
+}
+
 export async function startSluice(opts: Parameters<typeof startServer>[0] = {}): Promise<ServerProcess> {
-  const srv = await startServer(opts);
+  const nodeArgs = cpuProfileDir === null ? opts.nodeArgs : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, ...(opts.nodeArgs ?? [])];
+  const srv = await startServer({ ...opts, nodeArgs });
   track(srv.proc);
   return srv;
 }

@@ -43,9 +43,9 @@ export { tempDir };
  * and reads its listening line; under `ulimit -n <ulimit>` when given (bash execs node: the
  * pid is the server's).
  */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; ulimit?: number } = {}): Promise<ServerProcess> {
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; ulimit?: number; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
-  const argv = ['bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])];
+  const argv = [...(opts.nodeArgs ?? []), 'bin/sluice.js', 'serve', '--port', '0', '--replay-port', '0', '--kafka-port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.args ?? [])];
   const [cmd, cmdArgs] =
     opts.ulimit === undefined
       ? [process.execPath, argv]
