@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
-import { NO_RECORD_LIMITS, scanBatchRecords } from './codec/record-scan.ts';
+import { firstOffsetAtTime, segmentIndexFor } from './segment-search.ts';
 import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
 import { type FdReserve, isFdExhaustion } from './fd-reserve.ts';
@@ -387,7 +387,7 @@ export class PartitionLog implements LogPartition {
     }
     if (offset > this.hwValue) throw new OffsetOutOfRangeError(`offset ${offset} is above the high watermark ${this.hwValue}`);
     if (offset === this.hwValue) return null;
-    let i = this.segmentIndexFor(offset);
+    let i = segmentIndexFor(this.segments, offset);
     for (; i < this.segments.length; i++) {
       const seg = this.segments[i];
       try {
@@ -417,40 +417,14 @@ export class PartitionLog implements LogPartition {
     return new UnavailableError(`partition ${this.topic}-${this.partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
   }
 
-  private segmentIndexFor(offset: number): number {
-    let lo = 0;
-    let hi = this.segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.segments[mid].baseOffset <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
   /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */
   offsetForTime(timestamp: number): number {
     this.assertOpen();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
       try {
-        let pos = seg.positionForTime(timestamp);
-        while (pos < seg.readable) {
-          // Checked (CRC included, once) and walked without decoding: the first record at or after `timestamp`.
-          const { end } = seg.checkedRun(pos, 0);
-          const view = seg.view(pos, end - pos);
-          const h = readBatchHeader(view, 0);
-          if (h.maxTimestamp >= timestamp) {
-            let found = -1;
-            scanBatchRecords(view, 0, h, NO_RECORD_LIMITS, (delta, ts) => {
-              if (ts < timestamp) return false;
-              found = h.baseOffset + delta;
-              return true;
-            });
-            if (found >= 0) return found;
-          }
-          pos = end;
-        }
+        const found = firstOffsetAtTime(seg, seg.positionForTime(timestamp), timestamp);
+        if (found !== null) return found;
       } catch (err) {
         throw this.damaged(err, seg, seg.baseOffset);
       }

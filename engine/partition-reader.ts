@@ -22,6 +22,7 @@ import { CorruptBatchError, OffsetOutOfRangeError, UnavailableError } from './er
 import type { ReadResult, SegmentFile, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
 import { SegmentGoneError, SegmentReader } from './segment-reader.ts';
+import { segmentIndexFor } from './segment-search.ts';
 
 export interface SegmentReadView extends ReadResult {
   segment: SegmentReader & SegmentFile;
@@ -108,24 +109,13 @@ export class PartitionReader {
     while (this.segments.length > 1 && this.segments[1].baseOffset <= start) this.segments.shift()!.close();
   }
 
-  private segmentIndexFor(offset: number): number {
-    let lo = 0;
-    let hi = this.segments.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.segments[mid].baseOffset <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
   /** See LogPartition.read. */
   read(offset: number, maxBytes: number): SegmentReadView | null {
     if (this.closed) throw new OffsetOutOfRangeError(`partition reader of ${this.dir} is closed`);
     if (!Number.isSafeInteger(offset) || offset < this.start) throw new OffsetOutOfRangeError(`offset ${offset} is below the log start ${this.start}`);
     if (offset > this.hw) throw new OffsetOutOfRangeError(`offset ${offset} is above the high watermark ${this.hw}`);
     if (offset === this.hw) return null;
-    for (let i = this.segmentIndexFor(offset); i < this.segments.length; i++) {
+    for (let i = segmentIndexFor(this.segments, offset); i < this.segments.length; i++) {
       const seg = this.segments[i];
       try {
         const start = seg.positionOf(offset);

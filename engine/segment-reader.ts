@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VerifiedRanges, boundedSizeAt, checkedRun } from './batch-verification.ts';
 import { BATCH_HEADER_BYTES, MAGIC, readBatchHeader } from './codec/record-batch.ts';
-import { NO_RECORD_LIMITS, scanBatchRecords } from './codec/record-scan.ts';
+import { firstOffsetAtTime } from './segment-search.ts';
 import { indexIntervalBytes } from './limits.ts';
 import { OFFSET_ENTRY_BYTES } from './offset-index.ts';
 import { mapReadOnly, pageRound, segmentFileName } from './segment.ts';
@@ -236,24 +236,7 @@ export class SegmentReader {
     } catch {
       // no time index: walk the whole segment
     }
-    let pos = this.positionOf(from);
-    while (pos < this.readable) {
-      // Checked (CRC included, once) and walked without decoding, as on the log thread.
-      const { end } = this.checkedRun(pos, 0);
-      const view = this.view(pos, end - pos);
-      const h = readBatchHeader(view, 0);
-      if (h.maxTimestamp >= timestamp) {
-        let found = -1;
-        scanBatchRecords(view, 0, h, NO_RECORD_LIMITS, (delta, ts) => {
-          if (ts < timestamp) return false;
-          found = h.baseOffset + delta;
-          return true;
-        });
-        if (found >= 0) return found;
-      }
-      pos = end;
-    }
-    return null;
+    return firstOffsetAtTime(this, this.positionOf(from), timestamp);
   }
 
   /** Lets the mapping go (it is unmapped once the views handed out are collected). */

@@ -18,6 +18,7 @@ import { type Codec, type ProducerRecord, type StoredRecord, decodeBatches, enco
 import type { FlushPolicy } from '../../engine/flush.ts';
 import { LogManager, type LogManagerOptions } from '../../engine/log-manager.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
+import type { LogPartition } from '../../engine/log.ts';
 import { PartitionLog, type PartitionLogOptions } from '../../engine/partition-log.ts';
 import { type Rng, hashString, int, rng } from '../helpers/random.ts';
 
@@ -267,4 +268,25 @@ export function segmentBases(dir: string): number[] {
 
 export function segPath(dir: string, base: number, ext: 'log' | 'index' | 'timeindex'): string {
   return path.join(dir, `${String(base).padStart(20, '0')}.${ext}`);
+}
+
+/** Reads from `from` to the hw, following gaps; returns the records and the gaps met. */
+export function readWithGaps(log: LogPartition, from = log.startOffset): { records: ReturnType<typeof normStored>[]; gaps: { from: number; to: number }[] } {
+  const records: ReturnType<typeof normStored>[] = [];
+  const gaps: { from: number; to: number }[] = [];
+  let next = from;
+  for (let guard = 0; guard < 100_000; guard++) {
+    const r = log.read(next, 4096);
+    if (r === null) return { records, gaps };
+    if (r.gap) {
+      assert.equal(r.gap.from, next, 'a gap starts at the offset asked for');
+      assert.equal(r.firstOffset, r.gap.to, 'and the bytes start where it ends');
+      gaps.push(r.gap);
+      next = r.gap.to;
+    }
+    assert.ok(r.firstOffset <= next, 'no silent jump');
+    for (const rec of decodeBatches(r.bytes, next)) records.push(normStored(rec));
+    next = r.nextOffset;
+  }
+  throw new Error('did not finish');
 }

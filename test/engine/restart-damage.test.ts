@@ -9,10 +9,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeBatches } from '../../engine/codec/index.ts';
 import { verifiedRangesMax } from '../../engine/limits.ts';
 import type { PartitionLog } from '../../engine/partition-log.ts';
-import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, normStored, readAll, segPath, segmentBases } from './helpers.ts';
+import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, readAll, readWithGaps, segPath, segmentBases } from './helpers.ts';
 
 const SEGMENT_BYTES = 8 * 1024;
 
@@ -29,26 +28,6 @@ async function build(ctx: Ctx): Promise<{ dir: string; batches: Appended[]; base
   return { dir, batches, bases: segmentBases(dir) };
 }
 
-/** Reads from `from` to the hw, following gaps; returns the records and the gaps met. */
-function readWithGaps(log: PartitionLog, from = log.startOffset): { records: ReturnType<typeof normStored>[]; gaps: { from: number; to: number }[] } {
-  const records: ReturnType<typeof normStored>[] = [];
-  const gaps: { from: number; to: number }[] = [];
-  let next = from;
-  for (let guard = 0; guard < 100_000; guard++) {
-    const r = log.read(next, 4096);
-    if (r === null) return { records, gaps };
-    if (r.gap) {
-      assert.equal(r.gap.from, next, 'a gap starts at the offset asked for');
-      assert.equal(r.firstOffset, r.gap.to, 'and the bytes start where it ends');
-      gaps.push(r.gap);
-      next = r.gap.to;
-    }
-    assert.ok(r.firstOffset <= next, 'no silent jump');
-    for (const rec of decodeBatches(r.bytes, next)) records.push(normStored(rec));
-    next = r.nextOffset;
-  }
-  throw new Error('did not finish');
-}
 
 matrix('regression: a deleted middle segment is found at open and read as a gap, never a silent offset jump', async (ctx) => {
   const { dir, batches, bases } = await build(ctx);

@@ -11,13 +11,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
-import { decodeBatches } from '../../engine/codec/index.ts';
 import { OffsetOutOfRangeError } from '../../engine/errors.ts';
 import { LogHost } from '../../engine/log-host.ts';
 import type { LogPartition } from '../../engine/log.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { ThreadLog } from '../../engine/thread-log.ts';
-import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, normStored, segPath, segmentBases } from './helpers.ts';
+import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, readWithGaps, segPath, segmentBases } from './helpers.ts';
 
 const SEGMENT_BYTES = 8 * 1024;
 
@@ -60,26 +59,6 @@ async function damaged(ctx: Ctx, damage: (dir: string, bases: number[]) => void)
   return { hp: mgr.partition('t', 0), tp: thread.partition('t', 0), batches, bases, threadErrors };
 }
 
-/** Reads from `from` to the hw, following gaps; returns the records and the gaps met. */
-function readWithGaps(log: LogPartition, from = log.startOffset): { records: ReturnType<typeof normStored>[]; gaps: { from: number; to: number }[] } {
-  const records: ReturnType<typeof normStored>[] = [];
-  const gaps: { from: number; to: number }[] = [];
-  let next = from;
-  for (let guard = 0; guard < 100_000; guard++) {
-    const r = log.read(next, 4096);
-    if (r === null) return { records, gaps };
-    if (r.gap) {
-      assert.equal(r.gap.from, next, 'a gap starts at the offset asked for');
-      assert.equal(r.firstOffset, r.gap.to, 'and the bytes start where it ends');
-      gaps.push(r.gap);
-      next = r.gap.to;
-    }
-    assert.ok(r.firstOffset <= next, 'no silent jump');
-    for (const rec of decodeBatches(r.bytes, next)) records.push(normStored(rec));
-    next = r.nextOffset;
-  }
-  throw new Error('did not finish');
-}
 
 /** Offset and byte position of the middle batch of segment `base`. */
 function middleBatch(dir: string, base: number): { position: number; offset: number; size: number } {
