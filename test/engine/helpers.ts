@@ -290,3 +290,15 @@ export function readWithGaps(log: LogPartition, from = log.startOffset): { recor
   }
   throw new Error('did not finish');
 }
+
+/** Offset and byte position of the middle batch of segment `base`. */
+export function middleBatch(dir: string, base: number): { position: number; offset: number; size: number } {
+  const buf = fs.readFileSync(segPath(dir, base, 'log'));
+  const list: { position: number; offset: number; size: number }[] = [];
+  for (let pos = 0; pos < buf.length; ) {
+    const size = buf.readInt32BE(pos + 8) + 12;
+    list.push({ position: pos, offset: Number(buf.readBigInt64BE(pos)), size });
+    pos += size;
+  }
+  return list[list.length >> 1];
+}

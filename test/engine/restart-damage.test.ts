@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { verifiedRangesMax } from '../../engine/limits.ts';
 import type { PartitionLog } from '../../engine/partition-log.ts';
-import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, readAll, readWithGaps, segPath, segmentBases } from './helpers.ts';
+import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, readAll, middleBatch, readWithGaps, segPath, segmentBases } from './helpers.ts';
 
 const SEGMENT_BYTES = 8 * 1024;
 
@@ -83,17 +83,6 @@ matrix('a segment that overlaps the one before it is set aside; one empty segmen
   assert.deepEqual(segmentBases(dir), [...bases, hw], 'the empty segment at the end stays the active one');
 });
 
-/** Offset and byte position of the middle batch of segment `base`. */
-function middleBatch(dir: string, base: number): { position: number; offset: number; size: number } {
-  const buf = fs.readFileSync(segPath(dir, base, 'log'));
-  const list: { position: number; offset: number; size: number }[] = [];
-  for (let pos = 0; pos < buf.length; ) {
-    const size = buf.readInt32BE(pos + 8) + 12;
-    list.push({ position: pos, offset: Number(buf.readBigInt64BE(pos)), size });
-    pos += size;
-  }
-  return list[list.length >> 1];
-}
 
 matrix('regression: a bad CRC in an older segment fails the reads that reach it with UNAVAILABLE (CORRUPT_STORED_BATCH), on read and offsetForTime', async (ctx) => {
   const { dir, batches, bases } = await build(ctx);

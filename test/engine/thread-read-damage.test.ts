@@ -16,7 +16,7 @@ import { LogHost } from '../../engine/log-host.ts';
 import type { LogPartition } from '../../engine/log.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { ThreadLog } from '../../engine/thread-log.ts';
-import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, readWithGaps, segPath, segmentBases } from './helpers.ts';
+import { type Appended, type Ctx, appendRandom, assertCode, flat, matrix, middleBatch, readWithGaps, segPath, segmentBases } from './helpers.ts';
 
 const SEGMENT_BYTES = 8 * 1024;
 
@@ -60,17 +60,6 @@ async function damaged(ctx: Ctx, damage: (dir: string, bases: number[]) => void)
 }
 
 
-/** Offset and byte position of the middle batch of segment `base`. */
-function middleBatch(dir: string, base: number): { position: number; offset: number; size: number } {
-  const buf = fs.readFileSync(segPath(dir, base, 'log'));
-  const list: { position: number; offset: number; size: number }[] = [];
-  for (let pos = 0; pos < buf.length; ) {
-    const size = buf.readInt32BE(pos + 8) + 12;
-    list.push({ position: pos, offset: Number(buf.readBigInt64BE(pos)), size });
-    pos += size;
-  }
-  return list[list.length >> 1];
-}
 
 matrix('a deleted middle segment reads on a thread as the same gap as on the log thread', async (ctx) => {
   let lost = -1;
