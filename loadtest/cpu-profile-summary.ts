@@ -1,10 +1,12 @@
 /**
  * Question: where does the server's CPU go? Summarises a V8 `.cpuprofile` (from
- * `node --cpu-prof`) as text: the functions with the most self time, and the heaviest call
- * paths as an indented tree (a flame graph read top-down), each with its share of the
- * samples of the main thread.
+ * `node --cpu-prof`, or `npm run bench -- <scenario> --cpu-prof DIR`, one file per thread) as
+ * text: the functions with the most self time, and the heaviest call paths as an indented
+ * tree (a flame graph read top-down), each with its share of the thread's busy time (idle
+ * samples left out). Calls into native code (uWS's send, a write(2)) count in the
+ * JavaScript frame that made them.
  *
- *   node --import tsx loadtest/cpu-profile-summary.ts FILE.cpuprofile [--top 25] [--depth 14] [--min 1.5]
+ *   npm run bench:profile -- FILE.cpuprofile [--top 25] [--depth 14] [--min 1.5]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,7 +36,10 @@ const parent = new Map<number, number>();
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 const selfUs = new Map<number, number>();
 prof.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
-const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
+const sampledUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
+const isIdle = (n: Node): boolean => n.callFrame.functionName === '(idle)';
+const idleUs = prof.nodes.filter(isIdle).reduce((a, n) => a + (selfUs.get(n.id) ?? 0), 0);
+const totalUs = sampledUs - idleUs;
 
 function label(n: Node): string {
   const f = n.callFrame;
@@ -58,10 +63,11 @@ const root = prof.nodes[0].id;
 inclusive(root);
 
 const pct = (us: number): string => `${((us / totalUs) * 100).toFixed(1).padStart(5)} %`;
-console.log(`${file}: ${(totalUs / 1e6).toFixed(2)} s sampled\n`);
+console.log(`${file}: ${(sampledUs / 1e6).toFixed(2)} s sampled, ${(totalUs / 1e6).toFixed(2)} s busy\n`);
 console.log(`self time by function (top ${top}):`);
 const selfByLabel = new Map<string, number>();
 for (const [id, us] of selfUs) {
+  if (isIdle(byId.get(id)!)) continue;
   const l = label(byId.get(id)!);
   selfByLabel.set(l, (selfByLabel.get(l) ?? 0) + us);
 }
@@ -71,7 +77,7 @@ console.log(`\nheaviest paths (inclusive, >= ${minPct} %, ${depth} levels):`);
 function walk(id: number, level: number): void {
   const n = byId.get(id)!;
   const t = incl.get(id)!;
-  if ((t / totalUs) * 100 < minPct || level > depth) return;
+  if (isIdle(n) || (t / totalUs) * 100 < minPct || level > depth) return;
   console.log(`  ${pct(t)}  ${'  '.repeat(level)}${label(n)}`);
   for (const c of [...(n.children ?? [])].sort((a, b) => incl.get(b)! - incl.get(a)!)) walk(c, level + 1);
 }
