@@ -29,6 +29,17 @@ export class VerifiedRanges {
   mark(start: number, end: number): void {
     if (end <= start) return;
     const v = this.v;
+    const n = v.length;
+    // Appends and commit notices extend the last range, or start one past it: no copy.
+    if (n > 0 && v[n - 2] <= start && start <= v[n - 1]) {
+      if (end > v[n - 1]) v[n - 1] = end;
+      return;
+    }
+    if (n === 0 || v[n - 1] < start) {
+      if (n + 2 > 2 * verifiedRangesMax) this.v = [start, end];
+      else v.push(start, end);
+      return;
+    }
     // Ranges are few (one per place reads started); merge [start, end) in.
     const out: number[] = [];
     let i = 0;
