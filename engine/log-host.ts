@@ -21,8 +21,7 @@
  */
 import path from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
-import { parseSegmentFileName } from './segment.ts';
-import type { CreateTopicOptions, Log, LogPartition, OffsetStore, SegmentFile, TopicInfo, TopicListener } from './log.ts';
+import type { CreateTopicOptions, Log, LogPartition, OffsetStore, CommittedSegment, TopicInfo, TopicListener } from './log.ts';
 import type { Logger } from './logger.ts';
 import {
   type HostEvent,
@@ -74,8 +73,6 @@ export class LogHost {
   private propagationWaiters: { seq: number; done: () => void }[] = [];
   /** The log for this thread's own fronts: topic admin resolves once every thread knows. */
   readonly log: Log;
-  /** Each segment's base offset, parsed once from its file name. */
-  private readonly segmentBases = new WeakMap<SegmentFile, number>();
   private readonly unlistenTopics: () => void;
   private readonly startTimer: NodeJS.Timeout;
   private closed = false;
@@ -185,18 +182,9 @@ export class LogHost {
     return { name: topic, retentionMs: info.retentionMs, retentionBytes: info.retentionBytes, createdAt: info.createdAt, partitions };
   }
 
-  private segmentBase(segment: SegmentFile): number {
-    let base = this.segmentBases.get(segment);
-    if (base === undefined) {
-      base = parseSegmentFileName(path.basename(segment.logPath)) ?? -1;
-      this.segmentBases.set(segment, base);
-    }
-    return base;
-  }
-
-  private commit(pid: number, segment: SegmentFile, position: number, length: number, first: number, next: number): void {
+  private commit(pid: number, segment: CommittedSegment, position: number, length: number, first: number, next: number): void {
     if (this.links.size === 0) return;
-    const base = this.segmentBase(segment);
+    const base = segment.baseOffset;
     const last = this.events[this.events.length - 1];
     // The next batch of the same run: one event for the run.
     if (last !== undefined && last[0] === EVENT_COMMIT && last[1] === pid && last[2] === base && last[4] === position && last[6] === first) {

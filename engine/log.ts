@@ -85,7 +85,12 @@ export interface ReadResult {
  * position of the run in it — so that a reader on another thread, which maps the segment
  * files itself, can be told where to read instead of being sent the bytes.
  */
-export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset: number, segment: SegmentFile, position: number) => void;
+export type CommitListener = (bytes: Uint8Array, firstOffset: number, nextOffset: number, segment: CommittedSegment, position: number) => void;
+
+/** The segment a commit lies in: its file, and its base offset (which names the file). */
+export interface CommittedSegment extends SegmentFile {
+  readonly baseOffset: number;
+}
 
 /** One segment file of a partition as a reader on another thread needs it. */
 export interface SegmentSpan {
