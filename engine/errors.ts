@@ -194,3 +194,17 @@ export function asSluiceError(err: unknown): SluiceError {
   if (err instanceof SluiceError) return err;
   return new SluiceError('INTERNAL', (err as Error)?.message ?? String(err), 'INTERNAL');
 }
+
+/** True for the errors of a process (EMFILE) or system (ENFILE) out of descriptors. */
+export function isFdExhaustion(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
+/** A failed file operation of the log as the wire sees it: UNAVAILABLE, with why. */
+export function storageError(err: unknown, what: string): UnavailableError {
+  if (err instanceof UnavailableError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const reason = isFdExhaustion(err) ? 'TOO_MANY_OPEN_FILES' : e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR';
+  return new UnavailableError(`${what}: ${e.code ?? e.message}`, reason);
+}

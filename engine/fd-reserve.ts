@@ -113,9 +113,3 @@ export class FdReserve {
     this.askedSince += n;
   }
 }
-
-/** True for the errors of a process (EMFILE) or system (ENFILE) out of descriptors. */
-export function isFdExhaustion(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}

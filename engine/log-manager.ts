@@ -25,7 +25,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { BadRequestError, SluiceError, TopicExistsError, UnavailableError, UnknownTopicError } from './errors.ts';
+import { BadRequestError, SluiceError, TopicExistsError, UnavailableError, UnknownTopicError, storageError } from './errors.ts';
 import { FdReserve, readFdLimit } from './fd-reserve.ts';
 import type { FlushPolicy } from './flush.ts';
 import { partitionsMax, segmentFds, topicsDefault } from './limits.ts';
@@ -34,7 +34,7 @@ import { lockDataDir, unlockDataDir } from './data-dir-lock.ts';
 import type { Logger } from './logger.ts';
 import { installNativeCodecs } from './native-codecs.ts';
 import { LocalOffsetStore } from './offset-store.ts';
-import { PartitionLog, storageError, syncDir } from './partition-log.ts';
+import { PartitionLog, syncDir } from './partition-log.ts';
 import { assertTopicName, isValidTopicName } from './topic-name.ts';
 
 export interface LogManagerOptions {

@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { UnavailableError } from './errors.ts';
+import { UnavailableError, storageError } from './errors.ts';
 import type { CommittedOffset, OffsetStore } from './log.ts';
 
 const GroupFile = z.object({
@@ -135,8 +135,7 @@ export class LocalOffsetStore implements OffsetStore {
         await dh.close();
       }
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new UnavailableError(`cannot store offsets of group ${JSON.stringify(group)}: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+      throw storageError(err, `cannot store offsets of group ${JSON.stringify(group)}`);
     }
     this.cache.set(group, updated);
   }

@@ -16,9 +16,9 @@
 import fs from 'node:fs';
 import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
 import { firstOffsetAtTime, segmentIndexFor } from './segment-search.ts';
-import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeError, UnavailableError } from './errors.ts';
+import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeError, UnavailableError, storageError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
-import { type FdReserve, isFdExhaustion } from './fd-reserve.ts';
+import type { FdReserve } from './fd-reserve.ts';
 import { batchBytesMax, flushMsDefault, segmentBytesDefault, segmentFds, segmentMsDefault, timestampAheadMsDefault } from './limits.ts';
 import type { AppendResult, CommitListener, LogPartition, ReadResult, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
@@ -314,8 +314,7 @@ export class PartitionLog implements LogPartition {
       syncDir(this.dir);
     } catch (err) {
       this.closed = true;
-      const e = err as NodeJS.ErrnoException;
-      throw new UnavailableError(`cannot create segment: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+      throw storageError(err, 'cannot create segment');
     }
     seg.readable = 0;
     this.segments.push(seg);
@@ -364,8 +363,7 @@ export class PartitionLog implements LogPartition {
         this.segments[this.segments.length - 1] = seg;
       } catch (err) {
         this.closed = true;
-        const e = err as NodeJS.ErrnoException;
-        throw new UnavailableError(`cannot cut ${file}: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+        throw storageError(err, `cannot cut ${file}`);
       }
     }
     this.nextOffsetValue = Math.max(this.active.nextOffset, this.active.baseOffset);
@@ -476,14 +474,6 @@ export class PartitionLog implements LogPartition {
     for (const s of this.segments) s.close();
     this.listeners.clear();
   }
-}
-
-/** A failed file operation of the log as the wire sees it: UNAVAILABLE, with why. */
-export function storageError(err: unknown, what: string): UnavailableError {
-  if (err instanceof UnavailableError) return err;
-  const e = err as NodeJS.ErrnoException;
-  const reason = isFdExhaustion(err) ? 'TOO_MANY_OPEN_FILES' : e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR';
-  return new UnavailableError(`${what}: ${e.code ?? e.message}`, reason);
 }
 
 /** How a failed fsync reads to the appends that waited on it. */

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { VerifiedRanges, boundedSizeAt, checkedRun } from './batch-verification.ts';
 import { BATCH_HEADER_BYTES, type BatchHeader, LOG_OVERHEAD, MAGIC, batchSizeAt, readBatchHeader } from './codec/record-batch.ts';
-import { UnavailableError } from './errors.ts';
+import { UnavailableError, storageError } from './errors.ts';
 import { indexIntervalBytes } from './limits.ts';
 import { OffsetIndex } from './offset-index.ts';
 import { TimeIndex } from './time-index.ts';
@@ -211,8 +211,7 @@ export class Segment {
       } catch {
         // The cut failed too; `size` still bounds every read, and recovery cuts it on open.
       }
-      const e = err as NodeJS.ErrnoException;
-      throw new UnavailableError(`append failed: ${e.code ?? e.message}`, e.code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR');
+      throw storageError(err, 'append failed');
     }
     this.indexBatch(position, h);
     this.size = position + batch.length;
