@@ -173,16 +173,17 @@ export class PartitionLog implements LogPartition {
    * Appends a batch whose offsets were assigned elsewhere (cluster mode: the JetStream stream
    * is the source of truth and this log its mirror), byte for byte: its baseOffset must be
    * this log's next offset, or BadRequestError (OFFSET_GAP) and nothing is written. Resolves
-   * as `append` does.
+   * as `append` does. `checked` is the header `checkBatch` returned for these very bytes
+   * (CRC included), when the caller checked them already: they are not checked again.
    */
-  appendStamped(batch: Uint8Array): Promise<AppendResult> {
-    return this.appendWith(batch, false);
+  appendStamped(batch: Uint8Array, checked?: BatchHeader): Promise<AppendResult> {
+    return this.appendWith(batch, false, checked);
   }
 
-  private appendWith(batch: Uint8Array, stamp: boolean): Promise<AppendResult> {
+  private appendWith(batch: Uint8Array, stamp: boolean, checked?: BatchHeader): Promise<AppendResult> {
     let entry: Pending;
     try {
-      entry = this.appendNow(batch, stamp);
+      entry = this.appendNow(batch, stamp, checked);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -193,10 +194,10 @@ export class PartitionLog implements LogPartition {
     if (this.closed) throw new UnavailableError(`partition ${this.topic}-${this.partition} is closed`, 'CLOSED');
   }
 
-  private appendNow(batch: Uint8Array, stamp: boolean): Pending {
+  private appendNow(batch: Uint8Array, stamp: boolean, checked?: BatchHeader): Pending {
     this.assertOpen();
     if (batch.length > batchBytesMax) throw new TooLargeError(`batch of ${batch.length} bytes exceeds ${batchBytesMax}`);
-    const h: BatchHeader = checkBatch(batch, 0, batch.length, batchBytesMax);
+    const h: BatchHeader = checked ?? checkBatch(batch, 0, batch.length, batchBytesMax);
     if (h.size !== batch.length) throw new BadRequestError('bytes after the batch', 'TRAILING_BYTES');
     const baseOffset = this.nextOffsetValue;
     if (stamp) {

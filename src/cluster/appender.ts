@@ -47,15 +47,14 @@ import {
 } from '../../engine/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
-import { MESSAGE_TOO_LARGE, STREAM_NOT_FOUND, WRONG_LAST_MSG_ID, WRONG_LAST_SEQUENCE } from './jetstream.ts';
-import { type MirrorFeed, batchRange } from './mirror-feed.ts';
+import { MESSAGE_TOO_LARGE, STREAM_NOT_FOUND, WRONG_LAST_MSG_ID, WRONG_LAST_SEQUENCE, clusterUnavailable, sleep } from './jetstream.ts';
+import { type MirrorFeed, batchRange, mirrorHolds } from './mirror-feed.ts';
 import {
   appendBytesInFlightMax,
   appendDeadlineMs,
   appendsInFlightMax,
   contentionYieldMs,
   duplicateWindowMs,
-  publishHeaderBytesMax,
   pubAckTimeoutMs,
   retryDelayMaxMs,
   retryDelayMinMs,
@@ -132,8 +131,6 @@ export class PartitionAppender {
   private askedAt = 0;
   private closed: SluiceError | null = null;
   private readonly timer: NodeJS.Timeout;
-  /** Conflicts seen (for tests and logs). */
-  conflicts = 0;
 
   constructor(private readonly opts: AppenderOptions) {
     this.timer = setInterval(() => this.expire(), 250);
@@ -232,7 +229,6 @@ export class PartitionAppender {
       if (code === MESSAGE_TOO_LARGE) return this.finish(e, new TooLargeError(`JetStream refused a batch of ${e.batch.length} bytes: ${err.message}`)), this.afterOutcome();
       if (code === STREAM_NOT_FOUND) return this.finish(e, new UnknownTopicError(this.opts.topic)), this.afterOutcome();
       if (code === WRONG_LAST_MSG_ID || code === WRONG_LAST_SEQUENCE) {
-        this.conflicts++;
         this.conflictsInRow++;
         this.opts.logger.debug({ stream: this.opts.stream, base: e.base }, 'another publisher appended first; the batch is stamped again');
         if (this.conflictsInRow >= 2) this.askToYield();
@@ -345,9 +341,7 @@ export class PartitionAppender {
   private inMirror(e: Entry): boolean {
     const mirror = this.opts.mirror;
     if (e.base < mirror.startOffset || e.base + e.count > mirror.hw) return false;
-    const r = mirror.read(e.base, e.batch.length);
-    if (!r || r.firstOffset !== e.base || r.bytes.length < e.batch.length) return false;
-    return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, e.batch.length).equals(Buffer.from(e.batch.buffer, e.batch.byteOffset, e.batch.byteLength));
+    return mirrorHolds(mirror, e.base, e.batch);
   }
 
   private settleFromMirror(e: Entry): void {
@@ -368,7 +362,7 @@ export class PartitionAppender {
   }
 
   private unavailable(why: string): UnavailableError {
-    return new UnavailableError(`${this.opts.topic}-${this.opts.partition}: ${why} (JetStream unreachable or without quorum?)`, 'CLUSTER_UNAVAILABLE');
+    return clusterUnavailable(`${this.opts.topic}-${this.opts.partition}`, why);
   }
 
   /**
@@ -404,7 +398,7 @@ export class PartitionAppender {
   /** Waits (up to the deadline of what is pending) for every append to be answered. */
   async drain(): Promise<void> {
     const until = Date.now() + appendDeadlineMs + pubAckTimeoutMs;
-    while (this.pending > 0 && Date.now() < until && !this.closed) await new Promise((r) => setTimeout(r, 20));
+    while (this.pending > 0 && Date.now() < until && !this.closed) await sleep(20);
   }
 
   /** Rejects everything still pending with `err` and refuses new appends. */

@@ -55,6 +55,13 @@ export function batchRange(data: Uint8Array): { base: number; next: number; head
   }
 }
 
+/** True when the mirror holds `batch` byte for byte at offset `base` (which must not be below its start). */
+export function mirrorHolds(mirror: PartitionLog, base: number, batch: Uint8Array): boolean {
+  const r = mirror.read(base, batch.length);
+  if (!r || r.firstOffset !== base || r.bytes.length < batch.length) return false;
+  return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, batch.length).equals(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
+}
+
 interface Waiter {
   seq: number;
   resolve: () => void;
@@ -77,10 +84,6 @@ export class MirrorFeed {
 
   constructor(private readonly opts: MirrorFeedOptions) {
     this.positioned = new Promise((r) => (this.resolvePositioned = r));
-  }
-
-  get appliedSeq(): number {
-    return this.applied;
   }
 
   /** Positions the mirror against the stream and starts consuming; failures are retried. */
@@ -224,8 +227,7 @@ export class MirrorFeed {
         continue;
       }
       if (found.next === end && found.base >= mirror.startOffset) {
-        const r = mirror.read(found.base, found.data.length);
-        if (r && r.firstOffset === found.base && sameBytes(r.bytes.subarray(0, found.data.length), found.data)) {
+        if (mirrorHolds(mirror, found.base, found.data)) {
           this.applied = found.seq;
           return found.seq + 1;
         }
@@ -319,13 +321,13 @@ export class MirrorFeed {
     }
     const next = mirror.nextOffset;
     if (r.base === next) {
-      this.store(data, seq);
+      this.store(data, r.header, seq);
       return true;
     }
     if (r.base > next) {
       logger.warn({ stream, seq, base: r.base, mirrorEnd: next }, 'JetStream no longer holds what follows this mirror; the mirror starts again');
       mirror.resetTo(r.base);
-      this.store(data, seq);
+      this.store(data, r.header, seq);
       return true;
     }
     // Below the mirror's end: the mirror holds something this stream does not.
@@ -333,18 +335,19 @@ export class MirrorFeed {
     mirror.truncateTo(r.base);
     this.opts.onDiverged();
     if (mirror.nextOffset === r.base) {
-      this.store(data, seq);
+      this.store(data, r.header, seq);
       return true;
     }
     return false;
   }
 
-  private store(data: Uint8Array, seq: number): void {
+  /** Stores a batch batchRange found whole and valid (its header): the mirror does not check it again. */
+  private store(data: Uint8Array, header: BatchHeader, seq: number): void {
     const mirror = this.opts.mirror;
     const before = mirror.nextOffset;
     // The mirror's flush policy is never `always` (see cluster-log.ts), so the batch is
     // written and visible when appendStamped returns; its promise only reports.
-    mirror.appendStamped(data).catch((err) => this.opts.logger.error({ err, stream: this.opts.stream, seq }, 'mirror append failed'));
+    mirror.appendStamped(data, header).catch((err) => this.opts.logger.error({ err, stream: this.opts.stream, seq }, 'mirror append failed'));
     if (mirror.nextOffset === before) throw new BadRequestError(`the mirror of ${this.opts.stream} did not take sequence ${seq}`, 'OFFSET_GAP');
     this.advance(seq);
   }
@@ -365,8 +368,3 @@ class Reposition extends Error {
     super('the mirror needs positioning again');
   }
 }
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
