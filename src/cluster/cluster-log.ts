@@ -22,16 +22,11 @@
  */
 import crypto from 'node:crypto';
 import {
-  type AppendResult,
-  type CommitListener,
   type CreateTopicOptions,
   type Log,
   LogManager,
   type LogPartition,
   type OffsetStore,
-  type PartitionLog,
-  type ReadResult,
-  type SegmentSpan,
   BadRequestError,
   SluiceError,
   type TopicInfo,
@@ -50,7 +45,7 @@ import { type KV, type KvWatchEntry, Kvm } from '@nats-io/kv';
 import { PartitionAppender } from './appender.ts';
 import { ClusterPartition } from './cluster-partition.ts';
 import { claimForCluster, resolveNodeId } from './data-dir.ts';
-import { adminTimeoutMs, apiTimeoutMs, appendDeadlineMs, catchUpWaitMs, contentionYieldMs, connectTimeoutMs, duplicateWindowMs, publishHeaderBytesMax, retentionCheckMs, retryDelayMaxMs } from './limits.ts';
+import { adminTimeoutMs, apiTimeoutMs, appendDeadlineMs, catchUpWaitMs, contentionYieldMs, duplicateWindowMs, publishHeaderBytesMax, retentionCheckMs, retryDelayMaxMs } from './limits.ts';
 import { STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE, clusterUnavailable, connectWithRetry, openBucket, sleep } from './jetstream.ts';
 import { MirrorFeed } from './mirror-feed.ts';
 import { epochOfStream, offsetsBucket, streamName, subjectName, topicKey, topicOfKey, topicsBucket, yieldSubject } from './names.ts';
@@ -507,12 +502,6 @@ export class ClusterLog implements Log {
         }
       }
     }
-  }
-
-  /** For tests and operators: the feed and appender state of one partition. */
-  partitionState(topic: string, partition: number): { appliedSeq: number; conflicts: number; pending: number } {
-    const p = this.partition(topic, partition) as ClusterPartition;
-    return { appliedSeq: p.feed.appliedSeq, conflicts: p.appender.conflicts, pending: p.appender.pending };
   }
 
   private assertOpen(): void {
