@@ -16,30 +16,6 @@ const ROUNDS = Math.max(10, Number(process.env.CHAOS_ROUNDS ?? 10));
 const SEED = process.env.SEED ? Number(process.env.SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Every stream has a leader, as every running server sees it. (A replica's `current` flag
- * stays false on idle streams in 2.9, so it cannot be waited for.)
- */
-async function natsHealthy(ports: number[]): Promise<boolean> {
-  for (const port of ports) {
-    try {
-      const j = (await (await fetch(`http://127.0.0.1:${port}/jsz?accounts=true&streams=true`)).json()) as {
-        meta_cluster?: { leader?: string };
-        account_details?: { stream_detail?: { cluster?: { leader?: string } }[] }[];
-      };
-      if (!j.meta_cluster?.leader) return false;
-      for (const acc of j.account_details ?? []) {
-        for (const s of acc.stream_detail ?? []) {
-          if (!s.cluster?.leader) return false;
-        }
-      }
-    } catch {
-      return false;
-    }
-  }
-  return true;
-}
-
 test(`${ROUNDS} rounds of random kills during mixed JSON and PRODUCE publishing: nothing acked lost, no offset reused`, { timeout: 600_000 }, async (t) => {
   t.diagnostic(`SEED=${SEED} (replay with SEED=${SEED})`);
   const r = rng(SEED);
@@ -83,8 +59,9 @@ test(`${ROUNDS} rounds of random kills during mixed JSON and PRODUCE publishing:
       await v.s.kill();
       await sleep(downMs);
       await v.s.start();
-      await nats.waitReady();
-      await until(() => natsHealthy(nats.servers.map((s) => s.monitorPort)), `round ${round}: JetStream healthy again`, 60_000);
+      // Every stream led again (a replica's `current` flag stays false on idle streams in 2.9,
+      // so leaders are what can be waited for).
+      await nats.waitReady(60_000);
     } else {
       await v.n.kill();
       await sleep(downMs);

@@ -10,7 +10,9 @@ import path from 'node:path';
 import { type ProducerRecord, decodeBatches, encodeRecordBatch } from '../../engine/codec/index.ts';
 import { produceFrame } from '../../engine/codec/frames.ts';
 import { Client, type ServerProcess, http, startServer, tempDir } from '../helpers/server.ts';
-import { type NatsCluster, startNatsCluster } from './nats-cluster.ts';
+import { until } from '../helpers/until.ts';
+import { streamName } from '../../src/cluster/names.ts';
+import { type NatsCluster, jsz, startNatsCluster } from './nats-cluster.ts';
 
 export { type NatsCluster, startNatsCluster };
 
@@ -94,14 +96,7 @@ export async function startSluiceCluster(opts: { nodes?: number; args?: string[]
   return cluster;
 }
 
-/** Polls `cond` until it holds; `ms` is a hang guard, not an assertion about speed. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; !(await cond()); i++) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, Math.min(10 * (i + 1), 200)));
-  }
-}
+export { until };
 
 export async function createTopic(node: SluiceNode, topic: string, partitions: number, extra: Record<string, unknown> = {}): Promise<any> {
   const r = await http('PUT', `${node.http}/v1/topics/${topic}`, { partitions, ...extra });
@@ -353,8 +348,7 @@ export function delivered(c: Client, partition = 0): { offset: number; value: st
 export async function streamLeader(nats: NatsCluster, stream: string): Promise<string | null> {
   for (const s of nats.servers.filter((x) => x.running)) {
     try {
-      const r = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz?accounts=true&streams=true`);
-      const j = (await r.json()) as { account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[] };
+      const j = await jsz(s);
       for (const acc of j.account_details ?? []) for (const sd of acc.stream_detail ?? []) if (sd.name === stream && sd.cluster?.leader) return sd.cluster.leader;
     } catch {
       // that server is going down: ask another
@@ -367,5 +361,5 @@ export async function streamLeader(nats: NatsCluster, stream: string): Promise<s
 export async function streamOf(node: SluiceNode, topic: string, partition: number): Promise<string> {
   const parts = await describe(node, topic);
   assert.ok(parts, `${topic} exists on ${node.name}`);
-  return `sluice-${parts[partition].epoch}`;
+  return streamName('sluice', parts[partition].epoch);
 }

@@ -50,10 +50,16 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-/** What `/jsz?accounts=true&streams=true` answers, as far as readiness needs. */
-interface JszBody {
+/** What `/jsz?accounts=true&streams=true` answers, as far as the tests need. */
+export interface JszBody {
   meta_cluster?: { leader?: string };
   account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+}
+
+/** A server's JetStream view: its meta leader and the streams it holds, each with its leader. */
+export async function jsz(server: NatsServer): Promise<JszBody> {
+  const res = await fetch(`http://127.0.0.1:${server.monitorPort}/jsz?accounts=true&streams=true`);
+  return (await res.json()) as JszBody;
 }
 
 async function isFree(port: number): Promise<boolean> {
@@ -169,8 +175,7 @@ export async function startNatsCluster(opts: { name?: string; size?: number } = 
         for (const s of servers) {
           if (!s.running) continue;
           try {
-            const res = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz?accounts=true&streams=true`);
-            const body = (await res.json()) as JszBody;
+            const body = await jsz(s);
             if (!body.meta_cluster?.leader) ready = false;
             // A meta leader is not enough after a restart: a stream (a partition's, or the
             // topics bucket) may still be electing its own, and a write to it would time out.
