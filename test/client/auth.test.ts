@@ -8,6 +8,7 @@
  *   UNAUTHORIZED instead of a silent reconnection loop.
  */
 import assert from 'node:assert/strict';
+import { until as waitUntil } from '../helpers/until.ts';
 import { after, before, describe, test } from 'node:test';
 import type { Acl } from '../../src/common/acl.ts';
 import { mintToken } from '../../src/cli/token.ts';
@@ -21,13 +22,8 @@ const mint = (acl: Partial<Acl>, opts: { ttlSec?: number; now?: number; secret?:
 /** A token whose connection the server closes about `ms` from now (exp + its 30 s leeway). */
 const nearExpiry = (acl: Partial<Acl>, ms: number): Promise<string> => mint(acl, { ttlSec: 1, now: Date.now() - 30_000 - 1000 + ms });
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** Waits at most 30 s. */
+const until = (cond: () => boolean, what: string): Promise<void> => waitUntil(cond, what, 30_000);
 
 describe('SDK auth against a real server', () => {
   let server: ServerProcess;

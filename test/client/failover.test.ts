@@ -12,18 +12,14 @@
  * - unanswered publishes are sent again to the second, none lost or rejected.
  */
 import assert from 'node:assert/strict';
+import { until as waitUntil } from '../helpers/until.ts';
 import { after, describe, test } from 'node:test';
 import { SluiceClient, type SubscribedEvent, connect, wsUrl } from '../../src/client/index.ts';
 import { readAll, subscriberFailover } from '../helpers/failover.ts';
 import { type ServerProcess, cloneDataDir, startServer } from './server-process.ts';
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** Waits at most 30 s. */
+const until = (cond: () => boolean, what: string): Promise<void> => waitUntil(cond, what, 30_000);
 
 async function createTopic(s: ServerProcess, topic: string, partitions: number): Promise<void> {
   const res = await fetch(`${s.httpUrl}/v1/topics/${topic}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ partitions }) });

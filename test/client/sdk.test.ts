@@ -4,6 +4,7 @@
  * batching LZ4 producer, and wire errors surfaced as typed SluiceErrors.
  */
 import assert from 'node:assert/strict';
+import { until as waitUntil } from '../helpers/until.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,13 +15,8 @@ import { type ServerProcess, startServer } from './server-process.ts';
 const enc = new TextEncoder();
 
 /** Waits (bounded) until `cond` holds. */
-async function until(cond: () => boolean, what: string, tries = 400): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** Waits at most `tries` x 25 ms (10 s). */
+const until = (cond: () => boolean, what: string, tries = 400): Promise<void> => waitUntil(cond, what, tries * 25);
 
 /**
  * Holds a client's reconnections until the test opens it: `getToken` is awaited before every

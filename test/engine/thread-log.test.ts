@@ -20,6 +20,7 @@ import { OffsetOutOfRangeError } from '../../engine/errors.ts';
 import { ThreadLog } from '../../engine/thread-log.ts';
 import { EVENT_CREATED } from '../../engine/thread-messages.ts';
 import { type Ctx, eventValue, matrix } from './helpers.ts';
+import { until as waitUntil } from '../helpers/until.ts';
 
 /** A log served to a "thread" over a MessageChannel; `mgr` is the log as the log thread's fronts see it. */
 async function shared(ctx: Ctx, opts: Parameters<Ctx['openManager']>[0] = {}): Promise<{ mgr: LogManager; log: Log; thread: ThreadLog; host: LogHost }> {
@@ -54,10 +55,8 @@ function readAll(p: LogPartition, from: number, chunk = 4096): { offsets: number
   return { offsets, values };
 }
 
-const until = async (what: string, pred: () => boolean): Promise<void> => {
-  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(pred(), `timed out waiting for ${what}`);
-};
+/** Waits at most 5 s. */
+const until = (what: string, pred: () => boolean): Promise<void> => waitUntil(pred, what, 5000);
 
 matrix('a thread reads what the log thread wrote, across segment rolls, from its own mapping', async (ctx) => {
   const { log, thread } = await shared(ctx, { segmentBytes: 64 * 1024 });

@@ -14,6 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { type Message, SluiceClient, type SubscribedEvent, type SubscriptionStateEvent, connect, wsUrl } from '../../src/client/index.ts';
+import { until } from './until.ts';
 
 export interface FailoverNode {
   /** The node's WebSocket URL. */
@@ -46,13 +47,6 @@ export interface FailoverResult {
   survivor: string;
 }
 
-async function until(cond: () => boolean, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; !cond(); i++) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, Math.min(5 * (i + 1), 50)));
-  }
-}
 
 /** Every record of a topic on one node, per partition from its start to its hw at the time of the call. */
 export async function readAll(url: string, topic: string, waitMs = 30_000): Promise<{ partition: number; offset: number; value: string }[]> {

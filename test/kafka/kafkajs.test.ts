@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { readBatchHeader } from '../../engine/codec/record-batch.ts';
 import { type ServerProcess, startServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import { RawKafka } from './helpers.ts';
 
 const require = createRequire(import.meta.url);
@@ -21,13 +22,6 @@ function client(port: number, clientId = 'sluice-test') {
 }
 
 /** Polls `pred` until it holds, at most `ms` (a hang guard). */
-async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('kafkajs producer and admin', () => {
   let srv: ServerProcess;
