@@ -175,7 +175,8 @@ export class Batcher {
    */
   publish(topic: string, partition: number | undefined, key: RecordField, value: RecordField, headers: RecordHeaderFields | null, waiter: AppendWaiter): void {
     if (this.closing) throw new SluiceError('UNAVAILABLE', 'the server is shutting down', 'SHUTTING_DOWN');
-    if (this.creating.size === 0 && this.log.hasTopic(topic)) return this.gather(topic, partition, key, value, headers, waiter);
+    // As whenTopic decides: a topic whose creation is pending queues behind it, others go straight in.
+    if (!this.creating.has(topic) && this.log.hasTopic(topic)) return this.gather(topic, partition, key, value, headers, waiter);
     // The partition is checked before the topic is created: a refused publish creates nothing.
     if (partition !== undefined) this.choosePartition(topic, this.partitionCountFor(topic), partition, null);
     const k = key instanceof Uint8Array ? key.slice() : key;
