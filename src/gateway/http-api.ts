@@ -9,7 +9,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
-import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, type StoredRecord, UnknownTopicError, assertTopicName, checkBatch, decodeBatchRecords } from '../../engine/index.ts';
+import { type ErrorCode, type Log, OffsetOutOfRangeError, SluiceError, UnknownTopicError, assertTopicName, checkBatch, decodeBatchRecords, producerRecordBytes } from '../../engine/index.ts';
 import { type Auth, type Principal, authenticate, authorize, can, tokenFromRequest } from '../common/auth.ts';
 import type { Activity } from '../common/activity.ts';
 import { buildInfo } from '../common/build-info.ts';
@@ -61,13 +61,6 @@ function topicParam(req: HttpRequest): string {
   } catch {
     return '';
   }
-}
-
-/** Key + value + header keys and values of a stored record, in bytes (what the byte budget counts). */
-function storedRecordBytes(r: StoredRecord): number {
-  let n = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  for (const h of r.headers) n += h.key.length + (h.value?.length ?? 0);
-  return n;
 }
 
 export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
@@ -362,11 +355,12 @@ export function registerHttpApi(app: TemplatedApp, ctx: HttpContext): void {
               for (const rec of decodeBatchRecords(chunk.bytes, at, h)) {
                 if (rec.offset < pos) continue;
                 if (records.length >= limit) break reading;
-                if (records.length > 0 && bytes + storedRecordBytes(rec) > readRecordsBytesMax) {
+                const n = producerRecordBytes(rec);
+                if (records.length > 0 && bytes + n > readRecordsBytesMax) {
                   more = true;
                   break reading;
                 }
-                bytes += storedRecordBytes(rec);
+                bytes += n;
                 records.push(recordToJson(rec));
                 pos = rec.offset + 1;
               }
