@@ -192,8 +192,13 @@ export function authorize(principal: Principal | null, action: 'pub' | 'sub', to
 export function authorize(principal: Principal | null, action: AclAction, topic?: string): void;
 export function authorize(principal: Principal | null, action: AclAction, topic?: string): void {
   if (can(principal, action, topic)) return;
+  throw forbidden(action, topic);
+}
+
+/** The FORBIDDEN a request gets for an action its token does not allow. */
+export function forbidden(action: AclAction, topic?: string): SluiceError<'FORBIDDEN'> {
   const what = action === 'admin' ? 'admin (create or delete topics)' : `${action} on topic ${JSON.stringify(topic)}`;
-  throw new SluiceError('FORBIDDEN', `token does not allow ${what}`, 'ACL_DENIED');
+  return new SluiceError('FORBIDDEN', `token does not allow ${what}`, 'ACL_DENIED');
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,14 +5,15 @@
  * can throw out of here.
  */
 import { type ErrorCode, type Log, SluiceError, asSluiceError, isValidTopicName, validateProducedBatch } from '../../engine/index.ts';
-import { type Auth, type Principal, authenticate, authorize, can, onExpiry } from '../common/auth.ts';
+import { type Auth, type Principal, authenticate, authorize, can, forbidden, onExpiry } from '../common/auth.ts';
 import type { Activity } from '../common/activity.ts';
 import type { Config } from '../common/config.ts';
 import type { Limits } from '../common/limits.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { Batcher } from './batcher.ts';
-import { Connection } from './connection.ts';
+import type { RecordField, RecordHeaderFields } from '../../engine/codec/record-batch-builder.ts';
+import { Connection, type Slot } from './connection.ts';
 import type { Fanout } from './fanout.ts';
 import { PARTITION_ANY, parseProduceFrame } from './frames.ts';
 import { type ScannedPub, scanPub } from './pub-scanner.ts';
@@ -49,9 +50,6 @@ export const closeCodeUnauthorized = closeCodeTokenExpired;
 /** Close code for a browser's upgrade refused with FORBIDDEN (docs/protocol.md). */
 export const closeCodeForbidden = 4003;
 
-/** Buffer's UTF-8 decoder, called on a plain Uint8Array view of a uWS message (no Buffer made). */
-const utf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
-
 export class WsHandlers {
   /** Reused by every scanned `pub` (scanning is synchronous and does not re-enter). */
   private readonly scanned: ScannedPub = { id: undefined, topic: '', partition: undefined, keyStart: -1, keyEnd: -1, valueStart: -1, valueEnd: -1 };
@@ -67,7 +65,7 @@ export class WsHandlers {
    */
   onTextFrame(conn: Connection, bytes: Uint8Array): void {
     if (scanPub(bytes, this.ctx.limits.recordBytesMax, this.scanned)) return this.pubScanned(conn, bytes, this.scanned);
-    this.onText(conn, utf8Slice.call(bytes, 0, bytes.length));
+    this.onText(conn, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
   }
 
   onText(conn: Connection, text: string): void {
@@ -180,20 +178,10 @@ export class WsHandlers {
   private pub(conn: Connection, req: PubRequest): void {
     const id = req.id;
     const slot = conn.reserve(id);
-    // ACL first: a publish the token does not allow gets FORBIDDEN whatever else is wrong with it.
-    if (!can(conn.principal, 'pub', req.topic)) {
-      return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(req.topic)}` }));
-    }
+    if (!this.pubAllowed(conn, slot, id, req.topic)) return;
     const rec = toJsonRecord(req, this.ctx.limits);
     if (isProtocolError(rec)) return conn.answer(slot, this.failText(conn, id, rec));
-    if (!conn.takeTokens(1)) {
-      return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
-    }
-    try {
-      this.ctx.batcher.publish(req.topic, req.partition, rec.key, rec.value, rec.headers, slot);
-    } catch (err) {
-      conn.answer(slot, this.failText(conn, id, this.wireError(err)));
-    }
+    this.pubAdmitted(conn, slot, id, req.topic, req.partition, rec.key, rec.value, rec.headers);
   }
 
   /**
@@ -204,17 +192,26 @@ export class WsHandlers {
   private pubScanned(conn: Connection, bytes: Uint8Array, s: ScannedPub): void {
     const id = s.id;
     const slot = conn.reserve(id);
-    const topic = s.topic;
-    if (!can(conn.principal, 'pub', topic)) {
-      return conn.answer(slot, this.failText(conn, id, { code: 'FORBIDDEN', reason: 'ACL_DENIED', message: `token does not allow pub on topic ${JSON.stringify(topic)}` }));
-    }
+    if (!this.pubAllowed(conn, slot, id, s.topic)) return;
+    const key = s.keyStart < 0 ? null : bytes.subarray(s.keyStart, s.keyEnd);
+    const value = s.valueStart < 0 ? null : bytes.subarray(s.valueStart, s.valueEnd);
+    this.pubAdmitted(conn, slot, id, s.topic, s.partition, key, value, null);
+  }
+
+  /** ACL first: a publish the token does not allow gets FORBIDDEN whatever else is wrong with it. */
+  private pubAllowed(conn: Connection, slot: Slot, id: number | undefined, topic: string): boolean {
+    if (can(conn.principal, 'pub', topic)) return true;
+    conn.answer(slot, this.failText(conn, id, forbidden('pub', topic)));
+    return false;
+  }
+
+  /** The rate limit, then the record to the batcher: the last steps of both `pub` paths. */
+  private pubAdmitted(conn: Connection, slot: Slot, id: number | undefined, topic: string, partition: number | undefined, key: RecordField, value: RecordField, headers: RecordHeaderFields | null): void {
     if (!conn.takeTokens(1)) {
       return conn.answer(slot, this.failText(conn, id, { code: 'RATE_LIMITED', message: `over ${this.ctx.limits.publishRecordsPerSecond} records/s` }));
     }
-    const key = s.keyStart < 0 ? null : bytes.subarray(s.keyStart, s.keyEnd);
-    const value = s.valueStart < 0 ? null : bytes.subarray(s.valueStart, s.valueEnd);
     try {
-      this.ctx.batcher.publish(topic, s.partition, key, value, null, slot);
+      this.ctx.batcher.publish(topic, partition, key, value, headers, slot);
     } catch (err) {
       conn.answer(slot, this.failText(conn, id, this.wireError(err)));
     }
