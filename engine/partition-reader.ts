@@ -17,7 +17,6 @@
  * thread mapped it moves the start past it: the read is then below the start, and the
  * caller says so (a `gap`).
  */
-import path from 'node:path';
 import { CorruptBatchError, OffsetOutOfRangeError, UnavailableError } from './errors.ts';
 import type { ReadResult, SegmentFile, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
@@ -58,11 +57,6 @@ export class PartitionReader {
       seg.readable = s.readableBytes;
       this.segments.push(seg);
     }
-  }
-
-  /** The directory of a partition, from the path of one of its segment files. */
-  static dirOf(logPath: string): string {
-    return path.dirname(logPath);
   }
 
   /** Bytes visible in the segments known here. */
@@ -140,7 +134,7 @@ export class PartitionReader {
 
   /** See LogPartition.offsetForTime. */
   offsetForTime(timestamp: number): number {
-    for (const seg of [...this.segments]) {
+    for (const seg of this.segments) {
       try {
         const o = seg.offsetForTime(timestamp);
         if (o !== null && o >= this.start) return o;

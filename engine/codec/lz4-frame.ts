@@ -28,10 +28,6 @@ export function useLz4BlockCodec(codec: Lz4BlockCodec): void {
   block = codec;
 }
 
-function lz4Block(): Lz4BlockCodec {
-  return block;
-}
-
 const headerChecksum = ((): number => {
   const d = new Uint8Array([FLG_V1_INDEPENDENT, BD_64K]);
   return (xxhash32(d) >>> 8) & 0xff;
@@ -219,19 +215,9 @@ export class Lz4FrameReader {
     if (scratch && scratch.length >= this.header.blockMax) this.scratch = scratch;
   }
 
-  /** The largest block the frame may hold, in bytes. */
-  get blockBytesMax(): number {
-    return this.header.blockMax;
-  }
-
   /** Content bytes decoded so far. */
   get decodedBytes(): number {
     return this.total;
-  }
-
-  /** The content size the frame declares, -1 when it declares none. */
-  get declaredSize(): number {
-    return this.header.size;
   }
 
   /** True when the block last returned is the frame's last (its end mark follows). */
@@ -259,14 +245,14 @@ export class Lz4FrameReader {
       const n = word & 0x7fffffff;
       if (n > blockMax || this.ip + n > src.length) fail('block length out of range');
       const from = this.ip;
-      let block: Uint8Array;
+      let content: Uint8Array;
       if (word & STORED) {
-        block = src.subarray(from, from + n);
+        content = src.subarray(from, from + n);
       } else {
         this.scratch ??= new Uint8Array(blockMax);
-        const w = lz4Block().decompress(src.subarray(from, from + n), this.scratch.subarray(0, blockMax));
+        const w = block.decompress(src.subarray(from, from + n), this.scratch.subarray(0, blockMax));
         if (w < 0) fail('corrupt block');
-        block = this.scratch.subarray(0, w);
+        content = this.scratch.subarray(0, w);
       }
       this.ip += n;
       if (this.header.blockChecksum) {
@@ -274,12 +260,12 @@ export class Lz4FrameReader {
         if (dv.getUint32(this.ip, true) !== xxhash32(src, from, this.ip)) fail('block checksum mismatch');
         this.ip += 4;
       }
-      this.total += block.length;
+      this.total += content.length;
       if (size >= 0 && this.total > size) fail('content larger than its declared size');
       if (this.total > this.maxBytes) this.overflow(this.total);
-      this.hash?.update(block);
+      this.hash?.update(content);
       // An empty block is legal; the caller wants bytes, so read on.
-      if (block.length > 0) return block;
+      if (content.length > 0) return content;
     }
   }
 

@@ -96,11 +96,6 @@ export class Activity {
     this.period.suppressed++;
   }
 
-  /** Connections open now, by front. */
-  openConnections(): Partial<Record<FrontName, number>> {
-    return Object.fromEntries(this.open);
-  }
-
   connectionOpened(front: FrontName, fields: Fields): void {
     this.metrics.connectionsOpened.inc({ front });
     this.open.set(front, (this.open.get(front) ?? 0) + 1);

@@ -103,7 +103,7 @@ export async function claimPort(t: ListenTarget): Promise<void> {
 }
 
 /** A port nothing listens on now, found by binding port 0 with a plain socket and closing it. */
-export function freePort(host: string): Promise<number> {
+function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);

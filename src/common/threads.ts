@@ -16,10 +16,6 @@ export class SharedCounter {
     this.cell = new Int32Array(buffer, 0, 1);
   }
 
-  get value(): number {
-    return Atomics.load(this.cell, 0);
-  }
-
   /** Adds one unless that would pass `max`; true when it did. */
   tryIncrement(max: number): boolean {
     for (;;) {

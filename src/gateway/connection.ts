@@ -33,7 +33,7 @@ export interface SocketData {
 }
 
 /** The ack of a publish: `count` only for PRODUCE (wire contract §3). */
-export function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
+function ackText(id: number | undefined, partition: number, offset: number, count?: number): string {
   const idPart = id === undefined ? '' : `"id":${id},`;
   const countPart = count === undefined ? '' : `,"count":${count}`;
   return `{"op":"ack",${idPart}"partition":${partition},"offset":${offset}${countPart}}`;
