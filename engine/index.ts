@@ -1,7 +1,7 @@
 export * from './errors.ts';
 export * from './codec/index.ts';
 export type * from './log.ts';
-export { LogManager, type LogManagerOptions } from './log-manager.ts';
+export { LogManager, type LogManagerOptions, checkTopicRoom } from './log-manager.ts';
 export { PartitionLog, type PartitionLogOptions, type SegmentReadResult } from './partition-log.ts';
 export { LocalOffsetStore, groupFileBase } from './offset-store.ts';
 export { type ProduceLimits, type ProducedBatch, checkProducerRecord, checkRecordBytes, checkRecordHeaderCount, produceLimitsDefault, producerRecordBytes, validateProducedBatch, validateProducedRecords } from './produce-validation.ts';

@@ -72,6 +72,13 @@ interface Topic {
   logs: PartitionLog[];
 }
 
+/** One more topic past `topicsMax` (--max-topics) is BAD_REQUEST (TOO_MANY_TOPICS), whichever log holds them. */
+export function checkTopicRoom(held: number, topicsMax: number): void {
+  if (held >= topicsMax) {
+    throw new BadRequestError(`the server holds ${held} topics, as many as --max-topics ${topicsMax} allows: delete one first`, 'TOO_MANY_TOPICS');
+  }
+}
+
 export class LogManager implements Log {
   private readonly topics = new Map<string, Topic>();
   /**
@@ -297,10 +304,7 @@ export class LogManager implements Log {
     if (this.unreadable.has(name)) {
       throw new SluiceError('UNAVAILABLE', `topic ${JSON.stringify(name)} has unreadable metadata; repair or remove ${this.metaPath(name)}`, 'TOPIC_METADATA_UNREADABLE');
     }
-    const topicsMax = this.opts.topicsMax ?? topicsDefault;
-    if (this.topics.size >= topicsMax) {
-      throw new BadRequestError(`the server holds ${this.topics.size} topics, as many as --max-topics ${topicsMax} allows: delete one first`, 'TOO_MANY_TOPICS');
-    }
+    checkTopicRoom(this.topics.size, this.opts.topicsMax ?? topicsDefault);
     // Its segments, the metadata's temp file and the directory fsyncs.
     this.fds.assertRoomFor(opts.partitions * segmentFds + 2, `create topic ${JSON.stringify(name)}`);
     if (identity && identity.epochs.length !== opts.partitions) throw new BadRequestError(`${identity.epochs.length} epochs for ${opts.partitions} partitions`, 'BAD_PARTITIONS');

@@ -86,6 +86,7 @@ async function openLog(config: Config, logger: Logger): Promise<Log> {
       retentionMs: config.retentionMs,
       retentionBytes: config.retentionBytes,
       largestBatchBytes: Math.max(config.maxFrameBytes, config.batchBytes + config.maxRecordBytes),
+      topicsMax: config.maxTopics,
       logger,
     });
   }

@@ -35,6 +35,7 @@ import {
   UnavailableError,
   UnknownTopicError,
   assertTopicName,
+  checkTopicRoom,
   isValidTopicName,
   limits,
 } from '../../engine/index.ts';
@@ -75,6 +76,8 @@ export interface ClusterLogOptions {
    * start when NATS's max_payload is smaller, as such batches will be refused TOO_LARGE.
    */
   largestBatchBytes?: number;
+  /** --max-topics: topics in the cluster at once, checked by the node a create comes through. */
+  topicsMax?: number;
   logger: Logger;
 }
 
@@ -156,6 +159,8 @@ export class ClusterLog implements Log {
         segmentMs: opts.segmentMs,
         retentionMs: opts.retentionMs,
         retentionBytes: opts.retentionBytes,
+        // A copy holds whatever the cluster holds: the limit is the cluster's (createTopic).
+        topicsMax: Number.MAX_SAFE_INTEGER,
         logger,
       });
       log = new ClusterLog(opts, nodeId, nc, js, jsm, admin, topicsKv, offsetsKv, mirror, maxPayloadBytes);
@@ -380,6 +385,7 @@ export class ClusterLog implements Log {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < -1)) throw new BadRequestError(`${k} must be an integer >= -1`, 'BAD_RETENTION');
     }
     if (this.topics.has(topic)) throw new TopicExistsError(topic);
+    checkTopicRoom(this.topics.size, this.opts.topicsMax ?? limits.topicsDefault);
     const meta: ClusterTopicMeta = {
       name: topic,
       partitions: opts.partitions,

@@ -27,8 +27,8 @@ const logger = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 let nats: NatsCluster;
 const logs: ClusterLog[] = [];
 
-async function node(dataDir = tempDir('sluice-cl-')): Promise<ClusterLog> {
-  const log = await ClusterLog.open({ servers: nats.urls.split(','), replicas: 3, clusterName: 'sluice', dataDir, logger });
+async function node(dataDir = tempDir('sluice-cl-'), extra: { topicsMax?: number } = {}): Promise<ClusterLog> {
+  const log = await ClusterLog.open({ servers: nats.urls.split(','), replicas: 3, clusterName: 'sluice', dataDir, logger, ...extra });
   logs.push(log);
   return log;
 }
@@ -130,6 +130,17 @@ test('consumer-group offsets live in the cluster: committed on one node, read on
     ['t'],
     'only the other topic\'s offset is left',
   );
+});
+
+test('--max-topics counts the cluster\'s topics: one more create is refused TOO_MANY_TOPICS, and nothing is created', { timeout: 60_000 }, async () => {
+  const held = logs[0].listTopics().length;
+  const limited = await node(undefined, { topicsMax: held + 1 });
+  await limited.createTopic('room-1', { partitions: 1 });
+  await assert.rejects(limited.createTopic('room-2', { partitions: 1 }), { code: 'BAD_REQUEST', reason: 'TOO_MANY_TOPICS' });
+  assert.equal(limited.hasTopic('room-2'), false);
+  await until(() => logs[0].hasTopic('room-1'), 'room-1 on the other node');
+  assert.equal(logs[0].hasTopic('room-2'), false);
+  await limited.deleteTopic('room-1');
 });
 
 test('a batch over what NATS takes (max_payload) is refused TOO_LARGE, nothing stored', { timeout: 60_000 }, async () => {
