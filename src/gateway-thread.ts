@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     return;
   }
   let closing = false;
-  port.on('message', (m: ToWorker | FromWorker) => {
+  port.on('message', (m: ToWorker) => {
     if (m.type === 'metrics') void metrics.json().then((json) => post({ type: 'metrics', id: m.id, json }));
     else if (m.type === 'peer-metrics-answer') {
       peers.get(m.id)?.(m.json);

@@ -38,14 +38,13 @@ export interface GatewayWorkerData {
 }
 
 /** Control messages between this thread and a worker (the log has its own channel). */
-export type ToWorker = { type: 'close' } | { type: 'metrics'; id: number };
+export type ToWorker = { type: 'close' } | { type: 'metrics'; id: number } | { type: 'peer-metrics-answer'; id: number; json: MetricsJson[] };
 export type FromWorker =
   | { type: 'ready'; port: number }
   | { type: 'failed'; message: string }
   | { type: 'closed' }
   | { type: 'metrics'; id: number; json: MetricsJson }
-  | { type: 'peer-metrics'; id: number }
-  | { type: 'peer-metrics-answer'; id: number; json: MetricsJson[] };
+  | { type: 'peer-metrics'; id: number };
 
 /** How long a thread's metrics may take before /metrics answers without them. */
 const metricsWaitMs = 2000;
@@ -63,7 +62,6 @@ interface Running {
   index: number;
   worker: Worker;
   detach: () => void;
-  logPort: MessagePort;
   exited: Promise<void>;
 }
 
@@ -101,12 +99,12 @@ export async function startGatewayWorkers(ctx: FrontContext, host: LogHost, port
     const data: GatewayWorkerData = { config, host: ctx.host, port, index, count: threads.count, connections: threads.connections.buffer, logPort: port2 };
     const worker = startWorker(import.meta.url, './gateway-thread', { workerData: data, transferList: [port2] });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const r: Running = { index, worker, detach, logPort: port1, exited };
+    const r: Running = { index, worker, detach, exited };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'metrics') waiting.get(m.id)?.(m.json);
       else if (m.type === 'peer-metrics') {
         void Promise.all([metrics.json(), gather(worker)]).then(([own, others]) => {
-          worker.postMessage({ type: 'peer-metrics-answer', id: m.id, json: [own, ...others] } satisfies FromWorker);
+          worker.postMessage({ type: 'peer-metrics-answer', id: m.id, json: [own, ...others] } satisfies ToWorker);
         });
       }
     });
@@ -157,7 +155,6 @@ export async function startGatewayWorkers(ctx: FrontContext, host: LogHost, port
           logger.warn({ thread: r.index }, 'a gateway thread did not end in time; stopping it');
           await r.worker.terminate();
         }
-        r.logPort.close();
       }),
     );
   };
@@ -174,8 +171,8 @@ export async function startGatewayWorkers(ctx: FrontContext, host: LogHost, port
   metrics.setPeers(() => gather());
   for (const r of running) {
     void r.exited.then(() => {
+      // Its log channel was let go when it exited (start).
       if (!closing) logger.error({ thread: r.index }, 'a gateway thread exited; its connections are gone, the others serve on');
-      r.detach();
     });
   }
   let closing: Promise<void> | null = null;
