@@ -89,11 +89,15 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       if (!connections.tryIncrement(limits.connectionsMax)) {
         return refuse('503 Service Unavailable', 'UNAVAILABLE', `${limits.connectionsMax} connections are open, the most this server takes (--max-connections)`);
       }
+      /** Every refusal from here on gives the count taken above back. */
+      const refuseCounted: typeof refuse = (...args) => {
+        connections.decrement();
+        refuse(...args);
+      };
       const origin = req.getHeader('origin');
       if (!origins.upgradeAllowed(origin, req.getHeader('host'))) {
         // Before the token: a page from an origin not listed gets nowhere, whatever it holds.
-        connections.decrement();
-        return refuse('403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in --allowed-origins`, 'ORIGIN_NOT_ALLOWED');
+        return refuseCounted('403 Forbidden', 'FORBIDDEN', `origin ${origin} is not in --allowed-origins`, 'ORIGIN_NOT_ALLOWED');
       }
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
@@ -104,8 +108,7 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       const browser = origin !== '';
       const refuseAuth = (code: 'UNAUTHORIZED' | 'FORBIDDEN', message: string, reason: ErrorReason = code): void => {
         if (!browser) {
-          connections.decrement();
-          return refuse(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
+          return refuseCounted(code === 'UNAUTHORIZED' ? '401 Unauthorized' : '403 Forbidden', code, message, reason);
         }
         activity.authRefused('ws', code, reason, message, { remote, upgrade: true });
         res.cork(() => {
@@ -130,11 +133,8 @@ export async function startGateway(ctx: FrontContext): Promise<Front> {
       });
       authenticate(auth, token).then(
         (principal) => {
-          if (aborted || !ready) {
-            connections.decrement();
-            if (!aborted) refuse('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
-            return;
-          }
+          if (aborted) return connections.decrement();
+          if (!ready) return refuseCounted('503 Service Unavailable', 'UNAVAILABLE', 'shutting down');
           res.cork(() => {
             res.upgrade<SocketData>({ conn: null, principal, remote }, key, protocol, extensions, context);
           });
