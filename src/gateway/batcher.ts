@@ -209,10 +209,12 @@ export class Batcher {
 
   private gather(topic: string, partition: number | undefined, key: RecordField, value: RecordField, headers: RecordHeaderFields | null, waiter: AppendWaiter): void {
     const count = this.log.partitionCount(topic);
-    const p = this.choosePartition(topic, count, partition, key);
+    // A text key the partitioner hashes is encoded once, and the batch takes those bytes.
+    const k = typeof key === 'string' && partition === undefined && count > 1 ? keyBytes(key) : key;
+    const p = this.choosePartition(topic, count, partition, k);
     const w = this.writerFor(topic, p);
     const first = w.waiters.length === 0;
-    w.builder.add(key, value, headers);
+    w.builder.add(k, value, headers);
     w.waiters.push(waiter);
     if (w.builder.recordBytes >= this.opts.batchBytes) return this.append(w);
     if (!first) return;
