@@ -7,8 +7,9 @@
  * has found sound, so a batch is checked (its CRC computed) once per reader, not per read.
  */
 import { BATCH_HEADER_BYTES, checkBatch } from './codec/record-batch.ts';
-import { CorruptBatchError } from './errors.ts';
+import { CorruptBatchError, UnavailableError } from './errors.ts';
 import { batchBytesMax, verifiedRangesMax } from './limits.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * Byte ranges [start, end) of whole batches known to be sound (CRC included): appended by
@@ -128,4 +129,14 @@ export function boundedSizeAt(src: Pick<StoredBatches, 'logPath' | 'batchSizeAt'
     throw new CorruptBatchError(`stored batch at ${position} of ${src.logPath} has length ${size}, out of range`, 'BAD_LENGTH');
   }
   return size;
+}
+
+/**
+ * A stored batch that fails its checks is the server's fault, never the reader's request:
+ * UNAVAILABLE (CORRUPT_STORED_BATCH), logged with where it lies, on whichever thread read it.
+ */
+export function storedBatchDamaged(err: CorruptBatchError, where: { topic: string; partition: number; logger?: Logger }, logPath: string, offset: number): UnavailableError {
+  const { topic, partition, logger } = where;
+  logger?.error({ topic, partition, segment: logPath, offset, reason: err.reason, err }, 'a stored batch is damaged: reads from it fail until the segment is repaired or set aside');
+  return new UnavailableError(`partition ${topic}-${partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
 }

@@ -15,7 +15,8 @@
  */
 import fs from 'node:fs';
 import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
-import { firstOffsetAtTime, segmentIndexFor } from './segment-search.ts';
+import { storedBatchDamaged } from './batch-verification.ts';
+import { firstOffsetAtTime, readRun, segmentIndexFor } from './segment-search.ts';
 import { BadRequestError, CorruptBatchError, OffsetOutOfRangeError, TooLargeError, UnavailableError, storageError } from './errors.ts';
 import { type FlushPolicy, type FlushTarget, Flusher, type PendingAppend } from './flush.ts';
 import type { FdReserve } from './fd-reserve.ts';
@@ -390,15 +391,8 @@ export class PartitionLog implements LogPartition {
     for (; i < this.segments.length; i++) {
       const seg = this.segments[i];
       try {
-        const start = seg.positionOf(offset);
-        if (start >= seg.readable) continue;
-        const { end, nextOffset } = seg.checkedRun(start, maxBytes);
-        const bytes = seg.view(start, end - start);
-        const firstOffset = seg.batchBaseOffsetAt(start);
-        const result: SegmentReadResult = { bytes, segment: seg, position: start, firstOffset, nextOffset };
-        // Segments are contiguous unless one was lost to damage (found at open): say so.
-        if (seg.baseOffset > offset) result.gap = { from: offset, to: seg.baseOffset };
-        return result;
+        const run = readRun(seg, offset, maxBytes);
+        if (run !== null) return run;
       } catch (err) {
         throw this.damaged(err, seg, offset);
       }
@@ -411,9 +405,7 @@ export class PartitionLog implements LogPartition {
    * UNAVAILABLE (CORRUPT_STORED_BATCH), logged with where it lies.
    */
   private damaged(err: unknown, seg: Segment, offset: number): unknown {
-    if (!(err instanceof CorruptBatchError)) return err;
-    this.logger?.error({ topic: this.topic, partition: this.partition, segment: seg.logPath, offset, reason: err.reason, err }, 'a stored batch is damaged: reads from it fail until the segment is repaired or set aside');
-    return new UnavailableError(`partition ${this.topic}-${this.partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
+    return err instanceof CorruptBatchError ? storedBatchDamaged(err, { topic: this.topic, partition: this.partition, logger: this.logger }, seg.logPath, offset) : err;
   }
 
   /** Offset of the first visible record with timestamp >= `timestamp`, or hw when none is. */

@@ -21,7 +21,8 @@ import { CorruptBatchError, OffsetOutOfRangeError, UnavailableError } from './er
 import type { ReadResult, SegmentFile, SegmentSpan } from './log.ts';
 import type { Logger } from './logger.ts';
 import { SegmentGoneError, SegmentReader } from './segment-reader.ts';
-import { segmentIndexFor } from './segment-search.ts';
+import { storedBatchDamaged } from './batch-verification.ts';
+import { readRun, segmentIndexFor } from './segment-search.ts';
 
 export interface SegmentReadView extends ReadResult {
   segment: SegmentReader & SegmentFile;
@@ -112,14 +113,8 @@ export class PartitionReader {
     for (let i = segmentIndexFor(this.segments, offset); i < this.segments.length; i++) {
       const seg = this.segments[i];
       try {
-        const start = seg.positionOf(offset);
-        if (start >= seg.readable) continue;
-        const { end, nextOffset } = seg.checkedRun(start, maxBytes);
-        const bytes = seg.view(start, end - start);
-        const result: SegmentReadView = { bytes, segment: seg, position: start, firstOffset: seg.batchBaseOffsetAt(start), nextOffset };
-        // Segments are contiguous unless one was lost to damage (found at open): say so.
-        if (seg.baseOffset > offset) result.gap = { from: offset, to: seg.baseOffset };
-        return result;
+        const run = readRun(seg, offset, maxBytes);
+        if (run !== null) return run;
       } catch (err) {
         if (err instanceof CorruptBatchError) throw this.damaged(err, seg, offset);
         if (!(err instanceof SegmentGoneError)) throw err;
@@ -151,9 +146,7 @@ export class PartitionReader {
    * UNAVAILABLE (CORRUPT_STORED_BATCH), logged with where it lies, as on the log thread.
    */
   private damaged(err: CorruptBatchError, seg: SegmentReader, offset: number): UnavailableError {
-    const { topic, partition, logger } = this.opts;
-    logger?.error({ topic, partition, segment: seg.logPath, offset, reason: err.reason, err }, 'a stored batch is damaged: reads from it fail until the segment is repaired or set aside');
-    return new UnavailableError(`partition ${topic}-${partition} holds a damaged batch near offset ${offset} (${err.message})`, 'CORRUPT_STORED_BATCH');
+    return storedBatchDamaged(err, this.opts, seg.logPath, offset);
   }
 
   close(): void {

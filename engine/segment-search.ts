@@ -1,7 +1,8 @@
 /**
  * Searches shared by the log thread's partition (partition-log.ts) and a front thread's
- * reader of it (partition-reader.ts): the segment an offset falls in, and the first record
- * at or after a time from a batch boundary of one segment.
+ * reader of it (partition-reader.ts): the segment an offset falls in, the run of batches a
+ * read hands out from one segment, and the first record at or after a time from a batch
+ * boundary of one segment.
  */
 import { readBatchHeader } from './codec/record-batch.ts';
 import { NO_RECORD_LIMITS, scanBatchRecords } from './codec/record-scan.ts';
@@ -49,4 +50,38 @@ export function firstOffsetAtTime(seg: ScannableSegment, position: number, times
     pos = end;
   }
   return null;
+}
+
+/** What a read needs of a segment, on either thread. */
+export interface ReadableSegment extends ScannableSegment {
+  readonly baseOffset: number;
+  /** Position of the batch holding `offset`, or `readable` when none below it does. */
+  positionOf(offset: number): number;
+  batchBaseOffsetAt(position: number): number;
+  view(position: number, length: number): Buffer;
+}
+
+/** One read's answer from a segment (engine/log.ts ReadResult, typed with the segment). */
+export interface SegmentRun<S> {
+  bytes: Buffer;
+  segment: S;
+  position: number;
+  firstOffset: number;
+  nextOffset: number;
+  gap?: { from: number; to: number };
+}
+
+/**
+ * The whole batches from the one holding `offset` (up to `maxBytes`, at least one), checked
+ * (batch-verification.ts), or null when the segment holds nothing readable there. Segments
+ * are contiguous unless one was lost to damage (found at open): a segment that starts past
+ * `offset` says so with a `gap`.
+ */
+export function readRun<S extends ReadableSegment>(seg: S, offset: number, maxBytes: number): SegmentRun<S> | null {
+  const start = seg.positionOf(offset);
+  if (start >= seg.readable) return null;
+  const { end, nextOffset } = seg.checkedRun(start, maxBytes);
+  const run: SegmentRun<S> = { bytes: seg.view(start, end - start), segment: seg, position: start, firstOffset: seg.batchBaseOffsetAt(start), nextOffset };
+  if (seg.baseOffset > offset) run.gap = { from: offset, to: seg.baseOffset };
+  return run;
 }
