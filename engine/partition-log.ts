@@ -14,6 +14,7 @@
  * `resetTo`/`truncateTo` bring the mirror back in line with its source when they disagree.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { type BatchHeader, checkBatch, readBatchHeader, setBaseOffset } from './codec/record-batch.ts';
 import { storedBatchDamaged } from './batch-verification.ts';
 import { firstOffsetAtTime, readRun, segmentIndexFor } from './segment-search.ts';
@@ -25,7 +26,7 @@ import type { AppendResult, CommitListener, LogPartition, ReadResult, SegmentSpa
 import type { Logger } from './logger.ts';
 import { loadSegments, recoverSegment } from './recovery.ts';
 import { activeSegmentExpired, expiredSegmentCount } from './retention.ts';
-import { Segment } from './segment.ts';
+import { Segment, segmentFileName } from './segment.ts';
 
 export interface PartitionLogOptions {
   segmentBytes?: number;
@@ -356,7 +357,7 @@ export class PartitionLog implements LogPartition {
           fs.closeSync(fd);
         }
         old.close();
-        for (const ext of ['index', 'timeindex']) fs.rmSync(file.replace(/\.log$/, `.${ext}`), { force: true });
+        for (const ext of ['index', 'timeindex'] as const) fs.rmSync(path.join(this.dir, segmentFileName(old.baseOffset, ext)), { force: true });
         fs.renameSync(tmp, file);
         syncDir(this.dir);
         const seg = Segment.open(this.dir, old.baseOffset, this.mapBytesHint());

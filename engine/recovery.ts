@@ -44,7 +44,7 @@ export function loadSegments(dir: string, mapBytesHint: number, ctx: LoadContext
   if (bases.length === 0) bases.push(0);
   const segments: Segment[] = [];
   const walked = new Set<Segment>();
-  const lostFound = path.join(path.dirname(dir), 'lost+found', path.basename(dir));
+  const lostFound = lostFoundOf(dir);
   const walk = (seg: Segment, older: boolean): void => {
     const report = recoverSegment(seg, older ? lostFound : undefined);
     walked.add(seg);
@@ -76,6 +76,11 @@ export function loadSegments(dir: string, mapBytesHint: number, ctx: LoadContext
   }
 }
 
+/** Where the bytes of a partition directory that recovery sets aside go: `<dataDir>/lost+found/<topic>-<partition>/`. */
+function lostFoundOf(dir: string): string {
+  return path.join(path.dirname(dir), 'lost+found', path.basename(dir));
+}
+
 /**
  * Each segment must start where the one before it ends. What does not is never deleted:
  * - an empty segment anywhere but last, or last but not at the log end (a stray
@@ -91,7 +96,7 @@ export function loadSegments(dir: string, mapBytesHint: number, ctx: LoadContext
 function checkContinuity(segments: Segment[], dir: string, ctx: LoadContext): Segment[] {
   const kept: Segment[] = [];
   const aside = (seg: Segment, why: string): void => {
-    const dest = path.join(path.dirname(dir), 'lost+found', path.basename(dir));
+    const dest = lostFoundOf(dir);
     seg.moveTo(dest);
     ctx.logger?.error({ topic: ctx.topic, partition: ctx.partition, segment: path.basename(seg.logPath), bytes: seg.size, movedTo: dest, why }, 'a segment that does not fit the log was set aside in lost+found/ (not deleted)');
   };
