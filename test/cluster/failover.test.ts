@@ -6,9 +6,9 @@
  * both URLs as a comma-separated --url, reads through whichever node is up.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { connect, wsUrl } from '../../src/client/index.ts';
+import { sluice } from '../helpers/cli.ts';
 import { subscriberFailover } from '../helpers/failover.ts';
 import { converged, createTopic, startSluiceCluster } from './helpers.ts';
 
@@ -46,10 +46,7 @@ test('SIGKILL the node a subscriber follows: it resumes on the other node, no ga
   for (const e of resumes) for (const x of e.partitions) assert.equal(x.epoch, initial.partitions[x.partition].epoch, 'the same epoch on both nodes');
 
   // The CLI with both URLs (the first one dead now) reads through the survivor.
-  const cli = spawnSync(process.execPath, ['bin/sluice.js', 'consume', '--url', `${deadUrl},${b.url}`, '--topic', 'orders', '--partition', '0', '--from', 'earliest', '--limit', '5'], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  assert.equal(cli.status, 0, cli.stderr);
+  const cli = await sluice(['consume', '--url', `${deadUrl},${b.url}`, '--topic', 'orders', '--partition', '0', '--from', 'earliest', '--limit', '5']);
+  assert.equal(cli.code, 0, cli.stderr);
   assert.equal(cli.stdout.trim().split('\n').length, 5);
 });
