@@ -20,6 +20,7 @@ import { LogManager, type LogManagerOptions } from '../../engine/log-manager.ts'
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import type { LogPartition } from '../../engine/log.ts';
 import { PartitionLog, type PartitionLogOptions } from '../../engine/partition-log.ts';
+import { segmentFileName } from '../../engine/segment.ts';
 import { type Rng, hashString, int, rng } from '../helpers/random.ts';
 
 export { type Rng, hashString, int, rng };
@@ -267,7 +268,7 @@ export function segmentBases(dir: string): number[] {
 }
 
 export function segPath(dir: string, base: number, ext: 'log' | 'index' | 'timeindex'): string {
-  return path.join(dir, `${String(base).padStart(20, '0')}.${ext}`);
+  return path.join(dir, segmentFileName(base, ext));
 }
 
 /** Reads from `from` to the hw, following gaps; returns the records and the gaps met. */

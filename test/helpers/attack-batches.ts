@@ -80,22 +80,28 @@ export function rawRecord(r: { offsetDelta: number; tsDelta?: number; key?: Uint
 }
 
 /**
- * The LZ4 header bomb: one record with `headers` headers of an empty key and an empty value
- * (two zero bytes each), compressed. 33.5 M headers decode to 64 MiB and compress to about
- * 270 KB. Built straight into one buffer: no object per header.
+ * The LZ4 header bomb: `count` records (one by default) with `headers` headers each of an
+ * empty key and an empty value (two zero bytes each), compressed. 33.5 M headers decode to
+ * 64 MiB and compress to about 270 KB. Built straight into one buffer: no object per header.
  */
-export function headerBomb(headers: number, timestamp = Date.now()): Uint8Array {
-  const fields = 1 + 1 + 1 + 1 + 1 + varintSize(headers) + 2 * headers;
-  const records = new Uint8Array(varintSize(fields) + fields);
-  let p = writeVarint(records, 0, fields);
-  records[p++] = 0; // attributes
-  records[p++] = 0; // timestamp delta
-  records[p++] = 0; // offset delta
-  p = writeVarint(records, p, -1); // key null
-  p = writeVarint(records, p, -1); // value null
-  p = writeVarint(records, p, headers);
-  // The rest is already zeros: header key length 0, header value length 0, for each.
-  return wrapRecords(records, { codec: 'lz4', recordCount: 1, baseTimestamp: timestamp });
+export function headerBomb(headers: number, timestamp = Date.now(), count = 1): Uint8Array {
+  const fieldsOf = (i: number): number => 1 + 1 + varintSize(i) + 1 + 1 + varintSize(headers) + 2 * headers;
+  let total = 0;
+  for (let i = 0; i < count; i++) total += varintSize(fieldsOf(i)) + fieldsOf(i);
+  const records = new Uint8Array(total);
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    p = writeVarint(records, p, fieldsOf(i));
+    records[p++] = 0; // attributes
+    records[p++] = 0; // timestamp delta
+    p = writeVarint(records, p, i); // offset delta
+    p = writeVarint(records, p, -1); // key null
+    p = writeVarint(records, p, -1); // value null
+    p = writeVarint(records, p, headers);
+    // The rest is already zeros: header key length 0, header value length 0, for each.
+    p += 2 * headers;
+  }
+  return wrapRecords(records, { codec: 'lz4', recordCount: count, baseTimestamp: timestamp });
 }
 
 /** A batch of `count` small records, timestamps `timestamps[i]` (one per record), maxTimestamp as given or true. */

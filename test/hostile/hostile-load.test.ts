@@ -17,7 +17,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { PARTITION_ANY, decodeBatches, encodeRecordBatch, produceFrame } from '../../engine/codec/index.ts';
-import { varintSize, writeVarint } from '../../engine/codec/varint.ts';
+import { segPath, segmentBases } from '../engine/helpers.ts';
 import { installNativeCodecs } from '../../engine/native-codecs.ts';
 import { replay } from '../../src/client/replay.ts';
 import { mintToken } from '../../src/cli/token.ts';
@@ -96,31 +96,6 @@ test('regression 1: GET …/records over large records answers within a byte bud
   });
 });
 
-/**
- * Many records of `headers` two-byte headers each, compressed: `records` × `headers` × 2
- * bytes of content in a small frame. Built straight into one buffer.
- */
-function spreadHeaderBomb(records: number, headers: number): Uint8Array {
-  let total = 0;
-  for (let i = 0; i < records; i++) {
-    const body = 4 + varintSize(i) + varintSize(headers) + 2 * headers;
-    total += varintSize(body) + body;
-  }
-  const buf = new Uint8Array(total);
-  let p = 0;
-  for (let i = 0; i < records; i++) {
-    p = writeVarint(buf, p, 4 + varintSize(i) + varintSize(headers) + 2 * headers);
-    buf[p++] = 0; // attributes
-    buf[p++] = 0; // timestamp delta
-    p = writeVarint(buf, p, i);
-    p = writeVarint(buf, p, -1); // key
-    p = writeVarint(buf, p, -1); // value
-    p = writeVarint(buf, p, headers);
-    p += 2 * headers; // zeros: empty key, empty value
-  }
-  return wrapRecords(buf, { codec: 'lz4', recordCount: records });
-}
-
 test('regression 2: the LZ4 header bomb is refused (TOO_LARGE) without stalling the server or storing anything', { timeout: 180_000 }, async () => {
   await withServer([], async (srv) => {
     const acked = await publishAcked(srv, 'kept', 20);
@@ -135,7 +110,7 @@ test('regression 2: the LZ4 header bomb is refused (TOO_LARGE) without stalling 
       assert.match(a.message, /headers/);
     }
     // Within the header limit but past the decoded bytes: 128-header records, 17 MB of them.
-    const spread = spreadHeaderBomb(66_000, 128);
+    const spread = headerBomb(128, Date.now(), 66_000); // many records of a few headers each
     const more = await produceAll(c, [{ id: 100, topic: 'bomb', batch: spread }]);
     assert.equal(more.get(100)!.code, 'TOO_LARGE');
     c.close();
@@ -434,12 +409,12 @@ test('regression 9: restart after damage: a lost metadata file, a deleted middle
     const hw = { hole: await hwOf('hole'), stray: await hwOf('stray'), crc: await hwOf('crc') };
     assert.equal(await srv.stop(), 0);
 
-    const seg = (t: string): number[] => fs.readdirSync(path.join(dataDir, `${t}-0`)).filter((f) => f.endsWith('.log')).map((f) => Number(f.slice(0, 20))).sort((a, b) => a - b);
-    const segFile = (t: string, base: number, ext = 'log'): string => path.join(dataDir, `${t}-0`, `${String(base).padStart(20, '0')}.${ext}`);
+    const seg = (t: string): number[] => segmentBases(path.join(dataDir, `${t}-0`));
+    const segFile = (t: string, base: number, ext: 'log' | 'index' | 'timeindex' = 'log'): string => segPath(path.join(dataDir, `${t}-0`), base, ext);
     fs.rmSync(path.join(dataDir, 'meta', 'nometa.json'));
     const holeBases = seg('hole');
     assert.ok(holeBases.length >= 4, `${holeBases.length} segments`);
-    for (const ext of ['log', 'index', 'timeindex']) fs.rmSync(segFile('hole', holeBases[1], ext));
+    for (const ext of ['log', 'index', 'timeindex'] as const) fs.rmSync(segFile('hole', holeBases[1], ext));
     fs.writeFileSync(segFile('stray', 999_999), '');
     const crcBases = seg('crc');
     const crcFile = segFile('crc', crcBases[1]);
