@@ -9,15 +9,14 @@ const TICKS_PER_SECOND = 100;
 
 /** CPU seconds (user + system) the process has used so far. */
 export function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  const { user, system } = cpuSplitSeconds(pid);
+  return user + system;
 }
 
 /** CPU seconds the process has used so far in user space and in the kernel. */
 export function cpuSplitSeconds(pid: number): { user: number; system: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
   const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND };
 }

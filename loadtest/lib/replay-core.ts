@@ -66,21 +66,27 @@ export async function buildPartition(dataDir: string, bytes: number): Promise<st
 }
 
 export async function runReader(port: number, request?: string): Promise<{ bytes: number; seconds: number }> {
-  const args = ['-c', PY_READER, String(port)];
+  const args = [String(port)];
   if (request) args.push(request);
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let s = '';
-    // Bounded: a run that stalls fails the benchmark instead of hanging it.
-    const timer = setTimeout(() => p.kill('SIGKILL'), runTimeoutMs);
-    p.stdout!.on('data', (d) => (s += d));
+  const [bytes, seconds] = await runPython(PY_READER, args, runTimeoutMs, `reader on port ${port}`);
+  return { bytes, seconds };
+}
+
+/**
+ * Runs a python3 reader and returns the numbers it prints on one line. Bounded: a run that
+ * stalls past `timeoutMs` is killed and fails the benchmark instead of hanging it.
+ */
+export function runPython(script: string, args: string[], timeoutMs: number, what: string): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.stdout!.on('data', (d) => (out += d));
     p.once('exit', (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve(s);
-      else reject(new Error(`reader on port ${port} exited with ${code}${code === null ? ' (killed after a stall)' : ''}`));
+      if (code === 0) resolve(out.trim().split(' ').map(Number));
+      else reject(new Error(`${what} exited with ${code}${code === null ? ' (killed after a stall)' : ''}`));
     });
   });
-  const [bytes, seconds] = out.trim().split(' ').map(Number);
-  return { bytes, seconds };
 }
 

@@ -5,7 +5,7 @@
  * buffer, until it has seen `batchBytes` bytes of batches. A Node client spent as much CPU
  * taking the bytes in as the server spent sending them, on the same two cores.
  */
-import { spawn } from 'node:child_process';
+import { runPython } from './replay-core.ts';
 
 const PY_WS_CATCHUP_READER = `
 import os, socket, struct, sys, time
@@ -67,17 +67,7 @@ export interface CatchupRead {
 }
 
 /** Subscribes from earliest on `topic` partition 0 and reads until `batchBytes` bytes of batches came, at most `timeoutMs`. */
-export function readCatchup(port: number, topic: string, batchBytes: number, timeoutMs = 120_000): Promise<CatchupRead> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('python3', ['-c', PY_WS_CATCHUP_READER, String(port), topic, String(batchBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout!.on('data', (d) => (out += d));
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`catch-up reader exited with ${code}${code === null ? ' (killed after a stall)' : ''}`));
-      const [b, secs, messages, fragments] = out.trim().split(' ').map(Number);
-      resolve({ batchBytes: b, seconds: secs, messages, fragments });
-    });
-  });
+export async function readCatchup(port: number, topic: string, batchBytes: number, timeoutMs = 120_000): Promise<CatchupRead> {
+  const [b, secs, messages, fragments] = await runPython(PY_WS_CATCHUP_READER, [String(port), topic, String(batchBytes)], timeoutMs, 'catch-up reader');
+  return { batchBytes: b, seconds: secs, messages, fragments };
 }
