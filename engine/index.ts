@@ -4,7 +4,7 @@ export type * from './log.ts';
 export { LogManager, type LogManagerOptions, checkTopicRoom } from './log-manager.ts';
 export { PartitionLog, type PartitionLogOptions, type SegmentReadResult } from './partition-log.ts';
 export { LocalOffsetStore, groupFileBase } from './offset-store.ts';
-export { type ProduceLimits, type ProducedBatch, checkProducerRecord, checkRecordBytes, checkRecordHeaderCount, produceLimitsDefault, producerRecordBytes, validateProducedBatch, validateProducedRecords } from './produce-validation.ts';
+export { type ProduceLimits, type ProducedBatch, checkRecordBytes, checkRecordHeaderCount, produceLimitsDefault, producerRecordBytes, validateProducedBatch, validateProducedRecords } from './produce-validation.ts';
 export type { FlushPolicy } from './flush.ts';
 export type { Logger } from './logger.ts';
 export { Segment } from './segment.ts';

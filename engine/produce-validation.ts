@@ -18,9 +18,9 @@
  *   stamped itself. Timestamps in the past are the producer's business and are taken as
  *   they are.
  *
- * A record built from JSON (`checkProducerRecord`, or `checkRecordHeaderCount` and
- * `checkRecordBytes` for a front that measures its fields itself) gets the same byte and
- * header limits.
+ * A record built from JSON gets the same byte and header limits: the fronts measure its
+ * fields and call `checkRecordHeaderCount` and `checkRecordBytes` (`checkProducerRecord`
+ * does both for a ProducerRecord, and `producerRecordBytes` is what an HTTP read counts).
  * Nothing here reads the server's clock except through `now`, so tests can pass their own.
  */
 import { type BatchHeader, type ProducerRecord, checkBatch, setMaxTimestamp } from './codec/record-batch.ts';
